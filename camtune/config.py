@@ -1,0 +1,293 @@
+"""params.yaml -> a typed, schema-checked config.
+
+The pydantic models below are the single source of truth: `schemas/params.schema.json` is
+generated from them (`python -m camtune.config --write-schema`; a test fails when it drifts) and
+every load is checked against that file with jsonschema *before* any model is built, so an
+unknown key, a wrong type or a missing value stops with the key's dotted path.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_PATH = ROOT / "schemas" / "params.schema.json"
+DEFAULT_PARAMS = Path("params.yaml")
+
+# A user id becomes a path segment and an S3 key part: keep it boring.
+SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class ConfigError(ValueError):
+    """params.yaml is invalid; the message names the file and the dotted key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UserParams(_Section):
+    id: str = Field(pattern=SAFE_SEGMENT.pattern, description="the requesting user")
+
+
+class DataParams(_Section):
+    user_dataset: str = Field(description="folder with annotations.json + images/")
+    global_pool: str = Field(description="folder with every user's submissions")
+
+
+class LabelParams(_Section):
+    names: list[str] = Field(min_length=1)
+    attribute_parents: dict[str, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _parents_known(self) -> "LabelParams":
+        if len(set(self.names)) != len(self.names):
+            raise ValueError("labels.names has duplicates")
+        for child, parents in self.attribute_parents.items():
+            for name in [child, *parents]:
+                if name not in self.names:
+                    raise ValueError(f"labels.attribute_parents names unknown label {name!r}")
+        return self
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        """Frigate's labelMap: 0-based index -> label."""
+        return {str(i): n for i, n in enumerate(self.names)}
+
+
+class SampleDataParams(_Section):
+    seed: int = 7
+    global_users: int = Field(6, ge=1)
+    cameras_per_user: int = Field(2, ge=1)
+    global_images: int = Field(400, ge=1)
+    user_images: int = Field(60, ge=1)
+    user_images_in_pool: int = Field(20, ge=0)
+    width: int = Field(640, ge=64)
+    height: int = Field(360, ge=64)
+    negative_fraction: float = Field(0.1, ge=0, le=1)
+    unverified_fraction: float = Field(0.08, ge=0, le=1)
+    jpeg_quality: int = Field(90, ge=10, le=100)
+
+
+class AuditParams(_Section):
+    score_threshold: float = Field(0.6, gt=0, le=1)
+    iou_threshold: float = Field(0.3, gt=0, le=1)
+    policy: Literal["warn", "fail"] = "warn"
+
+
+class ValidateParams(_Section):
+    min_new_verified: int = Field(10, ge=0)
+    warn_min_per_camera: int = Field(100, ge=0)
+    box_tolerance_px: float = Field(1.0, ge=0)
+    min_box_size_px: float = Field(2.0, ge=0)
+    containment_tolerance: float = Field(0.1, ge=0, le=1)
+    allowed_formats: list[str] = Field(default_factory=lambda: ["JPEG", "PNG"], min_length=1)
+    max_pixels: int = Field(40_000_000, ge=1)
+    reference_model: str | None = None
+    audit: AuditParams = AuditParams()
+
+
+class SampleParams(_Section):
+    split_unit: Literal["image", "camera", "user"] = "camera"
+    eval_fraction: float = Field(0.2, gt=0, lt=1)
+    salt: str = "camtune-global-eval-v1"
+    seed: int = 0
+    base_train_max_images: int = Field(100_000, ge=1)
+    max_user_share: float = Field(0.35, gt=0, le=1)
+    min_per_label: int = Field(20, ge=0)
+    upsample_rare: bool = True
+    replay_ratio: float = Field(1.0, ge=0)
+
+
+class AugmentationParams(_Section):
+    hflip: bool = True
+    scale_min: float = Field(0.8, gt=0)
+    scale_max: float = Field(1.2, gt=0)
+
+
+class StageTrainParams(_Section):
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    warmup_steps: int = Field(0, ge=0)
+    checkpoint_every: int = Field(100, ge=1)
+
+
+class BaseTrainParams(StageTrainParams):
+    source: Literal["train", "registry"] = "train"
+    registry_base_id: str | None = None
+
+
+class FinetuneParams(StageTrainParams):
+    freeze_backbone: bool = False
+    holdout_fraction: float = Field(0.25, ge=0, lt=1)
+
+
+class TrainingParams(_Section):
+    backbone: Literal["MobileDetEdgeTPU", "MobileDetCPU"] = "MobileDetEdgeTPU"
+    input_size: int = Field(320, ge=64, multiple_of=32)
+    strategy: Literal["default", "mirrored", "multi_worker_mirrored"] = "default"
+    shards: int = Field(2, ge=1)
+    augmentation: AugmentationParams = AugmentationParams()
+    base: BaseTrainParams
+    finetune: FinetuneParams
+
+
+class GateParams(_Section):
+    min_gain: float = 0.0
+    max_global_drop: float = Field(0.02, ge=0)
+    max_class_drop: float = Field(0.1, ge=0)
+    min_user_map50: float = Field(0.0, ge=0, le=1)
+    min_global_map50: float = Field(0.0, ge=0, le=1)
+
+
+class ThresholdParams(_Section):
+    min_score_precision: float = Field(0.5, gt=0, le=1)
+    threshold_precision: float = Field(0.8, gt=0, le=1)
+
+
+class EvaluateParams(_Section):
+    iou_type: Literal["bbox"] = "bbox"
+    gate: GateParams = GateParams()
+    thresholds: ThresholdParams = ThresholdParams()
+
+
+class EdgeTPUParams(_Section):
+    required: bool = False
+    compiler_path: str | None = None
+    timeout_s: int = Field(600, ge=1)
+
+
+class ExportParams(_Section):
+    max_detections: int = Field(25, ge=1)
+    representative_images: int = Field(100, ge=1)
+    max_map_drop: float = Field(0.01, ge=0)
+    edgetpu: EdgeTPUParams = EdgeTPUParams()
+
+
+class S3Params(_Section):
+    bucket: str | None = None
+    prefix: str = "camtune"
+    endpoint_url: str | None = None
+    region: str | None = None
+
+
+class RegistryParams(_Section):
+    kind: Literal["local", "s3"] = "local"
+    root: str = "registry"
+    s3: S3Params = S3Params()
+
+
+class PublishParams(_Section):
+    model_name: str | None = None
+    registry: RegistryParams = RegistryParams()
+
+
+class Params(_Section):
+    user: UserParams
+    data: DataParams
+    labels: LabelParams
+    sample_data: SampleDataParams
+    validate_: ValidateParams = Field(alias="validate")
+    sample: SampleParams
+    training: TrainingParams
+    evaluate: EvaluateParams
+    export: ExportParams
+    publish: PublishParams
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def validation(self) -> ValidateParams:
+        return self.validate_
+
+
+def json_schema() -> dict:
+    schema = Params.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "camtune params.yaml"
+    return schema
+
+
+def _dotted(path) -> str:
+    return ".".join(str(p) for p in path) or "<root>"
+
+
+def check(raw: object, source: str = "params.yaml") -> Params:
+    """Validate a parsed params mapping against the committed schema, then type it."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = []
+        for e in errors:
+            where = _dotted(e.absolute_path)
+            if e.validator == "additionalProperties":
+                unknown = sorted(set(e.instance) - set(e.schema.get("properties", {})))
+                for key in unknown:
+                    key_path = f"{where}.{key}" if e.absolute_path else key
+                    lines.append(f"{key_path}: unknown key")
+            elif e.validator == "required":
+                missing = [k for k in e.validator_value if k not in e.instance]
+                for key in missing:
+                    key_path = f"{where}.{key}" if e.absolute_path else key
+                    lines.append(f"{key_path}: missing value")
+            else:
+                lines.append(f"{where}: {e.message}")
+        raise ConfigError(f"{source}: invalid params:\n  " + "\n  ".join(lines))
+    try:
+        return Params.model_validate(raw)
+    except Exception as exc:  # cross-field rules (pydantic validators) that JSON Schema cannot say
+        from pydantic import ValidationError
+
+        if isinstance(exc, ValidationError):
+            lines = [f"{_dotted(e['loc'])}: {e['msg']}" for e in exc.errors()]
+            raise ConfigError(f"{source}: invalid params:\n  " + "\n  ".join(lines)) from None
+        raise
+
+
+def load(path: str | Path = DEFAULT_PARAMS, overrides: dict | None = None) -> Params:
+    """Read params.yaml, apply dotted-key overrides ({"user.id": "u2"}), check and type it."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: params file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return check(raw, str(path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--write-schema"]:
+        SCHEMA_PATH.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+        print(f"wrote {SCHEMA_PATH}")
+        return 0
+    try:
+        load(argv[0] if argv else DEFAULT_PARAMS)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print("params OK")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

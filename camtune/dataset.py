@@ -1,0 +1,178 @@
+"""The dataset format: COCO detection JSON plus camera fields (schemas/dataset.schema.json).
+
+A dataset is a folder: `annotations.json` + `images/`. `load_dataset` returns pandas tables,
+which every step works on (vectorised), and `to_coco` turns a subset back into COCO JSON
+(for pycocotools, or as a manifest another tool can read).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from camtune.config import ROOT
+
+DATASET_SCHEMA_PATH = ROOT / "schemas" / "dataset.schema.json"
+ANNOTATIONS_FILE = "annotations.json"
+
+IMAGE_COLUMNS = [
+    "id", "file_name", "width", "height", "user_id", "camera", "captured_at",
+    "verified", "verified_at", "condition", "sha256",
+]
+ANNOTATION_COLUMNS = ["id", "image_id", "category_id", "x", "y", "w", "h"]
+
+
+class DatasetError(ValueError):
+    """The dataset cannot be read at all; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    root: Path
+    images: pd.DataFrame       # one row per image, IMAGE_COLUMNS
+    annotations: pd.DataFrame  # one row per box, ANNOTATION_COLUMNS + "label"
+    categories: pd.DataFrame   # id, name, attribute_of
+
+    @property
+    def annotations_path(self) -> Path:
+        return self.root / ANNOTATIONS_FILE
+
+    def image_path(self, file_name: str) -> Path:
+        return self.root / file_name
+
+    def subset(self, image_ids) -> "Dataset":
+        ids = pd.Index(image_ids)
+        images = self.images[self.images["id"].isin(ids)].reset_index(drop=True)
+        anns = self.annotations[self.annotations["image_id"].isin(ids)].reset_index(drop=True)
+        return Dataset(self.root, images, anns, self.categories)
+
+    def verified(self) -> "Dataset":
+        return self.subset(self.images.loc[self.images["verified"], "id"])
+
+    def of_user(self, user_id: str) -> "Dataset":
+        return self.subset(self.images.loc[self.images["user_id"] == user_id, "id"])
+
+
+def read_json(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not valid JSON: {exc}") from None
+
+
+def schema_errors(coco: dict) -> list[tuple[str, str]]:
+    """JSON Schema findings as (json-path, message); empty when valid."""
+    import jsonschema
+
+    schema = json.loads(DATASET_SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    out = []
+    for err in sorted(validator.iter_errors(coco), key=lambda e: list(map(str, e.absolute_path))):
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+        out.append((path or "<root>", err.message))
+    return out
+
+
+def tables(coco: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """COCO dict -> (images, annotations, categories) tables. Tolerant: missing optional fields
+    become nulls, so validation can report on them instead of crashing here."""
+    images = pd.DataFrame(coco.get("images") or [], columns=None)
+    for col in IMAGE_COLUMNS:
+        if col not in images:
+            images[col] = None
+    images = images[IMAGE_COLUMNS].copy()
+    images["verified"] = images["verified"].fillna(False).astype(bool)
+
+    raw = coco.get("annotations") or []
+    bbox = np.full((len(raw), 4), np.nan, dtype="float64")
+    for i, a in enumerate(raw):
+        b = a.get("bbox")
+        if isinstance(b, (list, tuple)) and len(b) == 4:
+            bbox[i] = [np.nan if v is None or isinstance(v, (str, bool)) else v for v in b]
+    anns = pd.DataFrame(
+        {
+            "id": [a.get("id") for a in raw],
+            "image_id": [a.get("image_id") for a in raw],
+            "category_id": [a.get("category_id") for a in raw],
+            "x": bbox[:, 0], "y": bbox[:, 1], "w": bbox[:, 2], "h": bbox[:, 3],
+        }
+    )
+    cats = pd.DataFrame(coco.get("categories") or [])
+    for col in ("id", "name", "attribute_of"):
+        if col not in cats:
+            cats[col] = None
+    cats = cats[["id", "name", "attribute_of"]].copy()
+    cats["attribute_of"] = cats["attribute_of"].apply(lambda v: list(v) if isinstance(v, list) else [])
+    names = dict(zip(cats["id"], cats["name"]))
+    anns["label"] = anns["category_id"].map(names)
+    return images, anns, cats
+
+
+def load_dataset(root: str | Path, *, check_schema: bool = True) -> Dataset:
+    """Read `<root>/annotations.json`. With check_schema, a schema violation is a DatasetError
+    that names the file and the JSON path (the validate step reports them as findings instead)."""
+    root = Path(root)
+    coco = read_json(root / ANNOTATIONS_FILE)
+    if check_schema:
+        errs = schema_errors(coco)
+        if errs:
+            listing = "\n  ".join(f"{p}: {m}" for p, m in errs[:20])
+            raise DatasetError(f"{root / ANNOTATIONS_FILE}: does not match the dataset schema:\n  {listing}")
+    images, anns, cats = tables(coco)
+    return Dataset(root, images, anns, cats)
+
+
+def to_coco(ds: Dataset, *, label_names: list[str] | None = None) -> dict:
+    """Back to COCO JSON. With label_names, category ids are remapped to 1..K in that order
+    (the model's class ids), and boxes of other labels are dropped."""
+    if label_names is not None:
+        cat_ids = {n: i + 1 for i, n in enumerate(label_names)}
+        categories = [{"id": i, "name": n} for n, i in cat_ids.items()]
+        anns = ds.annotations[ds.annotations["label"].isin(cat_ids)].copy()
+        anns["category_id"] = anns["label"].map(cat_ids)
+    else:
+        categories = [
+            {"id": int(r.id), "name": r.name, "attribute_of": list(r.attribute_of)}
+            for r in ds.categories.itertuples()
+        ]
+        anns = ds.annotations
+    images = [
+        {k: (None if _isnull(v) else _plain(v)) for k, v in row.items()}
+        for row in ds.images.to_dict("records")
+    ]
+    annotations = [
+        {
+            "id": int(r.id), "image_id": int(r.image_id), "category_id": int(r.category_id),
+            "bbox": [float(r.x), float(r.y), float(r.w), float(r.h)],
+            "area": float(r.w * r.h), "iscrowd": 0,
+        }
+        for r in anns.itertuples()
+    ]
+    return {"images": images, "annotations": annotations, "categories": categories}
+
+
+def _isnull(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v))
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,58 @@
+"""The one `__main__` every step shares: `python -m flows.<step> [--params P] [--set k=v ...]`.
+
+DVC calls this; a user's mistake ends in a clear message on stderr and a non-zero exit,
+never a stack trace.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable
+
+import yaml
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set expects key=value, got {pair!r}")
+        out[key] = yaml.safe_load(value)  # so numbers, booleans and null keep their type
+    return out
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a param by its dotted key, e.g. --set user.id=u2")
+    return p
+
+
+def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None,
+        **extra) -> int:
+    """Parse the common arguments, run the flow, map known errors to exit codes."""
+    from camtune.config import ConfigError
+    from camtune.dataset import DatasetError
+    from camtune.errors import StepFailed
+
+    parser = parser or base_parser(flow_fn.__doc__ or "")
+    args = parser.parse_args(argv)
+    kwargs = {k: v for k, v in vars(args).items() if k not in ("params", "overrides")}
+    kwargs.update(extra)
+    try:
+        flow_fn(params_path=args.params, overrides=parse_overrides(args.overrides), **kwargs)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except StepFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
