@@ -1,0 +1,222 @@
+"""The whole pipeline as one Prefect flow (`train_model`) and the nightly `scan_users` flow.
+
+`train_model` runs each DVC stage as its own task in a per-user workspace, so DVC decides what
+to skip and `dvc.lock` stays true; `scan_users` starts `train_model` for every user with enough
+new verified images. Deployments: prefect.yaml.
+
+    python -m flows.pipeline                    # train_model for params.yaml's user
+    python -m flows.pipeline --user u_other
+    python -m flows.pipeline --scan [--no-wait] # start runs for every due user (needs deployments)
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.states import Completed, Failed
+
+from camtune import config, orchestration
+from camtune.dataset import load_dataset
+from camtune.errors import StepFailed
+from flows import _cli
+
+# Retries where a retry can help (network, object store); none where it cannot (a dataset that
+# fails validation fails again; training is resumable through DVC's persisted checkpoints).
+RETRIES = {"publish": 3, "train_base": 1}
+
+
+def _api_env() -> dict:
+    """Step processes report to the same Prefect API as this flow (the test harness sets it as a
+    setting, not an env var, so pass it on explicitly)."""
+    from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
+
+    env = {}
+    if PREFECT_API_URL.value():
+        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
+    if PREFECT_API_KEY.value():
+        env["PREFECT_API_KEY"] = PREFECT_API_KEY.value().get_secret_value() if hasattr(
+            PREFECT_API_KEY.value(), "get_secret_value") else str(PREFECT_API_KEY.value())
+    return env
+
+
+@task(name="dvc-repro", task_run_name="{stage}")
+def repro_stage(workspace: str, stage: str) -> dict:
+    logger = get_run_logger()
+    result = orchestration.run_stage(Path(workspace), stage, env=_api_env())
+    summary = {"stage": stage, "ran": result.ran, "returncode": result.returncode,
+               "seconds": round(result.seconds, 2)}
+    if result.returncode != 0:
+        summary["error"] = orchestration.stage_error(result)
+        logger.error("%s failed:\n%s", stage, summary["error"])
+        if stage in RETRIES:
+            # raising lets Prefect retry this task; the flow sees the last failure
+            raise StepFailed(f"stage {stage} failed:\n{summary['error']}")
+    else:
+        logger.info("%s %s in %.1fs", stage, "ran" if result.ran else "skipped (unchanged)", result.seconds)
+    return summary
+
+
+def _user_overrides(params: config.Params, user_id: str, overrides: dict | None) -> dict:
+    out = dict(overrides or {})
+    out["user.id"] = user_id
+    template = params.pipeline.user_dataset_template
+    if template and "data.user_dataset" not in out:
+        out["data.user_dataset"] = template.format(user_id=user_id)
+    return out
+
+
+def _user_lock(stack: ExitStack, user_id: str, p: config.PipelineParams) -> bool:
+    """One run per user at a time, across workers: a Prefect global concurrency limit of 1 per
+    user. Returns False when busy and `on_busy: skip` (or the wait timed out)."""
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency.sync import concurrency
+
+    name = f"camtune-user-{user_id}"
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 1)
+    timeout = 5.0 if p.on_busy == "skip" else p.lock_timeout_s
+    try:
+        stack.enter_context(concurrency(name, occupy=1, timeout_seconds=timeout, strict=True))
+    except TimeoutError:
+        return False
+    return True
+
+
+@flow(name="train_model", log_prints=True)
+def train_model(user_id: str | None = None, params_path: str = "params.yaml",
+                overrides: dict | None = None, stages: list[str] | None = None):
+    """Validate, sample, train, fine-tune, evaluate, export and publish one user's model."""
+    logger = get_run_logger()
+    repo = orchestration.repo_root()
+    params = config.load(repo / params_path, overrides)
+    user_id = user_id or params.user.id
+    run_overrides = _user_overrides(params, user_id, overrides)
+    params = config.load(repo / params_path, run_overrides)  # fail on a bad override before any work
+    stages = stages or orchestration.STAGES
+
+    with ExitStack() as stack:
+        if not _user_lock(stack, user_id, params.pipeline):
+            msg = f"another train_model run for user {user_id} is active; skipped"
+            logger.warning(msg)
+            return Completed(message=msg, name="Skipped")
+        t0 = time.perf_counter()
+        ws = orchestration.prepare_workspace(repo, params.pipeline.workspaces, user_id)
+        orchestration.set_params(ws, run_overrides)
+        results = []
+        for stage in stages:
+            try:
+                res = repro_stage.with_options(retries=RETRIES.get(stage, 0), retry_delay_seconds=5)(
+                    str(ws), stage)
+            except StepFailed as exc:
+                return Failed(message=f"{user_id}: {exc}")
+            results.append(res)
+            if res["returncode"] != 0:
+                reason = "validation failed" if stage == "validate" else f"stage {stage} failed"
+                return Failed(message=f"{user_id}: {reason}:\n{res['error']}")
+            if stage == "evaluate":
+                gate = json.loads((ws / "artifacts/evaluate/gate.json").read_text())
+                if not gate.get("blessed"):
+                    failed = [c for c in gate.get("checks", []) if not c.get("passed")]
+                    why = "; ".join(f"{c.get('name')}: observed {c.get('observed')} vs {c.get('threshold')}"
+                                    for c in failed) or "see artifacts/evaluate/report.md"
+                    _summary(user_id, results, gate, None, time.perf_counter() - t0)
+                    return Completed(message=f"{user_id}: model not blessed, not published ({why})",
+                                     name="NotBlessed")
+        receipt_path = ws / "artifacts/publish/receipt.json"
+        receipt = json.loads(receipt_path.read_text()) if receipt_path.exists() else None
+        gate_path = ws / "artifacts/evaluate/gate.json"
+        gate = json.loads(gate_path.read_text()) if gate_path.exists() else None
+        if params.pipeline.record_runs:
+            model = (receipt or {}).get("model_id", "no model")
+            orchestration.record_run(ws, user_id, f"train_model {user_id}: {model}")
+        _summary(user_id, results, gate, receipt, time.perf_counter() - t0)
+        return {"user_id": user_id, "workspace": str(ws), "stages": results, "receipt": receipt}
+
+
+def _summary(user_id, results, gate, receipt, seconds) -> None:
+    rows = "\n".join(
+        f"| {r['stage']} | {'ran' if r['ran'] else 'skipped'} | {r['seconds']} |" for r in results)
+    verdict = "n/a" if gate is None else ("blessed" if gate.get("blessed") else "NOT blessed")
+    published = (receipt or {}).get("model_id", "nothing published")
+    create_markdown_artifact(
+        key=f"train-model-{user_id.lower().replace('_', '-').replace('.', '-')}",
+        markdown=(f"# train_model {user_id}\n\nGate: **{verdict}**. Published: **{published}**. "
+                  f"Wall time {seconds:.1f}s.\n\n| stage | | seconds |\n|---|---|---|\n{rows}\n"),
+        description=f"pipeline run for {user_id}",
+    )
+
+
+# ---------------------------------------------------------------- scan
+
+
+@task(name="start-train-model", task_run_name="train_model-{user_id}")
+def start_run(user_id: str, deployment: str, slots: int, wait: bool) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency.sync import concurrency
+    from prefect.deployments import run_deployment
+
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name("camtune-train-slots", slots)
+    if not wait:
+        run = run_deployment(deployment, parameters={"user_id": user_id}, timeout=0)
+        return str(run.id)
+    # bounded: at most `slots` runs started by scans are active at once
+    with concurrency("camtune-train-slots", occupy=1, strict=True):
+        run = run_deployment(deployment, parameters={"user_id": user_id})
+    return str(run.id)
+
+
+@flow(name="scan_users", log_prints=True)
+def scan_users(params_path: str = "params.yaml", overrides: dict | None = None,
+               deployment: str = "train_model/train-model", wait: bool = True) -> list[str]:
+    """Start train_model for every user with at least `validate.min_new_verified` new verified
+    images in the global pool (not in the lineage of their newest published model)."""
+    from camtune.registry import open_registry
+
+    logger = get_run_logger()
+    params = config.load(params_path, overrides)
+    pool = load_dataset(params.data.global_pool)
+    registry = open_registry(params.publish.registry)
+    trained = {}
+    for uid in sorted(pool.images["user_id"].dropna().unique()):
+        if not config.SAFE_SEGMENT.match(str(uid)):
+            logger.warning("user id %r is not a safe path segment; skipped", uid)
+            continue
+        lineage = registry.latest_lineage(uid)
+        trained[uid] = set(map(int, (lineage or {}).get("image_ids", [])))
+    counts = orchestration.new_verified_counts(pool.images, trained)
+    due = orchestration.due_users(counts, params.validation.min_new_verified)
+    logger.info("new verified images per user: %s; due: %s", counts.to_dict(), due)
+    futures = [start_run.submit(u, deployment, params.pipeline.max_concurrent_runs, wait) for u in due]
+    for f in futures:
+        f.result()
+    return due
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _cli.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--user", dest="user_id", default=None, help="user id (default: user.id)")
+    parser.add_argument("--scan", action="store_true", help="run scan_users instead of train_model")
+    parser.add_argument("--no-wait", dest="wait", action="store_false", help="scan: do not wait for runs")
+    args, _ = parser.parse_known_args(argv)
+    if args.scan:
+        return _cli.run(lambda **kw: scan_users(**{k: v for k, v in kw.items() if k != "user_id" and k != "scan"}),
+                        argv, parser)
+
+    def _train(**kw):
+        kw.pop("scan", None), kw.pop("wait", None)
+        state = train_model(return_state=True, **kw)
+        if state.is_failed():
+            raise StepFailed(state.message or "train_model failed")
+        print(state.message or "train_model completed")
+    return _cli.run(_train, argv, parser)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""The orchestration layer: prefect.yaml, deployments, per-user locking, the parent flow."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from camtune.config import ROOT
+
+
+def test_prefect_yaml_validates_against_prefects_model():
+    import yaml
+    from prefect.cli.deploy._models import PrefectYamlModel
+
+    model = PrefectYamlModel.model_validate(yaml.safe_load((ROOT / "prefect.yaml").read_text()))
+    names = {d.name for d in model.deployments}
+    assert names == {"nightly-scan", "train-model"}
+
+
+def _prefect(*args, env):
+    return subprocess.run([sys.executable, "-m", "prefect", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_deployments_register_with_their_schedules(prefect_server):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    out = _prefect("work-pool", "create", "camtune-process", "--type", "process", env=env)
+    assert out.returncode == 0 or "already exists" in out.stdout + out.stderr, out.stdout + out.stderr
+    out = _prefect("--no-prompt", "deploy", "--all", env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+    with get_client(sync_client=True) as client:
+        scan = client.read_deployment_by_name("scan_users/nightly-scan")
+        train = client.read_deployment_by_name("train_model/train-model")
+    assert scan.work_pool_name == "camtune-process"
+    crons = {(s.schedule.cron, s.schedule.timezone) for s in scan.schedules}
+    assert crons == {("0 2 * * *", "UTC")}
+    assert {s.schedule.cron for s in train.schedules} == {"30 3 * * 0"}
+    assert scan.parameters["deployment"] == "train_model/train-model"
+
+
+def test_user_lock_skips_a_second_run_for_the_same_user(prefect_server):
+    from contextlib import ExitStack
+
+    from camtune.config import PipelineParams
+    from flows.pipeline import _user_lock
+
+    p = PipelineParams(on_busy="skip")
+    with ExitStack() as first:
+        assert _user_lock(first, "u_lock", p)
+        with ExitStack() as second:
+            assert not _user_lock(second, "u_lock", p)      # same user: busy
+        with ExitStack() as other:
+            assert _user_lock(other, "u_other_lock", p)     # another user: free
+    with ExitStack() as again:
+        assert _user_lock(again, "u_lock", p)               # released after the first run
