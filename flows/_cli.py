@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from typing import Callable
 
 import yaml
@@ -44,6 +45,7 @@ def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.Argum
     args = parser.parse_args(argv)
     kwargs = {k: v for k, v in vars(args).items() if k not in ("params", "overrides")}
     kwargs.update(extra)
+    t0 = time.perf_counter()
     try:
         flow_fn(params_path=args.params, overrides=parse_overrides(args.overrides), **kwargs)
     except ConfigError as exc:
@@ -55,4 +57,7 @@ def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.Argum
     except StepFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        # read by the parent flow's overhead accounting (camtune.orchestration.run_stage)
+        print(f"camtune: step compute {time.perf_counter() - t0:.3f}s", file=sys.stderr)
     return 0

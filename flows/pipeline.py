@@ -49,7 +49,7 @@ def repro_stage(workspace: str, stage: str) -> dict:
     logger = get_run_logger()
     result = orchestration.run_stage(Path(workspace), stage, env=_api_env())
     summary = {"stage": stage, "ran": result.ran, "returncode": result.returncode,
-               "seconds": round(result.seconds, 2)}
+               "seconds": round(result.seconds, 2), "compute": round(result.compute, 2)}
     if result.returncode != 0:
         summary["error"] = orchestration.stage_error(result)
         logger.error("%s failed:\n%s", stage, summary["error"])
