@@ -61,24 +61,38 @@ def repro_stage(workspace: str, stage: str) -> dict:
     return summary
 
 
-def _user_overrides(params: config.Params, user_id: str, overrides: dict | None) -> dict:
+def _user_overrides(params: config.Params, user_id: str, overrides: dict | None, repo: Path) -> dict:
     out = dict(overrides or {})
     out["user.id"] = user_id
+    # one registry for every workspace: a relative local root means the main checkout's folder
+    root = Path(params.publish.registry.root)
+    if params.publish.registry.kind == "local" and not root.is_absolute():
+        out["publish.registry.root"] = str(repo / root)
     template = params.pipeline.user_dataset_template
     if template and "data.user_dataset" not in out:
         out["data.user_dataset"] = template.format(user_id=user_id)
     return out
 
 
+def _ensure_limit(name: str, limit: int) -> None:
+    """Create/update a global concurrency limit; a racing creator is as good as us."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.upsert_global_concurrency_limit_by_name(name, limit)
+        except ObjectAlreadyExists:
+            pass
+
+
 def _user_lock(stack: ExitStack, user_id: str, p: config.PipelineParams) -> bool:
     """One run per user at a time, across workers: a Prefect global concurrency limit of 1 per
     user. Returns False when busy and `on_busy: skip` (or the wait timed out)."""
-    from prefect.client.orchestration import get_client
     from prefect.concurrency.sync import concurrency
 
     name = f"camtune-user-{user_id}"
-    with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(name, 1)
+    _ensure_limit(name, 1)
     timeout = 5.0 if p.on_busy == "skip" else p.lock_timeout_s
     try:
         stack.enter_context(concurrency(name, occupy=1, timeout_seconds=timeout, strict=True))
@@ -95,7 +109,7 @@ def train_model(user_id: str | None = None, params_path: str = "params.yaml",
     repo = orchestration.repo_root()
     params = config.load(repo / params_path, overrides)
     user_id = user_id or params.user.id
-    run_overrides = _user_overrides(params, user_id, overrides)
+    run_overrides = _user_overrides(params, user_id, overrides, repo)
     params = config.load(repo / params_path, run_overrides)  # fail on a bad override before any work
     stages = stages or orchestration.STAGES
 
@@ -155,13 +169,10 @@ def _summary(user_id, results, gate, receipt, seconds) -> None:
 
 
 @task(name="start-train-model", task_run_name="train_model-{user_id}")
-def start_run(user_id: str, deployment: str, slots: int, wait: bool) -> str:
-    from prefect.client.orchestration import get_client
+def start_run(user_id: str, deployment: str, wait: bool) -> str:
     from prefect.concurrency.sync import concurrency
     from prefect.deployments import run_deployment
 
-    with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name("camtune-train-slots", slots)
     if not wait:
         run = run_deployment(deployment, parameters={"user_id": user_id}, timeout=0)
         return str(run.id)
@@ -192,7 +203,8 @@ def scan_users(params_path: str = "params.yaml", overrides: dict | None = None,
     counts = orchestration.new_verified_counts(pool.images, trained)
     due = orchestration.due_users(counts, params.validation.min_new_verified)
     logger.info("new verified images per user: %s; due: %s", counts.to_dict(), due)
-    futures = [start_run.submit(u, deployment, params.pipeline.max_concurrent_runs, wait) for u in due]
+    _ensure_limit("camtune-train-slots", params.pipeline.max_concurrent_runs)
+    futures = [start_run.submit(u, deployment, wait) for u in due]
     for f in futures:
         f.result()
     return due

@@ -57,3 +57,44 @@ def test_user_lock_skips_a_second_run_for_the_same_user(prefect_server):
             assert _user_lock(other, "u_other_lock", p)     # another user: free
     with ExitStack() as again:
         assert _user_lock(again, "u_lock", p)               # released after the first run
+
+
+def _pool(tmp_path, verified_per_user):
+    import json
+
+    images, next_id = [], 1
+    for user, (n_verified, n_unverified) in verified_per_user.items():
+        for k in range(n_verified + n_unverified):
+            images.append({
+                "id": next_id, "file_name": f"images/{next_id}.jpg", "width": 64, "height": 64,
+                "user_id": user, "camera": "cam", "captured_at": "2026-01-01T00:00:00+00:00",
+                "verified": k < n_verified,
+                "verified_at": "2026-01-02T00:00:00+00:00" if k < n_verified else None,
+            })
+            next_id += 1
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    (pool / "annotations.json").write_text(json.dumps(
+        {"images": images, "annotations": [], "categories": [{"id": 1, "name": "person"}]}))
+    return pool
+
+
+def test_scan_starts_exactly_the_users_at_or_above_the_threshold(prefect_server, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    from flows.pipeline import scan_users, train_model
+
+    train_model.to_deployment(name="scan-test-train").apply()
+    pool = _pool(tmp_path, {"u_a": (12, 0), "u_b": (9, 3), "u_c": (10, 1), "u_d": (0, 20)})
+    due = scan_users(
+        params_path=str(ROOT / "params.yaml"),
+        overrides={"data.global_pool": str(pool), "publish.registry.root": str(tmp_path / "registry"),
+                   "validate.min_new_verified": 10},
+        deployment="train_model/scan-test-train", wait=False,
+    )
+    assert due == ["u_a", "u_c"]
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(
+            name=DeploymentFilterName(any_=["scan-test-train"])))
+    assert sorted(r.parameters["user_id"] for r in runs) == ["u_a", "u_c"]
