@@ -21,17 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 
-QUICK = {
-    "sample_data.global_images": 60, "sample_data.user_images": 30, "sample_data.user_images_in_pool": 10,
-    "training.input_size": 128, "training.base.steps": 4, "training.base.batch_size": 2,
-    "training.finetune.steps": 4, "training.finetune.batch_size": 2,
-    "export.representative_images": 4,
-    "evaluate.gate.min_gain": -1.0, "evaluate.gate.max_global_drop": 1.0, "evaluate.gate.max_class_drop": 1.0,
-    "evaluate.gate.min_user_map50": 0.0, "evaluate.gate.min_global_map50": 0.0,
-    "export.max_map_drop": 1.0,
-}
+QUICK = ROOT / "tests" / "quick_overrides.yaml"  # tiny step counts and images
 
 
 def copy_repo(dest: Path) -> Path:
@@ -63,7 +57,7 @@ def main() -> None:
         repo = copy_repo(Path(tmp) / "repo")
         os.chdir(repo)
         sys.path.insert(0, str(repo))
-        overrides = QUICK if args.quick else {}
+        overrides = yaml.safe_load(QUICK.read_text()) if args.quick else {}
         with prefect_test_harness(server_startup_timeout=180):
             from flows.pipeline import train_model
 

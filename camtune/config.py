@@ -62,6 +62,10 @@ class LabelParams(_Section):
 
 
 class SampleDataParams(_Section):
+    # Its own output folders, not data.*: pointing data.* at a real dataset must never make the
+    # sample_data stage own (or overwrite) it. By default data.* point at these.
+    global_pool: str = Field("data/sample/global", description="where the synthetic global pool is written")
+    user_dataset: str = Field("data/sample/user", description="where the synthetic user dataset is written")
     seed: int = 7
     global_users: int = Field(6, ge=1)
     cameras_per_user: int = Field(2, ge=1)
@@ -73,6 +77,13 @@ class SampleDataParams(_Section):
     negative_fraction: float = Field(0.1, ge=0, le=1)
     unverified_fraction: float = Field(0.08, ge=0, le=1)
     jpeg_quality: int = Field(90, ge=10, le=100)
+
+    @model_validator(mode="after")
+    def _pool_share_fits(self) -> "SampleDataParams":
+        # the user's pooled images are a subset of the user's images and part of the pool's count
+        if self.user_images_in_pool > min(self.user_images, self.global_images):
+            raise ValueError("sample_data.user_images_in_pool must be <= user_images and <= global_images")
+        return self
 
 
 class AuditParams(_Section):
@@ -116,6 +127,7 @@ class StageTrainParams(_Section):
     batch_size: int = Field(ge=1)
     learning_rate: float = Field(gt=0)
     warmup_steps: int = Field(0, ge=0)
+    lr_schedule: Literal["cosine", "stepwise", "constant"] = "cosine"
     checkpoint_every: int = Field(100, ge=1)
 
 
@@ -126,6 +138,8 @@ class BaseTrainParams(StageTrainParams):
 
 class FinetuneParams(StageTrainParams):
     freeze_backbone: bool = False
+    init_modules: Literal["all", "backbone_decoder"] = Field(
+        "all", description="what the fine-tune takes from the base checkpoint")
     holdout_fraction: float = Field(0.25, ge=0, lt=1)
 
 
@@ -134,6 +148,9 @@ class TrainingParams(_Section):
     input_size: int = Field(320, ge=64, multiple_of=32)
     strategy: Literal["default", "mirrored", "multi_worker_mirrored"] = "default"
     shards: int = Field(2, ge=1)
+    fpn_filters: int = Field(64, ge=8, description="FPN and head width")
+    head_convs: int = Field(2, ge=1, description="separable convs per head tower")
+    log_every: int = Field(10, ge=1, description="steps between progress lines / summaries")
     augmentation: AugmentationParams = AugmentationParams()
     base: BaseTrainParams
     finetune: FinetuneParams
@@ -143,6 +160,7 @@ class GateParams(_Section):
     min_gain: float = 0.0
     max_global_drop: float = Field(0.02, ge=0)
     max_class_drop: float = Field(0.1, ge=0)
+    class_min_boxes: int = Field(5, ge=1, description="classes with fewer global boxes are not judged")
     min_user_map50: float = Field(0.0, ge=0, le=1)
     min_global_map50: float = Field(0.0, ge=0, le=1)
 
@@ -150,10 +168,25 @@ class GateParams(_Section):
 class ThresholdParams(_Section):
     min_score_precision: float = Field(0.5, gt=0, le=1)
     threshold_precision: float = Field(0.8, gt=0, le=1)
+    min_boxes: int = Field(10, ge=1, description="fewer boxes of a label: fall back")
+    min_score_range: tuple[float, float] = (0.3, 0.9)
+    threshold_range: tuple[float, float] = (0.5, 0.95)
+    fallback_min_score: float = Field(0.5, gt=0, le=1)   # Frigate's defaults
+    fallback_threshold: float = Field(0.7, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "ThresholdParams":
+        for name in ("min_score_range", "threshold_range"):
+            lo, hi = getattr(self, name)
+            if not 0 <= lo <= hi <= 1:
+                raise ValueError(f"evaluate.thresholds.{name} must be [low, high] within 0..1")
+        return self
 
 
 class EvaluateParams(_Section):
     iou_type: Literal["bbox"] = "bbox"
+    shards: int = Field(1, ge=1, description="prediction shards per model and set (fan-out unit)")
+    batch_size: int = Field(8, ge=1)
     gate: GateParams = GateParams()
     thresholds: ThresholdParams = ThresholdParams()
 
@@ -172,21 +205,43 @@ class ExportParams(_Section):
 
 
 class S3Params(_Section):
+    # Credentials are never params: boto3's usual chain (env, ~/.aws, instance role) supplies them.
     bucket: str | None = None
-    prefix: str = "camtune"
-    endpoint_url: str | None = None
+    prefix: str = Field("camtune", description="key prefix inside the bucket ('' for the bucket root)")
+    endpoint_url: str | None = Field(None, description="S3-compatible store (MinIO, Ceph, ...); null = AWS")
     region: str | None = None
+    retry_mode: Literal["standard", "adaptive"] = "standard"
+    max_attempts: int = Field(5, ge=1, le=20, description="botocore attempts per request (503s, throttling)")
+    multipart_threshold_mb: int = Field(64, ge=5, description="uploads above this go multipart")
 
 
 class RegistryParams(_Section):
     kind: Literal["local", "s3"] = "local"
-    root: str = "registry"
+    root: str = Field("registry", description="local folder (kind: local)")
     s3: S3Params = S3Params()
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> "RegistryParams":
+        if self.kind == "s3" and not self.s3.bucket:
+            raise ValueError("publish.registry.s3.bucket is required when kind is s3")
+        return self
 
 
 class PublishParams(_Section):
     model_name: str | None = None
     registry: RegistryParams = RegistryParams()
+
+
+class PipelineParams(_Section):
+    workspaces: str = Field("workspaces", description="per-user working copies (git worktrees)")
+    user_dataset_template: str | None = Field(
+        None, description="e.g. 'data/users/{user_id}'; null keeps data.user_dataset")
+    on_busy: Literal["wait", "skip"] = "skip"
+    lock_timeout_s: float = Field(3600, ge=0)
+    max_concurrent_runs: int = Field(2, ge=1)
+    record_runs: bool = True
+    task_runner: Literal["threads", "dask"] = "threads"
+    dask_workers: int = Field(2, ge=1)
 
 
 class Params(_Section):
@@ -200,6 +255,7 @@ class Params(_Section):
     evaluate: EvaluateParams
     export: ExportParams
     publish: PublishParams
+    pipeline: PipelineParams = PipelineParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

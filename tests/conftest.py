@@ -16,6 +16,10 @@ for var, val in (("GIT_AUTHOR_NAME", "camtune-tests"), ("GIT_AUTHOR_EMAIL", "tes
 
 import pytest  # noqa: E402
 
+# registry/publish: moto S3 server on loopback, tiny TFLite (tests/s3_support.py; pytest puts
+# this folder on sys.path because it has no __init__.py)
+from s3_support import s3_bucket, s3_server, tiny_tflite  # noqa: E402,F401
+
 
 @pytest.fixture(scope="session")
 def prefect_server():
@@ -24,3 +28,32 @@ def prefect_server():
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+# ---------------------------------------------------------------- synthetic sample data
+
+SAMPLE_DATASET_OVERRIDES = {
+    "sample_data.global_images": 48, "sample_data.user_images": 24, "sample_data.user_images_in_pool": 8,
+}
+
+
+@pytest.fixture(scope="session")
+def sample_datasets(tmp_path_factory):
+    """A tiny synthetic pair from camtune.synth (every label present, 640x360 JPEGs), generated
+    once per session: `.global_pool` and `.user` dataset folders (Paths) and the `.params` used
+    (repo params.yaml + SAMPLE_DATASET_OVERRIDES; sample_data.* and data.* point at the two folders).
+
+    SHARED AND READ-ONLY: a test that modifies a dataset must copy it first
+    (`shutil.copytree(sample_datasets.user, tmp_path / "user")`)."""
+    from collections import namedtuple
+
+    from camtune import config, synth
+
+    root = tmp_path_factory.mktemp("sample_datasets")
+    folders = {"global_pool": str(root / "global"), "user_dataset": str(root / "user")}
+    overrides = {**SAMPLE_DATASET_OVERRIDES, **{f"sample_data.{k}": v for k, v in folders.items()},
+                 **{f"data.{k}": v for k, v in folders.items()}}
+    params = config.load(config.ROOT / "params.yaml", overrides)
+    synth.generate(params)
+    SampleDatasets = namedtuple("SampleDatasets", "global_pool user params")
+    return SampleDatasets(root / "global", root / "user", params)
