@@ -27,7 +27,15 @@ def prefect_server():
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=180):
-        yield
+        from prefect.settings import PREFECT_API_URL
+
+        # step subprocesses (dvc repro -> python -m flows.x) report to this server too, instead of
+        # each starting a temporary server of its own (tens of seconds on 2 cores)
+        os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()
+        try:
+            yield
+        finally:
+            os.environ.pop("PREFECT_API_URL", None)
 
 
 # ---------------------------------------------------------------- synthetic sample data
