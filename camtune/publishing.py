@@ -1,0 +1,408 @@
+"""Publish a blessed model into the registry, and install a published one into Frigate's model_cache.
+
+`prepare` reads the stage outputs (export, evaluate, finetune, train_base), refuses an unblessed
+model, checks the TFLite input against the Frigate contract and stages `metadata.json` and
+`lineage.json`; `upload` writes the files, then the index entry (the commit point). The model id
+is derived from the content (model files + user), so publishing the same model twice finds it in
+the index and changes nothing.
+
+The CPU and Edge TPU files are one registry entry, but Frigate wants one file per model id with
+the detectors it runs on (`supportedDetectors` is checked against the configured detector), and an
+Edge TPU-compiled model cannot run on the CPU detector. So the entry carries two Frigate variants:
+`<model_id>` (model.tflite, ["cpu"]) and `<model_id>-edgetpu` (model_edgetpu.tflite, ["edgetpu"]);
+the top level of metadata.json is the CPU variant and `variants` lists both.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from camtune import atomic
+from camtune.config import Params
+from camtune.errors import StepFailed
+from camtune.registry import Registry, check_segment, sha256_file
+
+EXPORT_DIR = Path("artifacts/export")
+EVALUATE_DIR = Path("artifacts/evaluate")
+FINETUNE_DIR = Path("artifacts/finetune")
+TRAIN_BASE_DIR = Path("artifacts/train_base")
+SAMPLE_DIR = Path("artifacts/sample")
+PUBLISH_DIR = Path("artifacts/publish")
+
+# registry file name -> where it comes from (None = staged here)
+SOURCES = {
+    "model.tflite": ("export", True),
+    "model_edgetpu.tflite": ("export", False),
+    "labelmap.txt": ("export", True),
+    "filters.yml": ("evaluate", True),
+    "report.md": ("evaluate", True),
+}
+DETECTORS = {"cpu": "model.tflite", "edgetpu": "model_edgetpu.tflite"}
+# upload order: payload first, metadata.json (which lists the others' sha256) last, then the index
+UPLOAD_ORDER = ("model.tflite", "model_edgetpu.tflite", "labelmap.txt", "filters.yml", "report.md",
+                "lineage.json", "metadata.json")
+
+
+@dataclass
+class Plan:
+    """Everything one publish writes, staged on local disk."""
+
+    user_id: str
+    model_id: str
+    files: dict[str, Path]                      # registry name -> local file
+    metadata: dict
+    lineage: dict
+    base_id: str | None
+    base_files: dict[str, Path] = field(default_factory=dict)
+    base_metadata: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------
+# reading the stage outputs
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise StepFailed(f"{path}: missing (did the stage that writes it run?)") from None
+    except json.JSONDecodeError as exc:
+        raise StepFailed(f"{path}: not valid JSON: {exc}") from None
+
+
+def check_blessed(gate_path: Path) -> dict:
+    """gate.json must say blessed: true; otherwise refuse, naming every failed check."""
+    gate = _read_json(gate_path)
+    if gate.get("blessed") is True:
+        return gate
+    failed = [c for c in gate.get("checks", []) if not c.get("passed")]
+    lines = [f"  - {c.get('name')}: {c.get('why', '')} (observed {c.get('observed')}, "
+             f"threshold {c.get('threshold')})" for c in failed]
+    if not lines:
+        lines = [f"  - {name}" for name in gate.get("failed", [])] or ["  - (gate.json lists no checks)"]
+    raise StepFailed(f"{gate_path}: the model is not blessed; refusing to publish. Failed checks:\n"
+                     + "\n".join(lines))
+
+
+def read_labelmap(path: Path) -> dict[str, str]:
+    """labelmap.txt as Frigate reads it: `index label` lines (or bare labels, index = line)."""
+    out: dict[str, str] = {}
+    for lineno, line in enumerate(path.read_text().splitlines()):
+        if not line.strip():
+            continue
+        m = re.match(r"^\s*(\d+)\s+(.+?)\s*$", line)
+        idx, label = (m.group(1), m.group(2)) if m else (str(lineno), line.strip())
+        if idx in out:
+            raise StepFailed(f"{path}: line {lineno + 1}: index {idx} appears twice")
+        out[idx] = label
+    if not out:
+        raise StepFailed(f"{path}: empty label map")
+    return out
+
+
+def tflite_input(path: Path) -> tuple[int, int, str]:
+    """(width, height, inputDataType) of a TFLite model's single input, which must be NHWC RGB."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interp = Interpreter(model_path=str(path))
+    except (ValueError, RuntimeError) as exc:
+        raise StepFailed(f"{path}: not a loadable TFLite model: {exc}") from None
+    inputs = interp.get_input_details()
+    if len(inputs) != 1:
+        raise StepFailed(f"{path}: Frigate feeds one input tensor, this model has {len(inputs)}")
+    shape, dtype = list(inputs[0]["shape"]), inputs[0]["dtype"].__name__
+    if len(shape) != 4 or shape[0] != 1 or shape[3] != 3:
+        raise StepFailed(f"{path}: input shape {shape} is not [1, height, width, 3] (nhwc)")
+    # Frigate's inputDataType "int" feeds uint8 pixels, "float" float32; nothing else
+    data_type = {"uint8": "int", "float32": "float"}.get(dtype)
+    if data_type is None:
+        raise StepFailed(f"{path}: input dtype {dtype} is not one Frigate feeds (uint8 or float32)")
+    return int(shape[2]), int(shape[1]), data_type
+
+
+def attribute_map(attribute_parents: dict[str, list[str]]) -> dict[str, list[str]]:
+    """{"face": ["person"]} -> {"person": ["face"]}: Frigate keys attributes by their parent."""
+    out: dict[str, list[str]] = {}
+    for child, parents in attribute_parents.items():
+        for parent in parents:
+            out.setdefault(parent, []).append(child)
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def content_model_id(user_id: str, files: dict[str, Path]) -> str:
+    """Same model files + same user = same id (the idempotency key); 16 hex chars."""
+    h = hashlib.sha256(f"camtune-model-v1\0{user_id}\0".encode())
+    for name in ("model.tflite", "model_edgetpu.tflite", "labelmap.txt"):
+        if name in files:
+            h.update(f"{name}\0{sha256_file(files[name])}\0".encode())
+    return h.hexdigest()[:16]
+
+
+def trained_user_image_ids(trained_on: dict, user_id: str, path: Path) -> list[int]:
+    """The user's image ids from finetune's trained_on.json (`user.image_ids`; the replay images
+    are other users' and do not count against this user's "new verified images")."""
+    user = trained_on.get("user")
+    if trained_on.get("user_id") not in (None, user_id):
+        raise StepFailed(f"{path}: trained for user {trained_on.get('user_id')!r}, not {user_id!r}")
+    if not isinstance(user, dict) or not isinstance(user.get("image_ids"), list):
+        raise StepFailed(f"{path}: no 'user.image_ids'; cannot record which of {user_id}'s images "
+                         f"were trained on")
+    return sorted(int(i) for i in user["image_ids"])
+
+
+def dvc_hashes(params: Params, lock_path: Path = Path("dvc.lock")) -> dict:
+    """DVC's hashes of the data the model came from: the finetune stage's deps in dvc.lock (what
+    `dvc repro` actually used), else computed now with DVC's own hashing for the data folders."""
+    if lock_path.is_file():
+        lock = yaml.safe_load(lock_path.read_text()) or {}
+        stage = (lock.get("stages") or {}).get("finetune")
+        if stage:
+            deps = {d["path"]: {k: v for k, v in d.items() if k != "path"} for d in stage.get("deps", [])}
+            return {"source": str(lock_path), "stage": "finetune", "deps": deps}
+    from dvc_data.hashfile.build import build
+    from dvc_data.hashfile.db.local import LocalHashFileDB
+    from dvc_objects.fs.local import LocalFileSystem
+    import tempfile
+
+    fs = LocalFileSystem()
+    out = {}
+    with tempfile.TemporaryDirectory() as odb_dir:
+        odb = LocalHashFileDB(fs, odb_dir)
+        for path in (params.data.user_dataset, params.data.global_pool):
+            if Path(path).exists():
+                _, meta, obj = build(odb, str(Path(path).resolve()), fs, "md5", dry_run=True)
+                out[path] = {"md5": obj.hash_info.value, "size": meta.size, "nfiles": meta.nfiles}
+    return {"source": "computed (dvc_data md5)", "deps": out}
+
+
+def git_revision(cwd: Path = Path(".")) -> dict:
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                                  check=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    rev = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"rev": rev, "dirty": bool(status) if status is not None else None}
+
+
+# ------------------------------------------------------------------------------------------
+# the base model
+
+
+_CKPT_RE = re.compile(r'^model_checkpoint_path:\s*"([^"]+)"', re.M)
+
+
+def base_checkpoint_files(model_dir: Path, staging: Path) -> dict[str, Path]:
+    """The files that make a Model Garden model_dir usable for fine-tuning: its top-level config
+    and label files plus the NEWEST checkpoint only (with a `checkpoint` index naming just it)."""
+    ckpt_index = model_dir / "checkpoint"
+    if not ckpt_index.is_file():
+        raise StepFailed(f"{model_dir}: no 'checkpoint' file; not a trained model folder")
+    m = _CKPT_RE.search(ckpt_index.read_text())
+    if not m:
+        raise StepFailed(f"{ckpt_index}: names no model_checkpoint_path")
+    latest = Path(m.group(1)).name
+    files: dict[str, Path] = {}
+    for p in sorted(model_dir.iterdir()):
+        if not p.is_file() or p.name.startswith(".") or p.name == "checkpoint":
+            continue
+        if p.name.startswith("ckpt-") and not p.name.startswith(latest + "."):
+            continue  # older checkpoints kept by CheckpointManager
+        files[p.name] = p
+    if not any(n.startswith(latest + ".") for n in files):
+        raise StepFailed(f"{model_dir}: checkpoint {latest} is named but its files are missing")
+    atomic.write_text(staging / "checkpoint",
+                      f'model_checkpoint_path: "{latest}"\nall_model_checkpoint_paths: "{latest}"\n')
+    files["checkpoint"] = staging / "checkpoint"
+    return files
+
+
+def base_identity(model_dir: Path, files: dict[str, Path]) -> tuple[str, dict]:
+    """(base_id, provenance). A base pulled from the registry keeps its id; a trained one gets a
+    content id."""
+    pulled = model_dir / "registry_base.json"
+    if pulled.is_file():
+        return check_segment(_read_json(pulled)["base_id"], "base id"), {"pulled_from_registry": True}
+    h = hashlib.sha256(b"camtune-base-v1\0")
+    for name in sorted(files):
+        if name != "checkpoint":
+            h.update(f"{name}\0{sha256_file(files[name])}\0".encode())
+    return f"base-{h.hexdigest()[:12]}", {"pulled_from_registry": False}
+
+
+# ------------------------------------------------------------------------------------------
+# prepare + upload
+
+
+def prepare(params: Params, staging: Path, *, export_dir: Path = EXPORT_DIR,
+            evaluate_dir: Path = EVALUATE_DIR, finetune_dir: Path = FINETUNE_DIR,
+            train_base_dir: Path = TRAIN_BASE_DIR, sample_dir: Path = SAMPLE_DIR,
+            trained_at: dt.datetime | None = None, lock_path: Path = Path("dvc.lock")) -> Plan:
+    """Check the gate and the inputs, stage metadata.json and lineage.json in `staging`."""
+    user_id = check_segment(params.user.id, "user id")
+    gate = check_blessed(evaluate_dir / "gate.json")
+    metrics = _read_json(evaluate_dir / "metrics.json")
+
+    dirs = {"export": export_dir, "evaluate": evaluate_dir}
+    files: dict[str, Path] = {}
+    for name, (stage, required) in SOURCES.items():
+        path = dirs[stage] / name
+        if path.is_file():
+            files[name] = path
+        elif required:
+            raise StepFailed(f"{path}: missing; the {stage} stage writes it")
+
+    width, height, data_type = tflite_input(files["model.tflite"])
+    label_map = read_labelmap(files["labelmap.txt"])
+    expected = params.labels.label_map
+    if label_map != expected:
+        raise StepFailed(f"{files['labelmap.txt']}: label map {label_map} differs from params.yaml "
+                         f"labels.names {expected}")
+
+    # the base: published alongside (write-once), named in the model's metadata and lineage
+    base_id, base_files, base_meta = None, {}, {}
+    base_model_dir = train_base_dir / "model"
+    if base_model_dir.is_dir():
+        base_files = base_checkpoint_files(base_model_dir, staging / "base")
+        base_id, provenance = base_identity(base_model_dir, base_files)
+        manifest = sample_dir / "base_train.json"
+        base_meta = {
+            "trained_at": dt.datetime.fromtimestamp(base_model_dir.stat().st_mtime, dt.timezone.utc).isoformat(),
+            "sample_manifest_sha256": sha256_file(manifest) if manifest.is_file() else None,
+            "params": {"labels": params.labels.model_dump(),
+                       "training": params.training.model_dump(exclude={"finetune"})},
+            "metrics": metrics.get("base"),  # evaluate's figures for the base model
+            **provenance,
+        }
+
+    model_id = content_model_id(user_id, files)
+    trained_on_path = finetune_dir / "trained_on.json"
+    trained_on = _read_json(trained_on_path)
+    # finetune writes trained_on.json when training ends: that is the model's train date
+    trained_at = trained_at or dt.datetime.fromtimestamp(trained_on_path.stat().st_mtime, dt.timezone.utc)
+    name = params.publish.model_name or f"{user_id}-{trained_at:%Y-%m-%d}"
+    lineage = {
+        "user_id": user_id,
+        "model_id": model_id,
+        "image_ids": trained_user_image_ids(trained_on, user_id, trained_on_path),
+        "trained_on": trained_on,
+        "base_id": base_id,
+        "dvc": dvc_hashes(params, lock_path),
+        "git": git_revision(),
+        "params": params.model_dump(mode="json", by_alias=True),
+    }
+    files["lineage.json"] = atomic.write_json(staging / "lineage.json", lineage)
+
+    frigate = {
+        "name": name,
+        "trainDate": trained_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "baseModel": base_id,
+        "isBaseModel": False,
+        "type": "ssd",
+        "width": width,
+        "height": height,
+        "inputShape": "nhwc",
+        "pixelFormat": "rgb",
+        "inputDataType": data_type,
+        "labelMap": label_map,
+        # Frigate's attributes map (parent -> attribute labels), from labels.attribute_parents
+        "attributes": attribute_map(params.labels.attribute_parents),
+    }
+    variants = {det: {"id": model_id if det == "cpu" else f"{model_id}-{det}", "file": fname,
+                      "supportedDetectors": [det]}
+                for det, fname in DETECTORS.items() if fname in files}
+    metadata = {
+        "id": model_id, "supportedDetectors": ["cpu"], **frigate,
+        "user_id": user_id, "variants": variants,
+        "metrics": metrics, "gate": gate,
+        "sha256": {n: sha256_file(p) for n, p in files.items()},
+    }
+    files["metadata.json"] = atomic.write_json(staging / "metadata.json", metadata)
+    return Plan(user_id=user_id, model_id=model_id, files=files, metadata=metadata, lineage=lineage,
+                base_id=base_id, base_files=base_files, base_metadata=base_meta)
+
+
+def upload(plan: Plan, registry: Registry) -> dict:
+    """Write the entry's files, then the index (commit point). Returns the receipt."""
+    existing = {m["model_id"]: m for m in registry.models(plan.user_id)}.get(plan.model_id)
+    base = None
+    if plan.base_id and plan.base_files:
+        meta, created = registry.publish_base(plan.base_id, plan.base_files, plan.base_metadata)
+        base = {"base_id": plan.base_id, "created": created,
+                "uri": registry.uri(f"base/{plan.base_id}/metadata.json")}
+    if existing is not None:  # idempotent: the index already names this exact model
+        entry, created = existing, False
+    else:
+        written = {}
+        for name in UPLOAD_ORDER:
+            if name in plan.files:
+                info = registry.put_model_file(plan.user_id, plan.model_id, name, plan.files[name])
+                written[name] = {"sha256": info["sha256"], "size": info["size"]}
+        entry = {
+            "model_id": plan.model_id,
+            "name": plan.metadata["name"],
+            "published_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+            "trainDate": plan.metadata["trainDate"],
+            "blessed": True,
+            "base_id": plan.base_id,
+            "detectors": sorted(plan.metadata["variants"]),
+            "files": written,
+        }
+        entry, created = registry.commit(plan.user_id, entry)
+    files = {n: {**info, "uri": registry.model_uri(plan.user_id, plan.model_id, n)}
+             for n, info in entry["files"].items()}
+    return {"user_id": plan.user_id, "model_id": plan.model_id, "created": created,
+            "index": registry.uri(f"users/{plan.user_id}/index.json"),
+            "published_at": entry["published_at"], "files": files, "base": base}
+
+
+def write_receipt(receipt: dict, publish_dir: Path = PUBLISH_DIR) -> Path:
+    with atomic.output_dir(publish_dir) as tmp:
+        atomic.write_json(tmp / "receipt.json", receipt)
+    return publish_dir / "receipt.json"
+
+
+# ------------------------------------------------------------------------------------------
+# install into Frigate's model_cache
+
+
+def install(registry: Registry, user_id: str, dest_dir: str | Path, *, model_id: str | None = None,
+            detector: str = "cpu") -> dict:
+    """Write `DIR/<frigate_id>` (the TFLite file, no extension) and `DIR/<frigate_id>.json`
+    (Frigate's model info) for a published model (the newest when no id is given). The model file
+    is checked against the sha256 in the index before it takes its final name."""
+    if detector not in DETECTORS:
+        raise StepFailed(f"detector {detector!r}: one of {', '.join(DETECTORS)}")
+    if model_id is None:
+        latest = registry.latest_model(user_id)
+        if latest is None:
+            raise StepFailed(f"user {user_id!r} has no published model in {registry.uri(f'users/{user_id}/index.json')}")
+        model_id = latest["model_id"]
+    metadata = registry.read_json(user_id, model_id, "metadata.json")
+    variant = metadata.get("variants", {}).get(detector)
+    if variant is None:
+        raise StepFailed(f"model {model_id!r} has no {detector} variant "
+                         f"(has: {', '.join(metadata.get('variants', {})) or 'none'})")
+    frigate_id = check_segment(variant["id"], "model id")
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    model_path = registry.download_file(user_id, model_id, variant["file"], dest_dir / frigate_id)
+    info = {k: metadata[k] for k in ("name", "trainDate", "baseModel", "isBaseModel", "type", "width",
+                                     "height", "inputShape", "pixelFormat", "inputDataType", "labelMap",
+                                     "attributes") if k in metadata}
+    info = {"id": frigate_id, **info, "supportedDetectors": variant["supportedDetectors"],
+            "sha256": sha256_file(model_path), "registryModelId": model_id}
+    info_path = atomic.write_json(dest_dir / f"{frigate_id}.json", info)
+    return {"model_id": model_id, "frigate_id": frigate_id, "model": str(model_path),
+            "info": str(info_path), "sha256": info["sha256"], "frigate_path": f"plus://{frigate_id}"}

@@ -1,0 +1,94 @@
+"""Publish the blessed model into the registry (`python -m flows.publish`), or install a published
+model into a Frigate model_cache (`python -m flows.publish --install-to DIR [--model-id ID]`)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE as NO_CACHE
+
+from camtune import config, publishing
+from camtune.errors import StepFailed
+from camtune.registry import ChecksumMismatch, open_registry
+from flows import _cli
+
+
+def _retry_upload(task, task_run, state) -> bool:
+    """Retry transport trouble and checksum mismatches; a refusal (tenancy, bad id) stays final.
+    (botocore already retried each request; this re-runs the whole idempotent upload.)"""
+    try:
+        state.result(raise_on_failure=True)
+    except ChecksumMismatch:
+        return True
+    except StepFailed:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_upload, cache_policy=NO_CACHE)
+def upload_entry(plan: publishing.Plan, registry_params: config.RegistryParams) -> dict:
+    """Files first, index last; safe to re-run (content-derived model id, idempotent commit)."""
+    registry = open_registry(registry_params, user_id=plan.user_id)
+    return publishing.upload(plan, registry)
+
+
+@flow(name="publish_model")
+def publish_model(params_path: str = "params.yaml", overrides: dict | None = None) -> dict:
+    """Publish the blessed, exported model to the registry; write artifacts/publish/receipt.json."""
+    params = config.load(params_path, overrides)
+    with tempfile.TemporaryDirectory(prefix="camtune-publish-") as staging:
+        plan = publishing.prepare(params, Path(staging))
+        receipt = upload_entry(plan, params.publish.registry)
+    path = publishing.write_receipt(receipt)
+    verb = "published" if receipt["created"] else "already published (nothing changed)"
+    rows = "\n".join(f"| {n} | `{f['sha256'][:16]}…` | {f['size']} | {f['uri']} |"
+                     for n, f in sorted(receipt["files"].items()))
+    create_markdown_artifact(
+        key="publish-receipt",
+        markdown=(f"# Model {receipt['model_id']} for {receipt['user_id']}: {verb}\n\n"
+                  f"Index: {receipt['index']}\n\n| file | sha256 | bytes | uri |\n|---|---|---|---|\n{rows}\n"),
+        description="registry receipt")
+    print(f"{verb}: model {receipt['model_id']} -> {receipt['index']} (receipt: {path})")
+    return receipt
+
+
+@flow(name="install_model")
+def install_model(params_path: str = "params.yaml", overrides: dict | None = None, *,
+                  install_to: str, model_id: str | None = None, detector: str = "cpu") -> dict:
+    """Install a published model (newest by default) into a Frigate model_cache folder."""
+    params = config.load(params_path, overrides)
+    registry = open_registry(params.publish.registry, user_id=params.user.id)
+    result = publishing.install(registry, params.user.id, install_to, model_id=model_id, detector=detector)
+    print(f"installed {result['model']} (+ .json); Frigate: model.path: {result['frigate_path']}")
+    return result
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _cli.base_parser(__doc__)
+    # SUPPRESS: absent options stay out of the flow's kwargs, so one parser serves both flows
+    p.add_argument("--install-to", default=argparse.SUPPRESS, metavar="DIR",
+                   help="install into this Frigate model_cache folder instead of publishing")
+    p.add_argument("--model-id", default=argparse.SUPPRESS, help="with --install-to: which model (default newest)")
+    p.add_argument("--detector", default=argparse.SUPPRESS, choices=sorted(publishing.DETECTORS),
+                   help="with --install-to: which variant (default cpu)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = vars(p.parse_args(argv))
+    if "install_to" in args:
+        return _cli.run(install_model, argv, p)
+    if "model_id" in args or "detector" in args:
+        p.error("--model-id and --detector go with --install-to")
+    return _cli.run(publish_model, argv, p)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
