@@ -1,0 +1,145 @@
+"""The validate step: every rule a user dataset must pass before it may train a model.
+
+`validate(params)` loads the user dataset without trusting it and runs the checks in order:
+schema, tables (a Great Expectations suite), attributes (containment), files, lineage (enough
+new data) and audit (every object labeled, with a reference model). Each returns a
+`CheckResult`; the `Report` gathers them. Nothing here writes to the dataset folder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from camtune.config import Params
+from camtune.validation.findings import CHECKS, RULES, CheckResult, Finding
+from camtune.validation.load import Loaded, load
+from camtune.validation.report import Report
+
+__all__ = ["CHECKS", "RULES", "CheckResult", "Finding", "Report", "Context", "prepare", "validate",
+           "check_schema", "check_tables", "check_attributes", "check_files", "check_lineage",
+           "check_audit", "assemble"]
+
+
+@dataclass(frozen=True)
+class Context:
+    params: Params
+    root: Path
+    loaded: Loaded | None          # None when annotations.json cannot be read at all
+    load_findings: tuple[Finding, ...]
+
+
+def prepare(params: Params) -> Context:
+    root = Path(params.data.user_dataset)
+    loaded, findings = load(root)
+    return Context(params, root, loaded, tuple(findings))
+
+
+def _unreadable(name: str) -> CheckResult:
+    return CheckResult(name, skipped="annotations.json could not be read")
+
+
+def check_schema(ctx: Context) -> CheckResult:
+    return CheckResult("schema", list(ctx.load_findings))
+
+
+def check_tables(ctx: Context) -> CheckResult:
+    if ctx.loaded is None:
+        return _unreadable("tables")
+    from camtune.validation.tables import TableRules, check_tables as run
+
+    v = ctx.params.validation
+    rules = TableRules(labels=tuple(ctx.params.labels.names), user_id=ctx.params.user.id,
+                       box_tolerance_px=v.box_tolerance_px, min_box_size_px=v.min_box_size_px)
+    findings, gx = run(ctx.loaded.images, ctx.loaded.annotations, ctx.loaded.categories, rules)
+    stats = {name: dict(res.statistics) for name, res in gx.items()}
+    return CheckResult("tables", findings, details={"gx_statistics": stats}, evidence=gx)
+
+
+def check_attributes(ctx: Context) -> CheckResult:
+    if ctx.loaded is None:
+        return _unreadable("attributes")
+    from camtune.validation.geometry import check_containment
+
+    labels = ctx.params.labels
+    return CheckResult("attributes", check_containment(
+        ctx.loaded.annotations, dict(labels.attribute_parents), ctx.params.validation.containment_tolerance))
+
+
+def check_files(ctx: Context) -> CheckResult:
+    if ctx.loaded is None:
+        return _unreadable("files")
+    from camtune.validation.files import FileRules, check_files as run
+
+    v = ctx.params.validation
+    findings, checks = run(ctx.root, ctx.loaded.images,
+                           FileRules(allowed_formats=tuple(v.allowed_formats), max_pixels=v.max_pixels))
+    bad = {f.image_id for f in findings if f.severity == "error"}
+    usable = sorted(c.image_id for c in checks if c.decoded and c.image_id not in bad
+                    and c.image_id is not None)
+    return CheckResult("files", findings, details={"files_checked": len(checks), "usable_images": len(usable)},
+                       evidence={"usable_image_ids": usable})
+
+
+def check_lineage(ctx: Context) -> CheckResult:
+    if ctx.loaded is None:
+        return _unreadable("lineage")
+    from camtune.validation.lineage import LineageRules, check_lineage as run, previous_lineage
+
+    v = ctx.params.validation
+    rules = LineageRules(user_id=ctx.params.user.id, min_new_verified=v.min_new_verified,
+                         warn_min_per_camera=v.warn_min_per_camera)
+    try:
+        lineage = previous_lineage(ctx.params.publish.registry, ctx.params.user.id)
+    except Exception as exc:  # an unreadable registry must not pass as "first model"
+        return CheckResult("lineage", [Finding("error", "REGISTRY_UNREADABLE",
+                                               f"cannot read the user's newest model lineage: {exc}")])
+    findings, counts = run(ctx.loaded.images, rules, lineage)
+    return CheckResult("lineage", findings, details=counts)
+
+
+def check_audit(ctx: Context, files: CheckResult, detector=None) -> CheckResult:
+    v = ctx.params.validation
+    if v.reference_model is None:
+        return CheckResult("audit", skipped="no reference model (validate.reference_model is null): "
+                                            "unlabeled objects were NOT audited")
+    if ctx.loaded is None:
+        return _unreadable("audit")
+    from camtune.validation.audit import AuditRules, run_audit
+
+    usable = set(files.evidence.get("usable_image_ids", []))
+    images = ctx.loaded.images
+    images = images[images["verified"] & images["id"].isin(usable)]
+    rules = AuditRules(label_names=tuple(ctx.params.labels.names), score_threshold=v.audit.score_threshold,
+                       iou_threshold=v.audit.iou_threshold, policy=v.audit.policy)
+    try:
+        findings, details = run_audit(ctx.root, images, ctx.loaded.annotations, v.reference_model, rules,
+                                      detector=detector)
+    except (OSError, ValueError, RuntimeError) as exc:  # missing/corrupt model, wrong I/O contract
+        return CheckResult("audit", [Finding("error", "AUDIT_MODEL_UNUSABLE",
+                                             f"reference model {v.reference_model}: {exc}")])
+    return CheckResult("audit", findings, details=details)
+
+
+def assemble(ctx: Context, results: list[CheckResult]) -> Report:
+    checks = {r.name: r for r in results}
+    counts = {}
+    if ctx.loaded is not None:
+        imgs = ctx.loaded.images
+        counts = {"images": int(len(imgs)), "annotations": int(len(ctx.loaded.annotations)),
+                  "verified_images": int(imgs["verified"].sum())}
+    lineage = checks.get("lineage")
+    if lineage is not None and "new_verified" in lineage.details:
+        counts["new_verified_images"] = lineage.details["new_verified"]
+        counts["first_model"] = lineage.details["first_model"]
+    gx = checks["tables"].evidence if "tables" in checks else {}
+    return Report(dataset=str(ctx.root), user_id=ctx.params.user.id, checks=checks, counts=counts,
+                  gx_results=gx)
+
+
+def validate(params: Params, *, detector=None) -> Report:
+    """Run every check on `params.data.user_dataset`; read-only."""
+    ctx = prepare(params)
+    files = check_files(ctx)
+    results = [check_schema(ctx), check_tables(ctx), check_attributes(ctx), files,
+               check_lineage(ctx), check_audit(ctx, files, detector=detector)]
+    return assemble(ctx, results)

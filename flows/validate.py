@@ -1,0 +1,59 @@
+"""validate: check the user dataset (schema, GX table suite, attribute containment, files, new data,
+every-object-labeled audit) and write `artifacts/validate/` (report.json, report.md, gx_results.json).
+`python -m flows.validate`; a dataset with error findings exits non-zero, the report is still written."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from camtune import atomic, config, validation
+from camtune.errors import StepFailed
+from flows import _cli
+
+OUT_DIR = Path("artifacts/validate")
+
+
+# The checks take pandas tables: nothing to hash for a cache key, and each run must look afresh.
+@task(name="load-dataset", cache_policy=NO_CACHE)
+def load_dataset(params: config.Params) -> validation.Context:
+    return validation.prepare(params)
+
+
+@task(name="check", cache_policy=NO_CACHE, task_run_name="check-{name}")
+def run_check(name: str, ctx: validation.Context, files: validation.CheckResult | None = None
+              ) -> validation.CheckResult:
+    fn = getattr(validation, f"check_{name}")
+    return fn(ctx, files) if name == "audit" else fn(ctx)
+
+
+@flow(name="validate_dataset")
+def validate_dataset(params_path: str = "params.yaml", overrides: dict | None = None,
+                     out_dir: str = str(OUT_DIR)) -> dict:
+    """Validate params.data.user_dataset; write the report; fail (StepFailed) on error findings."""
+    params = config.load(params_path, overrides)
+    log = get_run_logger()
+    ctx = load_dataset(params)
+    results = {name: run_check(name, ctx) for name in ("schema", "tables", "attributes", "files", "lineage")}
+    results["audit"] = run_check("audit", ctx, results["files"])
+    report = validation.assemble(ctx, [results[name] for name in validation.CHECKS])
+
+    with atomic.output_dir(out_dir) as tmp:
+        report.write(tmp)
+    markdown = report.to_markdown()
+    create_markdown_artifact(key="validation-report", markdown=markdown,
+                             description=f"dataset validation of {report.dataset}")
+    sev = report.severity_counts()
+    log.info("validate: %s — %d errors, %d warnings; report in %s",
+             "passed" if report.passed else "FAILED", sev["error"], sev["warning"], out_dir)
+    if not report.passed:
+        raise StepFailed(
+            f"dataset {report.dataset} failed validation with {sev['error']} errors "
+            f"(full list: {Path(out_dir) / 'report.md'}):\n  " + "\n  ".join(report.summary_lines()))
+    return {"passed": True, "findings": sev, "report": str(Path(out_dir) / "report.json")}
+
+
+if __name__ == "__main__":
+    raise SystemExit(_cli.run(validate_dataset))

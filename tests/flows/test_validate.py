@@ -1,0 +1,145 @@
+"""The validate flow under a real Prefect server, its CLI, and `dvc repro validate` in a throwaway
+git copy of the repository (runs, then skips; fails with named findings on a broken dataset)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from camtune.config import ROOT
+from camtune.errors import StepFailed
+from validation.builders import make_dataset, save, tree_hash
+
+from flows import _cli
+from flows.validate import validate_dataset
+
+
+def _overrides(root, registry):
+    return {"data.user_dataset": str(root), "user.id": "u_test", "publish.registry.root": str(registry),
+            "validate.warn_min_per_camera": 2}
+
+
+def _artifact(key):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    return arts
+
+
+def test_flow_writes_the_report_and_posts_markdown(prefect_server, tmp_path):
+    root = tmp_path / "ds"
+    make_dataset(root)
+    out = tmp_path / "artifacts" / "validate"
+    result = validate_dataset(params_path=str(ROOT / "params.yaml"),
+                              overrides=_overrides(root, tmp_path / "registry"), out_dir=str(out))
+    assert result["passed"] is True
+    assert sorted(p.name for p in out.iterdir()) == ["gx_results.json", "report.json", "report.md"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["passed"] and report["findings"] == []
+    assert report["counts"]["images"] == 12 and report["counts"]["new_verified_images"] == 12
+    assert report["checks"]["audit"]["status"] == "skipped"
+    gx = json.loads((out / "gx_results.json").read_text())
+    assert gx["annotations"]["success"] is True and gx["annotations"]["results"]
+    assert "# Dataset validation: PASSED" in (out / "report.md").read_text()
+    arts = _artifact("validation-report")
+    assert arts and arts[-1].type == "markdown" and "Dataset validation" in arts[-1].data
+
+
+def test_failed_validation_raises_but_still_writes_the_report(prefect_server, tmp_path):
+    root = tmp_path / "ds"
+    coco = make_dataset(root)
+    coco["annotations"][0]["bbox"][0] = math.nan
+    coco["annotations"][1]["image_id"] = 404
+    save(root, coco)
+    before = tree_hash(root)
+    out = tmp_path / "out"
+    with pytest.raises(StepFailed) as err:
+        validate_dataset(params_path=str(ROOT / "params.yaml"),
+                         overrides=_overrides(root, tmp_path / "registry"), out_dir=str(out))
+    msg = str(err.value)
+    assert "BOX_NAN [image 1, annotation 11]" in msg and "DANGLING_IMAGE_ID" in msg
+    report = json.loads((out / "report.json").read_text())
+    assert report["passed"] is False
+    assert {(f["rule"], f["image_id"], f["annotation_id"]) for f in report["findings"]} >= {
+        ("BOX_NAN", 1, 11), ("DANGLING_IMAGE_ID", 404, 12)}
+    assert set(report["findings"][0]) >= {"severity", "rule", "image_id", "annotation_id", "message"}
+    assert tree_hash(root) == before
+
+
+def test_cli_exits_non_zero_and_prints_the_first_findings(prefect_server, tmp_path, capsys):
+    root = tmp_path / "ds"
+    make_dataset(root, n_images=12, n_verified=9)
+    argv = ["--params", str(ROOT / "params.yaml")] + [
+        a for k, v in _overrides(root, tmp_path / "registry").items() for a in ("--set", f"{k}={v}")]
+    rc = _cli.run(lambda **kw: validate_dataset(out_dir=str(tmp_path / "out"), **kw), argv)
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "failed validation" in err and "TOO_FEW_NEW" in err and "9 new verified images" in err
+
+
+# ------------------------------------------------------------------------------ dvc repro validate
+
+def _run(cmd, cwd, env):
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _git_copy(dest):
+    """The repository's files as git sees them (tracked + untracked-not-ignored), in a fresh repo."""
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                           cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+
+
+def test_dvc_repro_validate_runs_then_skips_then_fails_on_a_broken_dataset(prefect_server, tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    repo = tmp_path / "repo"
+    _git_copy(repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["sample_data"].update(global_images=16, user_images=14, user_images_in_pool=4)
+    params["validate"]["warn_min_per_camera"] = 5
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "DVC_NO_ANALYTICS": "1",
+           "PYTHONPATH": str(repo)}
+    env.pop("PYTHONSAFEPATH", None)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "copy"]):
+        out = _run(cmd, repo, env)
+        assert out.returncode == 0, out.stderr
+
+    first = _run([sys.executable, "-m", "dvc", "repro", "validate"], repo, env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Running stage 'validate'" in first.stdout
+    report = json.loads((repo / "artifacts/validate/report.json").read_text())
+    assert report["passed"] is True and report["dataset"] == "data/sample/user"
+    assert report["counts"]["images"] == 14
+
+    second = _run([sys.executable, "-m", "dvc", "repro", "validate"], repo, env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "Running stage" not in second.stdout
+    assert "Stage 'validate' didn't change, skipping" in second.stdout
+
+    # a broken copy of the user dataset: named findings on stderr, non-zero exit
+    shutil.copytree(repo / "data/sample/user", repo / "data/broken")
+    coco = json.loads((repo / "data/broken/annotations.json").read_text())
+    coco["annotations"][0]["bbox"][2] = -4
+    coco["images"][1]["file_name"] = "../../params.yaml"
+    (repo / "data/broken/annotations.json").write_text(json.dumps(coco))
+    params["data"]["user_dataset"] = "data/broken"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    broken = _run([sys.executable, "-m", "dvc", "repro", "validate"], repo, env)
+    assert broken.returncode != 0
+    assert "Running stage 'sample_data'" not in broken.stdout  # only the param it reads changed
+    assert "BOX_NONPOSITIVE" in broken.stderr and "FILE_TRAVERSAL" in broken.stderr, broken.stderr
+    assert f"annotation {coco['annotations'][0]['id']}" in broken.stderr
