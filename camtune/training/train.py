@@ -1,0 +1,267 @@
+"""Run one training stage with Model Garden's own task and trainer (`train_lib.run_experiment`).
+
+No loop of ours: orbit's controller runs the steps, saves checkpoints (`ckpt-N` in model_dir,
+every `checkpoint_interval` steps) and TensorBoard summaries (`model_dir/train`). Re-running with
+the same model_dir and the same experiment resumes from the newest checkpoint (orbit restores it;
+the init checkpoint is only read when there is none). A different experiment or training set in
+the same folder starts over, so stale checkpoints never mix in. Progress (step, loss, images/s,
+ETA) comes from an orbit train action, called by the controller after every loop.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from camtune import atomic
+from camtune.errors import StepFailed
+from camtune.training.detector import LABELS_FILE, latest_checkpoint
+
+FINGERPRINT_FILE = "camtune_fingerprint.json"   # experiment + training data the checkpoints belong to
+PROGRESS_FILE = "progress.jsonl"                 # one line per reported loop, survives kill -9
+
+Progress = Callable[[dict], None]
+
+
+def _print_progress(rec: dict) -> None:
+    print(format_progress(rec), flush=True)
+
+
+def format_progress(rec: dict) -> str:
+    eta = rec.get("eta_s")
+    eta_txt = "?" if eta is None else f"{int(eta) // 60}m{int(eta) % 60:02d}s"
+    return (f"step {rec['step']}/{rec['total_steps']}  loss {rec['loss']:.4f} "
+            f"(cls {rec.get('cls_loss', float('nan')):.4f} box {rec.get('box_loss', float('nan')):.5f})  "
+            f"lr {rec.get('learning_rate', float('nan')):.5f}  {rec['images_per_s']:.1f} img/s  ETA {eta_txt}")
+
+
+class ProgressAction:
+    """An orbit train action: called with the loop's logs after every `steps_per_loop` steps."""
+
+    def __init__(self, trainer, *, batch_size: int, total_steps: int, model_dir: Path,
+                 stage: str, callbacks: list[Progress]):
+        self.trainer = trainer
+        self.batch_size = batch_size
+        self.total_steps = total_steps
+        self.path = Path(model_dir) / PROGRESS_FILE
+        self.stage = stage
+        self.callbacks = callbacks
+        self.t_start = time.monotonic()
+        self.t_last = self.t_start
+        self.step_last = int(trainer.global_step.numpy())
+        self.start_step = self.step_last
+        self.records: list[dict] = []
+
+    def __call__(self, output: dict) -> None:
+        import numpy as np
+
+        now = time.monotonic()
+        step = int(self.trainer.global_step.numpy())
+        dt, dsteps = now - self.t_last, step - self.step_last
+        ips = dsteps * self.batch_size / dt if dt > 0 else 0.0
+        # ETA from the mean rate since this run started, the first loop (tracing) excluded
+        # once a second one exists
+        rate_steps = step - (self.records[0]["step"] if self.records else self.start_step)
+        rate_time = now - (self.records[0]["_t"] if self.records else self.t_start)
+        eta = (self.total_steps - step) * rate_time / rate_steps if rate_steps > 0 else None
+        vals = {k: float(np.asarray(v)) for k, v in output.items()
+                if k in ("total_loss", "cls_loss", "box_loss", "model_loss", "learning_rate",
+                         "training_loss")}
+        rec = {"stage": self.stage, "step": step, "total_steps": self.total_steps,
+               "loss": vals.get("total_loss", vals.get("training_loss", float("nan"))),
+               **{k: v for k, v in vals.items() if k != "training_loss"},
+               "images_per_s": ips, "steps_per_s": dsteps / dt if dt > 0 else 0.0,
+               "eta_s": eta, "elapsed_s": now - self.t_start, "time": time.time()}
+        with open(self.path, "a") as fh:  # appended, flushed: survives a kill -9
+            fh.write(json.dumps(rec) + "\n")
+        self.records.append({**rec, "_t": now})
+        self.t_last, self.step_last = now, step
+        for cb in self.callbacks:
+            cb(rec)
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    checkpoint: str
+    start_step: int           # step this run resumed from (0 = fresh)
+    final_step: int
+    wall_s: float
+    restarted: bool           # an old, different experiment was cleared
+    progress: list[dict] = field(default_factory=list)
+
+    @property
+    def images_per_s(self) -> float:
+        """Mean training throughput of this run, the first reported loop (graph tracing) excluded."""
+        recs = self.progress
+        if len(recs) < 2:
+            return recs[0]["images_per_s"] if recs else 0.0
+        steps = recs[-1]["step"] - recs[0]["step"]
+        t = recs[-1]["elapsed_s"] - recs[0]["elapsed_s"]
+        bs = recs[-1].get("_batch", None)
+        return steps * bs / t if (bs and t > 0) else sum(r["images_per_s"] for r in recs[1:]) / (len(recs) - 1)
+
+
+def fingerprint(exp, train_files: list[str], label_names: list[str]) -> str:
+    """What the checkpoints in a model_dir belong to: the experiment config (as Model Garden
+    serialises it) + the training records' bytes + the label names."""
+    import yaml
+
+    h = hashlib.sha256()
+    h.update(yaml.safe_dump(exp.as_dict(), sort_keys=True).encode())
+    h.update(json.dumps(label_names).encode())
+    init = exp.task.init_checkpoint
+    if init and Path(init + ".index").is_file():
+        # a retrained base reuses the name ckpt-N: its index (tensor checksums) tells them apart
+        h.update(Path(init + ".index").read_bytes())
+    for f in sorted(train_files):
+        with open(f, "rb") as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+    return h.hexdigest()
+
+
+def prepare_model_dir(model_dir: Path, fp: str) -> tuple[bool, bool]:
+    """-> (resume, restarted). Keeps checkpoints only when they belong to this experiment + data."""
+    saved = model_dir / FINGERPRINT_FILE
+    if model_dir.exists() and any(model_dir.iterdir()):
+        try:
+            same = json.loads(saved.read_text())["fingerprint"] == fp
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            same = False
+        if same:
+            import tensorflow as tf
+            return tf.train.latest_checkpoint(str(model_dir)) is not None, False
+        shutil.rmtree(model_dir)
+        model_dir.mkdir(parents=True)
+        return False, True
+    model_dir.mkdir(parents=True, exist_ok=True)
+    return False, False
+
+
+def check_init_checkpoint(init_checkpoint: str, label_names: list[str]) -> str:
+    """The base model a fine-tune starts from: its newest checkpoint, after checking that it was
+    trained on the same label set (labels.json beside it)."""
+    from camtune.training.detector import read_labels
+
+    p = Path(init_checkpoint)
+    if not p.is_dir() and not Path(f"{p}.index").is_file():
+        raise StepFailed(f"{p}: base model folder not found (train the base first: "
+                         f"dvc repro train_base)")
+    model_dir = p if p.is_dir() else p.parent
+    base_labels = read_labels(model_dir)
+    if base_labels != list(label_names):
+        raise StepFailed(
+            f"{model_dir / LABELS_FILE}: the base model was trained on labels {base_labels}, "
+            f"but labels.names is {list(label_names)}; retrain the base (dvc repro train_base) "
+            f"or use the base's label set")
+    return latest_checkpoint(model_dir) if p.is_dir() else init_checkpoint
+
+
+def make_strategy(exp):
+    """Model Garden's distribute utils: default -> one device, mirrored, multi_worker_mirrored."""
+    import tensorflow as tf
+    from official.common import distribute_utils
+
+    gpus = len(tf.config.list_logical_devices("GPU"))
+    return distribute_utils.get_distribution_strategy(
+        distribution_strategy=exp.runtime.distribution_strategy, num_gpus=gpus,
+        all_reduce_alg=exp.runtime.all_reduce_alg)
+
+
+def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "base",
+        progress: Progress | None = _print_progress,
+        on_start: Callable[[object], None] | None = None) -> TrainResult:
+    """Train `exp` (from `experiment.build_experiment_config`) into `model_dir`; resume when the
+    folder already holds checkpoints of the same experiment and data. `on_start(trainer)` is called
+    once the model is restored or initialised, before the first step."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    from official.core import task_factory, train_lib, train_utils
+
+    model_dir = Path(model_dir)
+    files = list(exp.task.train_data.input_path)
+    if not files:
+        raise StepFailed("no training records given (empty training set)")
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise StepFailed(f"training records not found: {', '.join(missing)}")
+    if exp.task.model.num_classes != len(label_names) + 1:
+        raise StepFailed(f"experiment has {exp.task.model.num_classes - 1} classes, "
+                         f"labels.names has {len(label_names)}")
+    if exp.task.init_checkpoint:
+        exp.task.init_checkpoint = check_init_checkpoint(exp.task.init_checkpoint, label_names)
+
+    fp = fingerprint(exp, files, label_names)
+    resume, restarted = prepare_model_dir(model_dir, fp)
+    start_step = 0
+    if resume:
+        ckpt = latest_checkpoint(model_dir)
+        try:
+            start_step = int(train_utils.read_global_step_from_checkpoint(ckpt))
+        except (ValueError, tf.errors.OpError) as exc:
+            raise StepFailed(f"{ckpt}: checkpoint unreadable ({str(exc).splitlines()[0]}); "
+                             f"delete {model_dir} to start over") from None
+    train_utils.serialize_config(exp, str(model_dir))
+    atomic.write_json(model_dir / LABELS_FILE, {"names": list(label_names)})
+    atomic.write_json(model_dir / FINGERPRINT_FILE, {"fingerprint": fp, "stage": stage})
+
+    t0 = time.monotonic()
+    strategy = make_strategy(exp)
+    with strategy.scope():
+        task = task_factory.get_task(exp.task, logging_dir=str(model_dir))
+    callbacks = [progress] if progress else []
+    action_holder: list[ProgressAction] = []
+
+    class _Runner(train_lib.OrbitExperimentRunner):
+        # the progress action needs the trainer, which the runner builds: add it right after
+        def _build_controller(self, trainer, evaluator, **kw):
+            if trainer is not None:
+                act = ProgressAction(trainer, batch_size=exp.task.train_data.global_batch_size,
+                                     total_steps=exp.trainer.train_steps, model_dir=model_dir,
+                                     stage=stage, callbacks=callbacks)
+                action_holder.append(act)
+                kw["train_actions"] = [*(kw.get("train_actions") or []), act]
+            return super()._build_controller(trainer, evaluator, **kw)
+
+    try:
+        runner = _Runner(distribution_strategy=strategy, task=task, mode="train", params=exp,
+                         model_dir=str(model_dir))
+        # orbit restored the newest checkpoint (or ran task.initialize from init_checkpoint)
+        act = action_holder[0]
+        act.start_step = act.step_last = int(runner.trainer.global_step.numpy())
+        if on_start:
+            on_start(runner.trainer)
+        act.t_start = act.t_last = time.monotonic()
+        runner.run()
+    except tf.errors.NotFoundError as exc:
+        raise StepFailed(f"{model_dir}: {str(exc).splitlines()[0]}") from None
+    except (tf.errors.OpError, AssertionError, IndexError) as exc:  # IndexError: truncated ckpt
+        where = exp.task.init_checkpoint or model_dir
+        raise StepFailed(f"{where}: checkpoint or records corrupt or mismatched: "
+                         f"{str(exc).splitlines()[0]}") from None
+    final = int(runner.trainer.global_step.numpy())
+    recs = [{**{k: v for k, v in r.items() if k != "_t"},
+             "_batch": exp.task.train_data.global_batch_size} for r in act.records]
+    return TrainResult(model_dir=model_dir, checkpoint=latest_checkpoint(model_dir),
+                       start_step=start_step, final_step=final, wall_s=time.monotonic() - t0,
+                       restarted=restarted, progress=recs)
+
+
+def read_progress(model_dir: str | Path) -> list[dict]:
+    """Every progress line of every run in this model_dir (resumed runs included)."""
+    p = Path(model_dir) / PROGRESS_FILE
+    if not p.exists():
+        return []
+    out = []
+    for line in p.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by a kill -9
+            continue
+    return out
