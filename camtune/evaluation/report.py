@@ -1,0 +1,135 @@
+"""What evaluate hands on: `metrics.json` (DVC metrics), PR-curve files (DVC plots), the per-class
+AP table and the Markdown report (verdict and why, checks, per-class AP, slices).
+
+`results` everywhere is {model: {"user": metrics, "global": metrics}} with models "base", "tuned"
+and, when the baseline came from the registry, "baseline"; metrics as `evaluate_detections` returns.
+"""
+from __future__ import annotations
+
+import re
+
+from camtune.evaluation.thresholds import Advice
+
+SETS = (("user", "user holdout"), ("global", "global eval"))
+
+
+def _r(v: float | None, nd: int = 4) -> float | None:
+    return None if v is None else round(float(v), nd)
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def metrics_json(results: dict, gate: dict) -> dict:
+    """Flat enough for `dvc metrics show`: <model>.<set>.{map,map50,images,boxes} + the verdict
+    (`gate_baseline` names the model the gate compared against; `baseline` holds its figures when
+    it came from the registry)."""
+    out: dict = {"blessed": bool(gate["blessed"]), "gate_baseline": gate["baseline"]}
+    for model, sets in results.items():
+        out[model] = {
+            s: {"map": _r(m.get("map")), "map50": _r(m.get("map50")), "images": m.get("images"),
+                "boxes": m.get("boxes")}
+            for s, m in sets.items()
+        }
+    return out
+
+
+def per_class_rows(results: dict, set_name: str = "global") -> list[dict]:
+    """One row per label: AP (mAP@[.5:.95]) and AP@.5 of every model on one set, null when the
+    label has no ground truth there."""
+    labels = list(next(iter(results.values()))[set_name]["per_class"])
+    rows = []
+    for label in labels:
+        row: dict = {"label": label, "boxes": results["tuned"][set_name]["per_class"][label]["gt"]}
+        for model, sets in results.items():
+            pc = sets[set_name]["per_class"][label]
+            row[f"{model}_ap"] = _r(pc["ap"])
+            row[f"{model}_ap50"] = _r(pc["ap50"])
+        rows.append(row)
+    return rows
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def plot_files(results: dict) -> dict[str, list[dict]]:
+    """{file name: records} for DVC plots: per set and label, precision at IoU .5 against recall,
+    one column per model (x: recall, y: the model names; see dvc.yaml `plots:`)."""
+    files = {}
+    for set_name, _ in SETS:
+        labels = results["tuned"][set_name].get("pr", {})
+        for label, curve in labels.items():
+            records = []
+            for i, r in enumerate(curve["recall"]):
+                rec = {"recall": r}
+                for model, sets in results.items():
+                    other = sets[set_name].get("pr", {}).get(label)
+                    rec[model] = round(other["precision"][i], 4) if other else 0.0
+                records.append(rec)
+            files[f"pr_{set_name}_{_safe(label)}.json"] = records
+    return files
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def markdown(results: dict, gate: dict, advice: list[Advice], *, user_id: str, frigate_yaml: str,
+             notes: list[str] = ()) -> str:
+    blessed = gate["blessed"]
+    lines = [f"# Evaluation of the tuned model for `{user_id}`", ""]
+    if blessed:
+        lines.append(f"**Blessed.** Every check passed against the baseline (`{gate['baseline']}`).")
+    else:
+        lines.append(f"**Not blessed.** Refused by: {', '.join(f'`{n}`' for n in gate['failed'])} "
+                     f"(baseline: `{gate['baseline']}`). This model will not be published.")
+    for c in gate["checks"]:
+        if not c["passed"]:
+            lines.append(f"- `{c['name']}`: {c['why']}; observed {_fmt(c['observed'])}, "
+                         f"needed >= {_fmt(c['threshold'])}")
+    lines += [*[f"- note: {n}" for n in notes], "", "## Gate checks", ""]
+    lines += _table(["check", "metric", "observed", "threshold", "passed"],
+                    [[c["name"], c["metric"], _fmt(c["observed"]), _fmt(c["threshold"]),
+                      "yes" if c["passed"] else "**NO**"] for c in gate["checks"]])
+
+    lines += ["", "## Overall", ""]
+    rows = []
+    for model, sets in results.items():
+        for s, title in SETS:
+            m = sets[s]
+            rows.append([model, title, m["images"], m["boxes"], _fmt(m["map"]), _fmt(m["map50"])])
+    lines += _table(["model", "set", "images", "boxes", "mAP@[.5:.95]", "mAP@.5"], rows)
+
+    models = list(results)
+    for s, title in SETS:
+        lines += ["", f"## Per-class AP ({title})", "",
+                  "AP is mAP@[.5:.95] of the class; n/a = no ground truth of that label in the set.", ""]
+        rows = [[r["label"] + (" (attribute)" if any(a.label == r["label"] and a.attribute for a in advice)
+                               else ""), r["boxes"], *[_fmt(r[f"{m}_ap"]) for m in models],
+                 *[_fmt(r[f"{m}_ap50"]) for m in models]]
+                for r in per_class_rows(results, s)]
+        lines += _table(["label", "boxes", *[f"{m} AP" for m in models], *[f"{m} AP@.5" for m in models]],
+                        rows)
+
+    for s, title in SETS:
+        for field, groups in results["tuned"][s].get("slices", {}).items():
+            lines += ["", f"## Slices by {field} ({title})", ""]
+            rows = []
+            for value in groups:
+                row = [value, groups[value]["images"]]
+                for m in models:
+                    g = results[m][s].get("slices", {}).get(field, {}).get(value, {})
+                    row += [_fmt(g.get("map")), _fmt(g.get("map50"))]
+                rows.append(row)
+            lines += _table([field, "images", *[f"{m} {k}" for m in models for k in ("mAP", "mAP@.5")]],
+                            rows)
+
+    lines += ["", "## Frigate thresholds", "",
+              "Tuned models score higher than Frigate's default model: put these in your Frigate "
+              "config (`threshold` has no effect on attribute labels, so they only get `min_score`).", "",
+              "```yaml", frigate_yaml.rstrip("\n"), "```", ""]
+    return "\n".join(lines)

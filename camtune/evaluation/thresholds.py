@@ -1,0 +1,114 @@
+"""Frigate threshold advice from precision/recall curves.
+
+Tuned models score higher than Frigate's default model, so the user needs new `min_score` (the
+per-frame floor) and `threshold` (the median score that makes a tracked object a true positive)
+values. For each label we read the tuned model's PR curve at IoU .5 and take the lowest score at
+which the interpolated precision still reaches a target (`evaluate.thresholds`): the most recall
+for the precision asked. Attribute labels (face, license_plate, logos) get only `min_score`:
+Frigate ignores `threshold` for them.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+from camtune.config import ThresholdParams
+
+
+@dataclass(frozen=True)
+class Advice:
+    label: str
+    attribute: bool
+    min_score: float
+    threshold: float | None  # None for attribute labels
+    source: str              # "user holdout" | "global eval" | "fallback"
+    boxes: int               # ground-truth boxes behind the curve used
+    note: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def score_at_precision(curve: dict, target: float) -> float | None:
+    """Lowest score whose interpolated precision is >= target (COCOeval's curve: precision is
+    non-increasing in recall, so this is the highest-recall point meeting the target). None when
+    no point of the curve reaches the target."""
+    best = None
+    for p, s in zip(curve.get("precision", []), curve.get("scores", [])):
+        if p >= target and s > 0:
+            best = s if best is None else min(best, s)
+    return best
+
+
+def _clip(v: float, lo_hi: Sequence[float]) -> float:
+    lo, hi = lo_hi
+    return round(min(max(v, lo), hi), 2)
+
+
+def _pick(label: str, sets: list[tuple[str, dict]], min_boxes: int) -> tuple[str, dict | None, int]:
+    """The first evaluation set with enough boxes of the label (the user's own cameras first)."""
+    best_boxes = 0
+    for name, metrics in sets:
+        boxes = int(metrics.get("per_class", {}).get(label, {}).get("gt", 0))
+        best_boxes = max(best_boxes, boxes)
+        curve = metrics.get("pr", {}).get(label)
+        if boxes >= min_boxes and curve:
+            return name, curve, boxes
+    return "fallback", None, best_boxes
+
+
+def recommend(label_names: Sequence[str], attribute_labels: Sequence[str], sets: list[tuple[str, dict]],
+              params: ThresholdParams) -> list[Advice]:
+    """One Advice per label. `sets` = [(name, evaluate_detections result of the tuned model)],
+    most relevant first (the user's holdout, then the global set)."""
+    out = []
+    attrs = set(attribute_labels)
+    for label in label_names:
+        source, curve, boxes = _pick(label, sets, params.min_boxes)
+        is_attr = label in attrs
+        if curve is None:
+            out.append(Advice(label, is_attr, params.fallback_min_score,
+                              None if is_attr else params.fallback_threshold, source, boxes,
+                              f"only {boxes} boxes (< {params.min_boxes}): Frigate defaults"))
+            continue
+        notes = []
+        ms = score_at_precision(curve, params.min_score_precision)
+        if ms is None:  # the model never gets that precise on this label: be as strict as allowed
+            notes.append(f"precision {params.min_score_precision} not reached")
+            ms = params.min_score_range[1]
+        min_score = _clip(ms, params.min_score_range)
+        threshold = None
+        if not is_attr:
+            th = score_at_precision(curve, params.threshold_precision)
+            if th is None:
+                notes.append(f"precision {params.threshold_precision} not reached")
+                th = params.threshold_range[1]
+            # a tracked object's median score must not be allowed below the per-frame floor
+            threshold = max(_clip(th, params.threshold_range), min_score)
+        notes.append(f"{boxes} boxes")
+        out.append(Advice(label, is_attr, min_score, threshold, source, boxes, ", ".join(notes)))
+    return out
+
+
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _key(name: str) -> str:
+    return name if _PLAIN.match(name) else json.dumps(name)  # JSON strings are valid YAML
+
+
+def frigate_yaml(advice: list[Advice], header: Sequence[str] = ()) -> str:
+    """Frigate's `objects:` block, shaped like the Frigate+ docs' example: `track:` lists every
+    label (attribute labels included, or Frigate never reports them), `filters:` per label."""
+    lines = [f"# {h}" for h in header]
+    lines += ["objects:", "  track:"]
+    lines += [f"    - {_key(a.label)}" for a in advice]
+    lines.append("  filters:")
+    for a in advice:
+        lines.append(f"    {_key(a.label)}:  # {a.source}: {a.note}")
+        lines.append(f"      min_score: {a.min_score:.2f}")
+        if a.threshold is not None:
+            lines.append(f"      threshold: {a.threshold:.2f}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,133 @@
+"""The evaluate_model flow under a real Prefect server: outputs, verdict, bad input.
+
+One tiny model is trained once (2 steps, 64 px) and used as both base and tuned: the flow and
+its files are under test here, not the training (the gate's logic has its own tests)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from camtune.config import ROOT
+from camtune.errors import StepFailed
+
+PARAMS = str(ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, sample_datasets):
+    """A model_dir trained 2 steps (64 px) on a few images of the sample global pool."""
+    from camtune import config
+    from camtune.dataset import load_dataset
+    from camtune.training import experiment, records, train
+
+    tmp = tmp_path_factory.mktemp("evaluate-model")
+    params = config.load(PARAMS, {"training.input_size": 64, "training.base.steps": 2,
+                                  "training.base.batch_size": 2, "training.base.warmup_steps": 0,
+                                  "training.base.checkpoint_every": 2, "training.log_every": 1})
+    names = list(params.labels.names)
+    pool = load_dataset(sample_datasets.global_pool).verified()
+    part = records.Part(pool.subset(pool.images["id"][:6]))
+    rs = records.write_records([part], tmp / "records", label_names=names, shards=1)
+    exp = experiment.build_experiment_config(params, stage="base", model_dir=str(tmp / "model"),
+                                             train_files=rs.files)
+    train.run(exp, tmp / "model", label_names=names, stage="base", progress=None)
+    return tmp / "model"
+
+
+@pytest.fixture
+def workspace(tmp_path, trained, sample_datasets, monkeypatch):
+    """A repo-like folder with the contract files evaluate reads (datasets used in place, read-only)."""
+    from camtune.dataset import load_dataset
+
+    user_id = sample_datasets.params.user.id
+    pool = load_dataset(sample_datasets.global_pool)
+    others = pool.images[pool.images["user_id"] != user_id]
+    # 5 verified images of other users + 1 unverified one (left out: not ground truth)
+    ids = [*others.loc[others["verified"], "id"][:5], *others.loc[~others["verified"], "id"][:1]]
+    user = load_dataset(sample_datasets.user).of_user(user_id).verified()
+    for d in ("artifacts/train_base/model", "artifacts/finetune/model"):
+        shutil.copytree(trained, tmp_path / d)
+    (tmp_path / "artifacts/sample").mkdir(parents=True)
+    (tmp_path / "artifacts/sample/global_eval.json").write_text(json.dumps(
+        {"name": "global_eval", "source": str(sample_datasets.global_pool), "user_id": user_id,
+         "image_ids": sorted(int(i) for i in ids), "count": len(ids)}))
+    (tmp_path / "artifacts/finetune/holdout.json").write_text(json.dumps(
+        {"user_id": user_id, "source": str(sample_datasets.user),
+         "image_ids": sorted(int(i) for i in user.images["id"][:5])}))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+OVERRIDES = {"publish.registry.root": "registry", "evaluate.shards": 2}
+
+
+def test_flow_writes_metrics_gate_filters_report_and_plots(prefect_server, workspace):
+    from flows.evaluate import evaluate_model
+
+    # floors no 2-step model reaches; tuned == base, so every relative check passes
+    out = evaluate_model(params_path=PARAMS, overrides={**OVERRIDES, "evaluate.gate.min_user_map50": 1.0,
+                                                        "evaluate.gate.min_global_map50": 1.0})
+    ev = workspace / "artifacts/evaluate"
+    gate = json.loads((ev / "gate.json").read_text())
+    assert gate["blessed"] is False and out["blessed"] is False and gate["baseline"] == "base"
+    assert gate["failed"] == ["user_floor", "global_floor"]
+    assert all(set(c) == {"name", "metric", "threshold", "observed", "passed", "why"} for c in gate["checks"])
+    metrics = json.loads((ev / "metrics.json").read_text())
+    assert set(metrics["tuned"]) == {"user", "global"}
+    assert metrics["base"]["global"]["images"] == 5  # the unverified image is not ground truth
+    assert metrics["tuned"]["user"]["map50"] is not None
+    filters = yaml.safe_load((ev / "filters.yml").read_text())["objects"]
+    assert "face" in filters["track"] and "threshold" not in filters["filters"]["face"]
+    assert set(filters["filters"]["person"]) == {"min_score", "threshold"}
+    report = (ev / "report.md").read_text()
+    assert "Not blessed" in report and "`user_floor`" in report
+    plots = sorted((ev / "plots").glob("pr_global_*.json"))
+    assert plots and list((ev / "plots").glob("pr_user_*.json"))
+    rec = json.loads(plots[0].read_text())
+    assert len(rec) == 101 and set(rec[0]) == {"recall", "base", "tuned"}
+    assert (ev / "details.json").exists()
+
+    # floors at zero and nothing else changed: the same model is blessed
+    out = evaluate_model(params_path=PARAMS, overrides={**OVERRIDES, "evaluate.gate.min_user_map50": 0.0,
+                                                        "evaluate.gate.min_global_map50": 0.0})
+    assert out["blessed"] is True
+    assert json.loads((ev / "gate.json").read_text())["blessed"] is True
+
+
+def _cli(argv):
+    from flows import _cli as cli
+    from flows.evaluate import evaluate_model
+
+    return cli.run(evaluate_model, ["--params", PARAMS, *[f"--set={k}={v}" for k, v in OVERRIDES.items()],
+                                    *argv])
+
+
+def test_missing_model_is_a_clear_error(prefect_server, workspace, capsys):
+    shutil.rmtree(workspace / "artifacts/finetune/model")
+    assert _cli([]) == StepFailed.exit_code
+    err = capsys.readouterr().err
+    assert "artifacts/finetune/model: model folder not found" in err and "dvc repro finetune" in err
+    assert not (workspace / "artifacts/evaluate").exists()
+
+
+def test_label_map_mismatch_is_a_clear_error(prefect_server, workspace, capsys):
+    labels = workspace / "artifacts/train_base/model/labels.json"
+    labels.write_text(json.dumps({"names": ["person", "car"]}))
+    assert _cli([]) == StepFailed.exit_code
+    err = capsys.readouterr().err
+    assert "artifacts/train_base/model" in err and "differs from labels.names" in err
+
+
+def test_empty_evaluation_set_is_a_clear_error(prefect_server, workspace, capsys):
+    path = workspace / "artifacts/finetune/holdout.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "image_ids": []}))
+    assert _cli([]) == StepFailed.exit_code
+    assert "artifacts/finetune/holdout.json: the evaluation set is empty" in capsys.readouterr().err
+
+
+def test_holdout_of_another_user_is_refused(prefect_server, workspace, capsys):
+    assert _cli(["--set", "user.id=u_else"]) == StepFailed.exit_code
+    assert "holdout of user" in capsys.readouterr().err
