@@ -6,6 +6,7 @@ never a stack trace.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -14,6 +15,21 @@ from typing import Callable
 import yaml
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class _NoTracebackForUserErrors(logging.Filter):
+    """Prefect logs every flow exception with its traceback; for a refusal the user can act on
+    (bad params, bad dataset, failed validation, unblessed model) the message alone is the report."""
+
+    def __init__(self, kinds: tuple[type, ...]):
+        super().__init__()
+        self.kinds = kinds
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], self.kinds):
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -41,6 +57,9 @@ def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.Argum
     from camtune.dataset import DatasetError
     from camtune.errors import StepFailed
 
+    quiet = _NoTracebackForUserErrors((ConfigError, DatasetError, StepFailed))
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(quiet)
     parser = parser or base_parser(flow_fn.__doc__ or "")
     args = parser.parse_args(argv)
     kwargs = {k: v for k, v in vars(args).items() if k not in ("params", "overrides")}
