@@ -1,0 +1,1 @@
+"""Export: the tuned checkpoint -> Frigate's int8 TFLite, Edge TPU compatibility and compile."""

@@ -1,0 +1,168 @@
+"""The export step end to end: tuned checkpoint -> Frigate's int8 TFLite, label map, Edge TPU
+compatibility report, Edge TPU compile (when the compiler exists), quantization fidelity.
+
+Inputs (the declared DVC deps): `artifacts/finetune/model` (Model Garden model_dir + labels.json),
+`artifacts/finetune/holdout.json`, `artifacts/sample/{global_eval,replay}.json`, the user dataset
+and the global pool. Everything is written into `out_dir` (the caller makes it atomic).
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from camtune import atomic
+from camtune.config import Params
+from camtune.dataset import Dataset, file_sha256, load_dataset, read_json
+from camtune.errors import StepFailed
+from camtune.export import compat, compiler, fidelity, tflite
+
+log = logging.getLogger(__name__)
+
+MODEL_DIR = Path("artifacts/finetune/model")
+HOLDOUT = Path("artifacts/finetune/holdout.json")
+GLOBAL_EVAL = Path("artifacts/sample/global_eval.json")
+REPLAY = Path("artifacts/sample/replay.json")
+
+
+def _manifest_subset(path: Path) -> tuple[Dataset, list[int]]:
+    """A `{"source", "image_ids"}` manifest -> (dataset of its source, ids), checked."""
+    m = read_json(path)
+    if "source" not in m or "image_ids" not in m:
+        raise StepFailed(f"{path}: needs 'source' and 'image_ids'")
+    ds = load_dataset(m["source"])
+    ids = [int(i) for i in m["image_ids"]]
+    unknown = sorted(set(ids) - set(int(i) for i in ds.images["id"]))
+    if unknown:
+        raise StepFailed(f"{path}: image ids {unknown[:10]} are not in {m['source']}")
+    return ds, ids
+
+
+def check_labels(model_dir: Path, names: list[str]) -> None:
+    from camtune.training.detector import read_labels
+
+    trained = read_labels(model_dir)
+    if list(trained) != list(names):
+        raise StepFailed(f"{model_dir}/labels.json names {trained} but params.yaml labels.names is "
+                         f"{names}: the label map would not match the model's classes")
+
+
+def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = MODEL_DIR,
+           holdout: str | Path = HOLDOUT, global_eval: str | Path = GLOBAL_EVAL,
+           replay: str | Path = REPLAY) -> dict:
+    out_dir, model_dir = Path(out_dir), Path(model_dir)
+    names = list(params.labels.names)
+    size, ex = params.training.input_size, params.export
+    check_labels(model_dir, names)
+    edgetpu_compiler = compiler.resolve(required=ex.edgetpu.required,
+                                        compiler_path=ex.edgetpu.compiler_path)
+
+    hold_ds, hold_ids = _manifest_subset(Path(holdout))
+    glob_ds, glob_ids = _manifest_subset(Path(global_eval))
+    rep_ds, rep_ids = _manifest_subset(Path(replay))
+    # calibrate on the user's verified images that are NOT the fidelity holdout, plus replay images
+    user_ds = load_dataset(params.data.user_dataset).verified().of_user(params.user.id)
+    user_ids = sorted(set(int(i) for i in user_ds.images["id"]) - set(hold_ids))
+    calib = tflite.calibration_paths([(user_ds, user_ids), (rep_ds, rep_ids)], ex.representative_images)
+    if not calib:
+        raise StepFailed(f"no representative images: the user has no verified images outside the "
+                         f"holdout in {params.data.user_dataset} and {replay} lists none")
+
+    with tempfile.TemporaryDirectory(prefix="camtune-export-") as tmp:
+        tmp = Path(tmp)
+        saved = tflite.export_saved_model(model_dir, tmp / "saved_model", input_size=size,
+                                          max_detections=ex.max_detections)
+
+        def frames():
+            return tflite.representative_frames((tflite.load_rgb(p) for p in calib), size)
+
+        model_path = out_dir / "model.tflite"
+        atomic.write_bytes(model_path, tflite.convert(saved, frames))
+        float_path = tmp / "model_float.tflite"
+        float_path.write_bytes(tflite.convert(saved, None))
+
+        io = tflite.io_details(model_path)
+        problems = tflite.check_frigate_io(io, size, ex.max_detections)
+        if problems:
+            raise StepFailed(f"{model_path} breaks the Frigate contract:\n  " + "\n  ".join(problems))
+        atomic.write_text(out_dir / "labelmap.txt", tflite.labelmap_text(names))
+
+        report = compat.check(model_path)
+        compat_dict = report.to_dict()
+        compat_dict["model"] = model_path.name
+
+        edgetpu = compiler.compile_or_skip(model_path, tmp / "edgetpu", compiler=edgetpu_compiler,
+                                           timeout_s=ex.edgetpu.timeout_s)
+        if edgetpu["status"] == "compiled":
+            shutil.copyfile(edgetpu["model"], out_dir / "model_edgetpu.tflite")
+            shutil.copyfile(edgetpu["log"], out_dir / "model_edgetpu.log")
+            edgetpu["model"], edgetpu["log"] = "model_edgetpu.tflite", "model_edgetpu.log"
+            edgetpu["runtime"] = compiler.edgetpu_latency(out_dir / "model_edgetpu.tflite")
+        else:
+            edgetpu["runtime"] = {"status": "not_run", "reason": "no compiled Edge TPU model"}
+
+        sets = {"user_holdout": hold_ds.subset(hold_ids), "global_eval": glob_ds.subset(glob_ids)}
+        empty = [k for k, d in sets.items() if d.images.empty]
+        sets = {k: d for k, d in sets.items() if not d.images.empty}
+        fid = fidelity.compare(model_path, float_path, sets, names, ex.max_map_drop)
+        fid["skipped_empty_sets"] = empty
+
+    compat_dict["edgetpu_compiler"] = _compile_summary(edgetpu)
+    atomic.write_json(out_dir / "compatibility.json", compat_dict)
+    atomic.write_text(out_dir / "compatibility.md", compat.to_markdown(report) + "\n" + _edgetpu_md(edgetpu))
+    meta = {
+        "model": "model.tflite",
+        "model_sha256": file_sha256(model_path),
+        "source_model_dir": str(model_dir),
+        "input_size": size,
+        "max_detections": ex.max_detections,
+        "labels": names,
+        "io": io,
+        "frigate_contract": "ok",
+        "representative_images": len(calib),
+        "compatibility": {k: compat_dict[k] for k in ("total_ops", "mapped_ops", "cpu_ops",
+                                                      "first_blocking", "fully_mapped_body")},
+        "edgetpu": edgetpu,
+        "fidelity": fid,
+    }
+    atomic.write_json(out_dir / "export.json", meta)
+    return meta
+
+
+def _compile_summary(edgetpu: dict) -> dict:
+    keys = ("status", "reason", "version", "subgraphs", "total_ops", "tpu_ops", "cpu_ops", "operators")
+    return {k: edgetpu[k] for k in keys if k in edgetpu}
+
+
+def _edgetpu_md(edgetpu: dict) -> str:
+    if edgetpu["status"] != "compiled":
+        return (f"## Edge TPU compile\n\n**SKIPPED - {edgetpu['reason']}.** The report above is the "
+                f"static prediction only; nothing was compiled or run on an Edge TPU.\n\n"
+                f"```\n{edgetpu.get('install', '')}\n```\n")
+    rt = edgetpu["runtime"]
+    ran = (f"ran on a Coral: median {rt['median_ms']:.1f} ms over {rt['runs']} runs"
+           if rt["status"] == "ran" else f"not run on a Coral ({rt['reason']})")
+    lines = ["## Edge TPU compile", "",
+             f"`edgetpu_compiler` {edgetpu.get('version')}: {edgetpu.get('tpu_ops')} ops on the Edge TPU, "
+             f"{edgetpu.get('cpu_ops')} on the CPU, {edgetpu.get('subgraphs')} Edge TPU subgraph(s); {ran}.",
+             "", "| operator | count | status |", "| --- | --- | --- |"]
+    lines += [f"| {o['op']} | {o['count']} | {o['status']} |" for o in edgetpu.get("operators", [])]
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(meta: dict) -> str:
+    c, e, f = meta["compatibility"], meta["edgetpu"], meta["fidelity"]
+    fb = c["first_blocking"]
+    lines = ["# Export", "",
+             f"- `model.tflite`: uint8 [1,{meta['input_size']},{meta['input_size']},3] -> float32 boxes, "
+             f"classes, scores, count (Frigate contract checked)",
+             f"- Edge TPU (static): {c['mapped_ops']}/{c['total_ops']} ops map; first blocking: "
+             + (f"#{fb['index']} {fb['op']} ({fb['reason']})" if fb else "none"),
+             f"- Edge TPU compile: **{e['status']}**" + (f" - {e['reason']}" if e.get("reason") else ""),
+             f"- Edge TPU runtime: {e['runtime']['status']}"]
+    for name, s in f["sets"].items():
+        lines.append(f"- {name}: int8 mAP {fidelity.fmt(s['int8']['map'])} vs float "
+                     f"{fidelity.fmt(s['float']['map'])} "
+                     f"(drop {s['map_drop']:.4f}, limit {f['max_map_drop']})")
+    return "\n".join(lines) + "\n"

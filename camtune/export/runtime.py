@@ -1,0 +1,138 @@
+"""Run an exported TFLite detector the way Frigate does.
+
+Frigate's `cpu` detector (frigate/detectors/plugins/cpu_tfl.py + detector_utils.tflite_detect_raw)
+builds `ai_edge_litert.interpreter.Interpreter(model_path=..., num_threads=...)`, feeds one uint8
+NHWC frame of the model's size and reads the four outputs BY POSITION: boxes [1,N,4] (normalized
+ymin,xmin,ymax,xmax), class ids [1,N], scores [1,N], count [1]. The `edgetpu` detector does the same
+with `load_delegate("libedgetpu.so.1")`. `TFLiteDetector` does exactly that, so what passes here is
+what Frigate sees, and offers the same `predict` interface as `camtune.training.detector`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from camtune.errors import StepFailed
+
+EDGETPU_LIBRARY = "libedgetpu.so.1"
+# Model Garden pads after normalizing, with 0, which is the mean pixel in uint8 terms
+# (official.vision.ops.preprocess_ops.MEAN_RGB); padding with it keeps letterboxed inputs identical.
+MEAN_RGB_UINT8 = (124, 116, 104)
+
+CORAL_RUNTIME_INSTALL = (
+    "Install the Edge TPU runtime from Coral's apt repository:\n"
+    "  echo 'deb https://packages.cloud.google.com/apt coral-edgetpu-stable main' | "
+    "sudo tee /etc/apt/sources.list.d/coral-edgetpu.list\n"
+    "  curl https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo apt-key add -\n"
+    "  sudo apt-get update && sudo apt-get install libedgetpu1-std\n"
+    "and `pip install camtune[coral]` (ai-edge-litert; never the unrelated PyPI `pycoral`)."
+)
+
+
+class EdgeTPUUnavailable(StepFailed):
+    """libedgetpu.so.1 (or a Coral device) is not available on this machine."""
+
+
+def load_edgetpu_delegate(options: dict | None = None):
+    """`load_delegate('libedgetpu.so.1')` or EdgeTPUUnavailable with the install steps."""
+    from ai_edge_litert.interpreter import load_delegate
+
+    try:
+        return load_delegate(EDGETPU_LIBRARY, options or {})
+    except (ValueError, OSError) as exc:  # missing library, or no TPU attached
+        raise EdgeTPUUnavailable(f"cannot load the Edge TPU delegate {EDGETPU_LIBRARY}: {exc}\n"
+                                 f"{CORAL_RUNTIME_INSTALL}") from exc
+
+
+def letterbox(image: np.ndarray, height: int, width: int) -> tuple[np.ndarray, float, float]:
+    """Resize keeping the aspect ratio and pad bottom/right, as Model Garden's resize_and_crop_image
+    does at inference (a square Frigate region is a plain resize). Returns the uint8 model-size frame
+    and the fraction of it the image covers (y, x), to map boxes back to the original image."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = min(height / h, width / w)
+    nh, nw = max(1, min(height, round(h * scale))), max(1, min(width, round(w * scale)))
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[...] = MEAN_RGB_UINT8
+    frame[:nh, :nw] = image if (nh, nw) == (h, w) else cv2.resize(image, (nw, nh),
+                                                                   interpolation=cv2.INTER_LINEAR)
+    return frame, nh / height, nw / width
+
+
+def read_labelmap(path: str | Path) -> list[str] | None:
+    """Frigate's `index label` labelmap.txt -> names by index (None when there is no file)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    pairs = [line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        by_index = {int(i): name.strip() for i, name in pairs}
+    except ValueError:
+        raise ValueError(f"{path}: expected 'index label' lines") from None
+    if sorted(by_index) != list(range(len(by_index))):
+        raise ValueError(f"{path}: indexes must be 0..{len(by_index) - 1}")
+    return [by_index[i] for i in range(len(by_index))]
+
+
+class TFLiteDetector:
+    """A TFLite SSD-style detector with Frigate's I/O contract."""
+
+    def __init__(self, path: str | Path, num_threads: int = 2, edgetpu: bool = False,
+                 label_names: list[str] | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(path)
+        delegates = [load_edgetpu_delegate()] if edgetpu else None
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: no such TFLite model")
+        self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads,
+                                       experimental_delegates=delegates)
+        self.interpreter.allocate_tensors()
+        self.input_details = self.interpreter.get_input_details()
+        self.output_details = self.interpreter.get_output_details()
+        inp = self.input_details[0]
+        # uint8 is the Frigate contract; float32 (raw 0..255 pixels) is the unquantized reference twin
+        if len(self.input_details) != 1 or inp["dtype"] not in (np.uint8, np.float32) \
+                or len(inp["shape"]) != 4:
+            raise ValueError(f"{self.path}: expected one uint8 NHWC input, got "
+                             f"{[(d['dtype'].__name__, d['shape'].tolist()) for d in self.input_details]}")
+        if len(self.output_details) != 4:
+            raise ValueError(f"{self.path}: expected 4 outputs (boxes, classes, scores, count), "
+                             f"got {len(self.output_details)}")
+        _, self.height, self.width, _ = (int(v) for v in inp["shape"])
+        self.label_names = label_names if label_names is not None else read_labelmap(
+            self.path.parent / "labelmap.txt")
+
+    def detect_raw(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """One uint8 [1,H,W,3] frame of the model's size -> (boxes, classes, scores, count), by position
+        exactly like Frigate's tflite_detect_raw."""
+        inp = self.input_details[0]
+        self.interpreter.set_tensor(inp["index"], frame.astype(inp["dtype"], copy=False))
+        self.interpreter.invoke()
+        out = self.output_details
+        boxes = self.interpreter.get_tensor(out[0]["index"])[0]
+        classes = self.interpreter.get_tensor(out[1]["index"])[0]
+        scores = self.interpreter.get_tensor(out[2]["index"])[0]
+        count = int(self.interpreter.get_tensor(out[3]["index"])[0])
+        return boxes, classes, scores, count
+
+    def predict(self, images) -> list[dict]:
+        """uint8 RGB images (an [B,H,W,3] array or a list of [H,W,3] of any size) -> per image
+        {"boxes": [M,4] normalized ymin,xmin,ymax,xmax of the ORIGINAL image, "classes": [M] 0-based
+        label index, "scores": [M]} sorted by score, high first."""
+        results = []
+        for image in images:
+            image = np.asarray(image)
+            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+                raise ValueError(f"predict expects uint8 RGB [H,W,3] images, got {image.dtype} {image.shape}")
+            frame, fy, fx = letterbox(image, self.height, self.width)
+            boxes, classes, scores, count = self.detect_raw(frame[None])
+            n = max(0, min(count, len(scores)))
+            # back from the padded model frame to the original image's normalized coordinates
+            b = boxes[:n].astype(np.float32) / np.array([fy, fx, fy, fx], np.float32)
+            results.append({"boxes": np.clip(b, 0.0, 1.0),
+                            "classes": classes[:n].astype(np.int64),
+                            "scores": scores[:n].astype(np.float32)})
+        return results

@@ -1,0 +1,40 @@
+"""export: the tuned checkpoint -> Frigate's int8 `model.tflite` (+ `model_edgetpu.tflite` when
+edgetpu_compiler exists), `labelmap.txt`, the Edge TPU compatibility report and `export.json`.
+`python -m flows.export`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from camtune import atomic, config
+from camtune.export import build
+from flows import _cli
+
+OUT_DIR = Path("artifacts/export")
+
+
+@flow(name="export_model")
+def export_model(params_path: str = "params.yaml", overrides: dict | None = None) -> dict:
+    """Export the tuned model for Frigate (cpu + Edge TPU) and check what it loses to int8."""
+    log = get_run_logger()
+    params = config.load(params_path, overrides)
+    with atomic.output_dir(OUT_DIR) as out:
+        meta = build.export(params, out)
+    edgetpu = meta["edgetpu"]
+    if edgetpu["status"] != "compiled":
+        # loud on purpose: the user asked for a Coral model and did not get one
+        log.warning("EDGE TPU MODEL NOT BUILT: %s", edgetpu["reason"])
+    c = meta["compatibility"]
+    log.info("model.tflite written; Edge TPU static check: %s/%s ops map", c["mapped_ops"], c["total_ops"])
+    create_markdown_artifact(key="export-summary", markdown=build.summary_markdown(meta),
+                             description="Frigate export, Edge TPU compatibility, int8 fidelity")
+    create_markdown_artifact(key="edgetpu-compatibility",
+                             markdown=(OUT_DIR / "compatibility.md").read_text(),
+                             description="Edge TPU compatibility report")
+    return meta
+
+
+if __name__ == "__main__":
+    raise SystemExit(_cli.run(export_model))
