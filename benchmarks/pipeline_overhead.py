@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,19 +23,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from repo_support import copy_repo, git_commit_all  # noqa: E402  (the tests' throwaway repo copy)
 
 QUICK = ROOT / "tests" / "quick_overrides.yaml"  # tiny step counts and images
-
-
-def copy_repo(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        if (ROOT / f).is_file():
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, dest / f)
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "benchmark copy"]):
-        subprocess.run(["git", *args], cwd=dest, check=True, capture_output=True)
-    return dest
 
 
 def main() -> None:
@@ -55,6 +45,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="camtune-bench-") as tmp:
         repo = copy_repo(Path(tmp) / "repo")
+        git_commit_all(repo, "benchmark copy")
         os.chdir(repo)
         sys.path.insert(0, str(repo))
         overrides = yaml.safe_load(QUICK.read_text()) if args.quick else {}
@@ -79,6 +70,11 @@ def main() -> None:
         print(f"pipeline overhead         {overhead:8.1f} s = {100 * overhead / wall:.1f} % of wall (goal <= 10 %)")
 
         ws = Path(result["workspace"])
+        gate = json.loads((ws / "artifacts/evaluate/gate.json").read_text())
+        metrics = json.loads((ws / "artifacts/evaluate/metrics.json").read_text())
+        print(f"gate: {'blessed' if gate['blessed'] else 'NOT blessed'}; published: "
+              f"{(result.get('receipt') or {}).get('model_id')}")
+        print("metrics.json:", json.dumps(metrics, sort_keys=True))
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=ws, env=env, capture_output=True)
         t0 = time.perf_counter()

@@ -1,27 +1,20 @@
 """The parent flow end to end on the sample data, tiny step counts, real Prefect server, real DVC."""
 import json
-import shutil
 import subprocess
 
 import pytest
 import yaml
+from repo_support import copy_repo, git_commit_all
 
 from camtune.config import ROOT
 
 
 @pytest.fixture
 def repo_copy(tmp_path, monkeypatch):
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    dest = tmp_path / "repo"
-    for f in files:
-        if (ROOT / f).is_file():
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, dest / f)
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "copy"]):
-        subprocess.run(["git", *args], cwd=dest, check=True, capture_output=True)
+    dest = copy_repo(tmp_path / "repo")
+    git_commit_all(dest)
     monkeypatch.chdir(dest)
     return dest
-
 
 def test_train_model_end_to_end_publishes_and_records(prefect_server, repo_copy):
     from prefect.client.orchestration import get_client

@@ -4,12 +4,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from repo_support import copy_repo, git_commit_all
 import yaml
 
 from camtune import config
@@ -148,22 +148,11 @@ def _run(cmd, cwd, env):
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def _git_copy(dest: Path) -> None:
-    """The repository's files as git sees them (tracked + untracked-not-ignored)."""
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=config.ROOT, capture_output=True, check=True).stdout.decode().split("\0")
-    for rel in filter(None, files):
-        src = config.ROOT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-
-
 def test_dvc_repro_sample_runs_then_skips(prefect_server, tmp_path):
     from prefect.settings import PREFECT_API_URL
 
     repo = tmp_path / "repo"
-    _git_copy(repo)
+    copy_repo(repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["sample_data"].update(global_images=24, user_images=12, user_images_in_pool=4)
     params["sample"].update(min_per_label=2)
@@ -171,9 +160,7 @@ def test_dvc_repro_sample_runs_then_skips(prefect_server, tmp_path):
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "DVC_NO_ANALYTICS": "1",
            "PYTHONPATH": str(repo)}
     env.pop("PYTHONSAFEPATH", None)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "copy"]):
-        out = _run(cmd, repo, env)
-        assert out.returncode == 0, out.stderr
+    git_commit_all(repo)
 
     first = _run([sys.executable, "-m", "dvc", "repro", "sample"], repo, env)
     assert first.returncode == 0, first.stdout + first.stderr

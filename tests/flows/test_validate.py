@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from repo_support import copy_repo, git_commit_all
 import yaml
 
 from camtune.config import ROOT
@@ -91,22 +92,11 @@ def _run(cmd, cwd, env):
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def _git_copy(dest):
-    """The repository's files as git sees them (tracked + untracked-not-ignored), in a fresh repo."""
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
-    for rel in filter(None, files):
-        src = ROOT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-
-
 def test_dvc_repro_validate_runs_then_skips_then_fails_on_a_broken_dataset(prefect_server, tmp_path):
     from prefect.settings import PREFECT_API_URL
 
     repo = tmp_path / "repo"
-    _git_copy(repo)
+    copy_repo(repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["sample_data"].update(global_images=16, user_images=14, user_images_in_pool=4)
     params["validate"]["warn_min_per_camera"] = 5
@@ -114,9 +104,7 @@ def test_dvc_repro_validate_runs_then_skips_then_fails_on_a_broken_dataset(prefe
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "DVC_NO_ANALYTICS": "1",
            "PYTHONPATH": str(repo)}
     env.pop("PYTHONSAFEPATH", None)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "copy"]):
-        out = _run(cmd, repo, env)
-        assert out.returncode == 0, out.stderr
+    git_commit_all(repo)
 
     first = _run([sys.executable, "-m", "dvc", "repro", "validate"], repo, env)
     assert first.returncode == 0, first.stdout + first.stderr
