@@ -100,6 +100,7 @@ class ValidateParams(_Section):
     containment_tolerance: float = Field(0.1, ge=0, le=1)
     allowed_formats: list[str] = Field(default_factory=lambda: ["JPEG", "PNG"], min_length=1)
     max_pixels: int = Field(40_000_000, ge=1)
+    file_shards: int = Field(2, ge=1, description="file checks fan out in this many tasks")
     reference_model: str | None = None
     audit: AuditParams = AuditParams()
 

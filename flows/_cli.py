@@ -66,7 +66,11 @@ def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.Argum
     kwargs.update(extra)
     t0 = time.perf_counter()
     try:
-        flow_fn(params_path=args.params, overrides=parse_overrides(args.overrides), **kwargs)
+        from flows._runners import with_task_runner
+
+        overrides = parse_overrides(args.overrides)
+        flow_fn = with_task_runner(flow_fn, args.params, overrides)
+        flow_fn(params_path=args.params, overrides=overrides, **kwargs)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ from camtune.validation.report import Report
 
 __all__ = ["CHECKS", "RULES", "CheckResult", "Finding", "Report", "Context", "prepare", "validate",
            "check_schema", "check_tables", "check_attributes", "check_files", "check_lineage",
-           "check_audit", "assemble"]
+           "check_audit", "assemble", "file_checks", "files_result"]
 
 
 @dataclass(frozen=True)
@@ -65,19 +65,35 @@ def check_attributes(ctx: Context) -> CheckResult:
         ctx.loaded.annotations, dict(labels.attribute_parents), ctx.params.validation.containment_tolerance))
 
 
-def check_files(ctx: Context) -> CheckResult:
-    if ctx.loaded is None:
-        return _unreadable("files")
-    from camtune.validation.files import FileRules, check_files as run
+def file_checks(ctx: Context, image_ids=None) -> list:
+    """Per-file checks (path safety, decode, size, format, bomb, sha256) of one shard of images
+    (all when `image_ids` is None); shards can run on different workers (Dask)."""
+    from camtune.validation.files import FileRules, check_file_records
 
     v = ctx.params.validation
-    findings, checks = run(ctx.root, ctx.loaded.images,
-                           FileRules(allowed_formats=tuple(v.allowed_formats), max_pixels=v.max_pixels))
+    images = ctx.loaded.images
+    if image_ids is not None:
+        images = images[images["id"].isin(image_ids)]
+    return check_file_records(ctx.root, images,
+                              FileRules(allowed_formats=tuple(v.allowed_formats), max_pixels=v.max_pixels))
+
+
+def files_result(checks: list) -> CheckResult:
+    """Gather the shards: their findings, DUP_CONTENT across all of them, the usable images."""
+    from camtune.validation.files import duplicate_content
+
+    findings = [f for c in checks for f in c.findings] + duplicate_content(checks)
     bad = {f.image_id for f in findings if f.severity == "error"}
     usable = sorted(c.image_id for c in checks if c.decoded and c.image_id not in bad
                     and c.image_id is not None)
     return CheckResult("files", findings, details={"files_checked": len(checks), "usable_images": len(usable)},
                        evidence={"usable_image_ids": usable})
+
+
+def check_files(ctx: Context) -> CheckResult:
+    if ctx.loaded is None:
+        return _unreadable("files")
+    return files_result(file_checks(ctx))
 
 
 def check_lineage(ctx: Context) -> CheckResult:

@@ -113,6 +113,15 @@ def _num(v) -> str:
 def check_files(root: str | Path, images: pd.DataFrame, rules: FileRules,
                 workers: int | None = None) -> tuple[list[Finding], list[FileCheck]]:
     """Check every image record's file; also DUP_CONTENT across records. Returns (findings, checks)."""
+    checks = check_file_records(root, images, rules, workers)
+    findings = [f for c in checks for f in c.findings]
+    findings.extend(duplicate_content(checks))
+    return findings, checks
+
+
+def check_file_records(root: str | Path, images: pd.DataFrame, rules: FileRules,
+                       workers: int | None = None) -> list[FileCheck]:
+    """The per-file checks of these image records, on a thread pool (PIL releases the GIL)."""
     root = Path(root)
     rows = list(images[["id", "file_name", "width", "height", "sha256"]].itertuples(index=False))
     workers = workers or min(8, (os.cpu_count() or 1) * 2)
@@ -123,10 +132,7 @@ def check_files(root: str | Path, images: pd.DataFrame, rules: FileRules,
         return check_file(root, r.id, r.file_name, w, h, r.sha256, rules)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        checks = list(pool.map(one, rows))
-    findings = [f for c in checks for f in c.findings]
-    findings.extend(duplicate_content(checks))
-    return findings, checks
+        return list(pool.map(one, rows))
 
 
 def duplicate_content(checks: list[FileCheck]) -> list[Finding]:

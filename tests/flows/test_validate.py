@@ -131,3 +131,23 @@ def test_dvc_repro_validate_runs_then_skips_then_fails_on_a_broken_dataset(prefe
     assert "Running stage 'sample_data'" not in broken.stdout  # only the param it reads changed
     assert "BOX_NONPOSITIVE" in broken.stderr and "FILE_TRAVERSAL" in broken.stderr, broken.stderr
     assert f"annotation {coco['annotations'][0]['id']}" in broken.stderr
+
+
+@pytest.mark.parametrize("runner", ["threads", "dask"])
+def test_file_checks_fan_out_on_the_configured_task_runner(prefect_server, tmp_path, runner):
+    from flows._runners import with_task_runner
+
+    root = tmp_path / "ds"
+    coco = make_dataset(root)
+    (root / coco["images"][3]["file_name"]).write_bytes(b"not an image")
+    overrides = {**_overrides(root, tmp_path / "registry"), "pipeline.task_runner": runner,
+                 "validate.file_shards": 3}
+    flow_fn = with_task_runner(validate_dataset, str(ROOT / "params.yaml"), overrides)
+    assert type(flow_fn.task_runner).__name__ == {"threads": "ThreadPoolTaskRunner",
+                                                  "dask": "DaskTaskRunner"}[runner]
+    with pytest.raises(StepFailed) as err:
+        flow_fn(params_path=str(ROOT / "params.yaml"), overrides=overrides, out_dir=str(tmp_path / "out"))
+    assert "FILE_UNDECODABLE" in str(err.value)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["counts"]["images"] == 12
+    assert [f["image_id"] for f in report["findings"] if f["rule"] == "FILE_UNDECODABLE"] == [coco["images"][3]["id"]]
