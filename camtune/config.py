@@ -72,8 +72,8 @@ class SampleDataParams(_Section):
     global_images: int = Field(400, ge=1)
     user_images: int = Field(60, ge=1)
     user_images_in_pool: int = Field(20, ge=0)
-    width: int = Field(640, ge=64)
-    height: int = Field(360, ge=64)
+    width: int = Field(640, ge=192)  # smaller scenes cannot fit every object kind
+    height: int = Field(360, ge=108)
     negative_fraction: float = Field(0.1, ge=0, le=1)
     unverified_fraction: float = Field(0.08, ge=0, le=1)
     jpeg_quality: int = Field(90, ge=10, le=100)
