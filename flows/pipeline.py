@@ -210,23 +210,25 @@ def scan_users(params_path: str = "params.yaml", overrides: dict | None = None,
     return due
 
 
+def _scan_cli(params_path: str, overrides: dict, wait: bool, **_) -> None:
+    due = scan_users(params_path=params_path, overrides=overrides, wait=wait)
+    print(f"started train_model for: {', '.join(due) or 'nobody (no user has enough new images)'}")
+
+
+def _train_cli(params_path: str, overrides: dict, user_id: str | None, **_) -> None:
+    state = train_model(user_id=user_id, params_path=params_path, overrides=overrides, return_state=True)
+    if state.is_failed():
+        raise StepFailed(state.message or "train_model failed")
+    print(state.message or f"train_model {state.name}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _cli.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--user", dest="user_id", default=None, help="user id (default: user.id)")
     parser.add_argument("--scan", action="store_true", help="run scan_users instead of train_model")
     parser.add_argument("--no-wait", dest="wait", action="store_false", help="scan: do not wait for runs")
     args, _ = parser.parse_known_args(argv)
-    if args.scan:
-        return _cli.run(lambda **kw: scan_users(**{k: v for k, v in kw.items() if k != "user_id" and k != "scan"}),
-                        argv, parser)
-
-    def _train(**kw):
-        kw.pop("scan", None), kw.pop("wait", None)
-        state = train_model(return_state=True, **kw)
-        if state.is_failed():
-            raise StepFailed(state.message or "train_model failed")
-        print(state.message or "train_model completed")
-    return _cli.run(_train, argv, parser)
+    return _cli.run(_scan_cli if args.scan else _train_cli, argv, parser)
 
 
 if __name__ == "__main__":
