@@ -2,6 +2,7 @@
 pipeline the way a user would, without touching the real checkout."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,3 +26,18 @@ def git_commit_all(repo: Path, message: str = "copy") -> None:
     """Make `repo` a git repository with everything in it committed (DVC needs git)."""
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", message]):
         subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def dvc_env(repo: Path) -> dict:
+    """Environment for `dvc repro` in `repo`: steps report to the session's Prefect test server and
+    import this copy's code."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "DVC_NO_ANALYTICS": "1",
+           "PYTHONPATH": str(repo)}
+    env.pop("PYTHONSAFEPATH", None)
+    return env
+
+
+def run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)

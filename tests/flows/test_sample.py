@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from repo_support import copy_repo, git_commit_all
+from repo_support import copy_repo, dvc_env, git_commit_all, run
 import yaml
 
 from camtune import config
@@ -144,25 +144,17 @@ def test_cli_refuses_an_unknown_user_and_an_empty_pool(workspace, prefect_server
 
 # ------------------------------------------------------------------------------ dvc repro sample
 
-def _run(cmd, cwd, env):
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-
-
 def test_dvc_repro_sample_runs_then_skips(prefect_server, tmp_path):
-    from prefect.settings import PREFECT_API_URL
-
     repo = tmp_path / "repo"
     copy_repo(repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["sample_data"].update(global_images=24, user_images=12, user_images_in_pool=4)
     params["sample"].update(min_per_label=2)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "DVC_NO_ANALYTICS": "1",
-           "PYTHONPATH": str(repo)}
-    env.pop("PYTHONSAFEPATH", None)
+    env = dvc_env(repo)
     git_commit_all(repo)
 
-    first = _run([sys.executable, "-m", "dvc", "repro", "sample"], repo, env)
+    first = run([sys.executable, "-m", "dvc", "repro", "sample"], repo, env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Running stage 'sample'" in first.stdout
     out = repo / "artifacts/sample"
@@ -172,7 +164,7 @@ def test_dvc_repro_sample_runs_then_skips(prefect_server, tmp_path):
     assert (out / "strata.csv").read_text().startswith("set,dimension,value,images")
     files = {p.name: p.read_bytes() for p in out.iterdir()}
 
-    second = _run([sys.executable, "-m", "dvc", "repro", "sample"], repo, env)
+    second = run([sys.executable, "-m", "dvc", "repro", "sample"], repo, env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Running stage" not in second.stdout
     assert "Stage 'sample' didn't change, skipping" in second.stdout

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import subprocess
 import sys
 
 import pytest
-from repo_support import copy_repo, git_commit_all
+from repo_support import copy_repo, dvc_env, git_commit_all, run
 import yaml
 
 from camtune.config import ROOT
@@ -88,32 +86,24 @@ def test_cli_exits_non_zero_and_prints_the_first_findings(prefect_server, tmp_pa
 
 # ------------------------------------------------------------------------------ dvc repro validate
 
-def _run(cmd, cwd, env):
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-
-
 def test_dvc_repro_validate_runs_then_skips_then_fails_on_a_broken_dataset(prefect_server, tmp_path):
-    from prefect.settings import PREFECT_API_URL
-
     repo = tmp_path / "repo"
     copy_repo(repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["sample_data"].update(global_images=16, user_images=14, user_images_in_pool=4)
     params["validate"]["warn_min_per_camera"] = 5
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "DVC_NO_ANALYTICS": "1",
-           "PYTHONPATH": str(repo)}
-    env.pop("PYTHONSAFEPATH", None)
+    env = dvc_env(repo)
     git_commit_all(repo)
 
-    first = _run([sys.executable, "-m", "dvc", "repro", "validate"], repo, env)
+    first = run([sys.executable, "-m", "dvc", "repro", "validate"], repo, env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Running stage 'validate'" in first.stdout
     report = json.loads((repo / "artifacts/validate/report.json").read_text())
     assert report["passed"] is True and report["dataset"] == "data/sample/user"
     assert report["counts"]["images"] == 14
 
-    second = _run([sys.executable, "-m", "dvc", "repro", "validate"], repo, env)
+    second = run([sys.executable, "-m", "dvc", "repro", "validate"], repo, env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Running stage" not in second.stdout
     assert "Stage 'validate' didn't change, skipping" in second.stdout
@@ -126,7 +116,7 @@ def test_dvc_repro_validate_runs_then_skips_then_fails_on_a_broken_dataset(prefe
     (repo / "data/broken/annotations.json").write_text(json.dumps(coco))
     params["data"]["user_dataset"] = "data/broken"
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    broken = _run([sys.executable, "-m", "dvc", "repro", "validate"], repo, env)
+    broken = run([sys.executable, "-m", "dvc", "repro", "validate"], repo, env)
     assert broken.returncode != 0
     assert "Running stage 'sample_data'" not in broken.stdout  # only the param it reads changed
     assert "BOX_NONPOSITIVE" in broken.stderr and "FILE_TRAVERSAL" in broken.stderr, broken.stderr
