@@ -11,39 +11,37 @@ from pathlib import Path
 from typing import Iterator
 
 
-def write_bytes(path: str | Path, data: bytes) -> Path:
+@contextlib.contextmanager
+def replacing(path: str | Path) -> Iterator[str]:
+    """Yield a temporary sibling of `path` to fill; renamed over `path` on success, removed on error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    return path
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    with replacing(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Path(path)
 
 
 def copy_file(src: str | Path, dest: str | Path) -> Path:
     """Copy `src` to `dest` through a temporary sibling, fsynced, then renamed into place."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
+    with replacing(dest) as tmp:
         shutil.copyfile(src, tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return dest
+    return Path(dest)
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -22,12 +22,10 @@ conditional PUTs are atomic on the server (AWS since 2024, MinIO, and moto serve
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Callable, Protocol
 
@@ -204,21 +202,12 @@ class S3Store:
     def download(self, key: str, dest: Path) -> None:
         from botocore.exceptions import ClientError
 
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        os.close(fd)
         try:
-            self.client.download_file(self.bucket, self._k(key), tmp, Config=self.transfer_config)
-            os.replace(tmp, dest)
+            with atomic.replacing(dest) as tmp:
+                self.client.download_file(self.bucket, self._k(key), tmp, Config=self.transfer_config)
         except ClientError as exc:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
             if self._missing(exc):
                 raise RegistryError(f"{self.uri(key)}: not found") from None
-            raise
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
             raise
 
     def put_bytes(self, key: str, data: bytes) -> None:

@@ -39,8 +39,7 @@ def _api_env() -> dict:
     if PREFECT_API_URL.value():
         env["PREFECT_API_URL"] = PREFECT_API_URL.value()
     if PREFECT_API_KEY.value():
-        env["PREFECT_API_KEY"] = PREFECT_API_KEY.value().get_secret_value() if hasattr(
-            PREFECT_API_KEY.value(), "get_secret_value") else str(PREFECT_API_KEY.value())
+        env["PREFECT_API_KEY"] = PREFECT_API_KEY.value()
     return env
 
 
