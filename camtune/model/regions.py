@@ -253,23 +253,44 @@ def _intersection(a: Sequence[float], b: Sequence[float]):
     return max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
 
 
-RegionModel = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, int]]
+# one uint8 [N,S,S,3] batch of regions -> the model's raw (boxes, classes, scores, count) per region,
+# like `TFLiteDetector.detect_raw` returns them for one region
+RegionModel = Callable[[np.ndarray], list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]]
 
 
 def detect_in_regions(image: np.ndarray, regions: Sequence[Region], run: RegionModel, model_size: int,
                       label_names: Sequence[str]) -> list[Detection]:
     """Every detection the detector hands on from each region, in frame pixels (before filters and
-    the merge). `run` takes one uint8 [1,S,S,3] tensor and returns the model's raw
-    (boxes, classes, scores, count) like `TFLiteDetector.detect_raw`."""
+    the merge)."""
+    if not len(regions):
+        return []
     frame_shape = image.shape[:2]
+    batch = np.stack([crop_region(image, r, model_size) for r in regions])
+    raw = run(batch)
+    if len(raw) != len(regions):
+        raise ValueError(f"the detector returned {len(raw)} results for {len(regions)} regions")
     out = []
-    for region in regions:
-        tensor = crop_region(image, region, model_size)[None]
-        for label, score, b in detector_output(*run(tensor), label_names):
+    for region, outputs in zip(regions, raw):
+        for label, score, b in detector_output(*outputs, label_names):
             d = to_frame(label, score, b, region, frame_shape)
             if d is not None:
                 out.append(d)
     return out
+
+
+def motion_regions(frame_shape: Sequence[int], min_size: int, box_side: float, count: int,
+                   seed: int) -> list[Region]:
+    """Regions a motion cluster of `count` boxes of about `box_side` px would give (trees, shadows,
+    headlights): boxes at seeded random places, clustered and sized by the same rules."""
+    rng = np.random.default_rng(seed)
+    height, width = int(frame_shape[0]), int(frame_shape[1])
+    boxes = []
+    for _ in range(max(1, count)):
+        w = float(np.clip(box_side * rng.uniform(0.6, 1.4), 4, width))
+        h = float(np.clip(box_side * rng.uniform(0.6, 1.4), 4, height))
+        x0, y0 = rng.uniform(0, max(1.0, width - w)), rng.uniform(0, max(1.0, height - h))
+        boxes.append((x0, y0, x0 + w, y0 + h))
+    return object_regions(frame_shape, boxes, min_size)
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:

@@ -143,14 +143,21 @@ def test_consolidation_drops_a_box_inside_a_bigger_one():
 def test_detect_in_regions_runs_each_region_at_model_size():
     seen = []
 
-    def run(tensor):
-        seen.append(tensor.shape)
-        return (np.array([[0.25, 0.25, 0.75, 0.75]], np.float32), np.array([1], np.float32),
-                np.array([0.9], np.float32), 1)
+    def run(batch):
+        seen.append(batch.shape)
+        return [(np.array([[0.25, 0.25, 0.75, 0.75]], np.float32), np.array([1], np.float32),
+                 np.array([0.9], np.float32), 1)] * len(batch)
 
     img = np.zeros((720, 1280, 3), np.uint8)
     regs = [(0, 0, 320, 320), (640, 200, 1040, 600)]
     dets = R.detect_in_regions(img, regs, run, 320, ["person", "car"])
-    assert seen == [(1, 320, 320, 3)] * 2
+    assert seen == [(2, 320, 320, 3)]
     assert [d.label for d in dets] == ["car", "car"]
     assert dets[0].box == (80, 80, 240, 240) and dets[1].box == (740, 300, 940, 500)
+
+
+def test_motion_regions_are_deterministic_squares_inside_the_frame():
+    a = R.motion_regions(FRAME, 320, 60, 3, seed=5)
+    assert a == R.motion_regions(FRAME, 320, 60, 3, seed=5)
+    assert a and all(r[2] - r[0] == r[3] - r[1] >= 320 and r[0] >= 0 and r[1] >= 0
+                     and r[2] <= 1280 and r[3] <= 720 for r in a)
