@@ -164,13 +164,21 @@ class GateParams(_Section):
     class_min_boxes: int = Field(5, ge=1, description="classes with fewer global boxes are not judged")
     min_user_map50: float = Field(0.0, ge=0, le=1)
     min_global_map50: float = Field(0.0, ge=0, le=1)
+    # Frigate path (camtune.evaluation.frigate_path): recall at the advised min_score, false
+    # detections per 100 regions; judged only when evaluate.frigate_path.enabled
+    frigate_max_recall_drop: float = Field(
+        0.05, ge=0, le=1, description="tuned Frigate-path recall (user and global) may be at most this below baseline")
+    frigate_max_false_increase: float = Field(
+        5.0, ge=0, description="tuned false detections per 100 regions may be at most this above baseline")
+    min_user_frigate_recall: float = Field(
+        0.5, ge=0, le=1, description="absolute floor: Frigate-path recall on the user's holdout")
 
 
 class ThresholdParams(_Section):
     min_score_precision: float = Field(0.5, gt=0, le=1)
     threshold_precision: float = Field(0.8, gt=0, le=1)
     min_boxes: int = Field(10, ge=1, description="fewer boxes of a label: fall back")
-    min_score_range: tuple[float, float] = (0.3, 0.9)
+    min_score_range: tuple[float, float] = (0.4, 0.9)   # Frigate's detector drops scores below 0.4
     threshold_range: tuple[float, float] = (0.5, 0.95)
     fallback_min_score: float = Field(0.5, gt=0, le=1)   # Frigate's defaults
     fallback_threshold: float = Field(0.7, gt=0, le=1)
@@ -184,12 +192,19 @@ class ThresholdParams(_Section):
         return self
 
 
+class FrigatePathParams(_Section):
+    enabled: bool = Field(True, description="evaluate, gate and advise on Frigate's square regions")
+    motion_boxes: int = Field(2, ge=1, description="motion boxes per negative image (their regions count)")
+    report_min_score: float = Field(0.5, ge=0.4, le=1, description="a fixed min_score reported beside the advised one")
+
+
 class EvaluateParams(_Section):
     iou_type: Literal["bbox"] = "bbox"
     shards: int = Field(1, ge=1, description="prediction shards per model and set (fan-out unit)")
     batch_size: int = Field(8, ge=1)
     gate: GateParams = GateParams()
     thresholds: ThresholdParams = ThresholdParams()
+    frigate_path: FrigatePathParams = FrigatePathParams()
 
 
 class EdgeTPUParams(_Section):

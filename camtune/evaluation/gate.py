@@ -66,10 +66,46 @@ def checks(tuned: dict, baseline: dict, gate: GateParams) -> list[Check]:
     return out
 
 
-def decide(tuned: dict, baseline: dict, gate: GateParams, baseline_name: str) -> dict:
+def _at_most(name: str, metric: str, observed: float | None, threshold: float | None, why: str) -> Check:
+    if observed is None or threshold is None:
+        missing = "observed" if observed is None else "baseline"
+        return Check(name, metric, threshold, observed, False, f"{why} ({missing} value not measurable)")
+    threshold = round(float(threshold), 6)
+    return Check(name, metric, threshold, float(observed), float(observed) <= threshold + 1e-9, why)
+
+
+def frigate_checks(tuned: dict, baseline: dict, gate: GateParams) -> list[Check]:
+    """The Frigate-path checks. `tuned`/`baseline` = {"user": s, "global": s}, s the
+    `frigate_path.summarize` result at the advised min_score (same filters on both sides)."""
+    out = []
+    for key, title in (("user", "the user's holdout"), ("global", "the global set")):
+        t, b = tuned[key]["overall"], baseline[key]["overall"]
+        out.append(_at_least(
+            f"frigate_{key}_recall", f"{key}.frigate.recall", t.get("recall"),
+            None if b.get("recall") is None else b["recall"] - gate.frigate_max_recall_drop,
+            f"Frigate-path recall at the advised min_score on {title} may be at most "
+            f"{gate.frigate_max_recall_drop} below baseline"))
+        out.append(_at_most(
+            f"frigate_{key}_false", f"{key}.frigate.false_per_100_regions", t.get("false_per_100_regions"),
+            None if b.get("false_per_100_regions") is None
+            else b["false_per_100_regions"] + gate.frigate_max_false_increase,
+            f"false detections per 100 regions on {title} may be at most "
+            f"{gate.frigate_max_false_increase} above baseline"))
+    out.append(_at_least("frigate_user_floor", "user.frigate.recall", tuned["user"]["overall"].get("recall"),
+                         gate.min_user_frigate_recall,
+                         "absolute floor on Frigate-path recall on the user's holdout (a model Frigate "
+                         "would see detect nothing is never blessed)"))
+    return out
+
+
+def decide(tuned: dict, baseline: dict, gate: GateParams, baseline_name: str, *,
+           frigate_tuned: dict | None = None, frigate_baseline: dict | None = None) -> dict:
     """gate.json: {"blessed", "baseline", "failed": [names], "checks": [{name, metric, threshold,
-    observed, passed, why}]}. Not blessed is a normal outcome; publish refuses it."""
+    observed, passed, why}]}. Not blessed is a normal outcome; publish refuses it. With Frigate-path
+    summaries, their checks are judged too."""
     cs = checks(tuned, baseline, gate)
+    if frigate_tuned is not None and frigate_baseline is not None:
+        cs += frigate_checks(frigate_tuned, frigate_baseline, gate)
     failed = [c.name for c in cs if not c.passed]
     return {"blessed": not failed, "baseline": baseline_name, "failed": failed,
             "checks": [c.as_dict() for c in cs]}

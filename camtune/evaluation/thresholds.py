@@ -1,11 +1,20 @@
-"""Frigate threshold advice from precision/recall curves.
+"""Frigate threshold advice: `min_score` (the per-detection floor) and `threshold` (the median
+score that makes a tracked object a true positive) per label.
 
-Tuned models score higher than Frigate's default model, so the user needs new `min_score` (the
-per-frame floor) and `threshold` (the median score that makes a tracked object a true positive)
-values. For each label we read the tuned model's PR curve at IoU .5 and take the lowest score at
-which the interpolated precision still reaches a target (`evaluate.thresholds`): the most recall
-for the precision asked. Attribute labels (face, license_plate, logos) get only `min_score`:
-Frigate ignores `threshold` for them.
+A tuned model's scores are its own, so Frigate's defaults (0.5 / 0.7) may not fit it. For each
+label we take the lowest score at which precision still reaches a target (`evaluate.thresholds`):
+the most recall for the precision asked. Attribute labels (face, license_plate, logos) get only
+`min_score`: Frigate ignores `threshold` for them.
+
+`recommend_frigate` (what evaluate uses) reads precision off the Frigate path
+(`camtune.evaluation.frigate_path`: square regions, the detector's 0.4 floor, the cross-region
+merge), never below 0.4. `threshold` and Frigate's median-of-the-last-10-scores rule: a tracked
+object that stays in view gets a score on every frame, similar frame to frame, so the median of a
+steady object is about its single-frame score; the advice reads `threshold` off the same
+per-detection scores at a stricter precision target. A frame in which the object is missed adds a
+score of 0, so an object found in fewer than 6 of its last 10 frames never confirms whatever the
+threshold: per-frame recall at `min_score` is the upper bound of confirmed objects.
+`recommend` (COCO PR curves on whole frames) is kept for comparison.
 """
 from __future__ import annotations
 
@@ -87,6 +96,57 @@ def recommend(label_names: Sequence[str], attribute_labels: Sequence[str], sets:
                 th = params.threshold_range[1]
             # a tracked object's median score must not be allowed below the per-frame floor
             threshold = max(_clip(th, params.threshold_range), min_score)
+        notes.append(f"{boxes} boxes")
+        out.append(Advice(label, is_attr, min_score, threshold, source, boxes, ", ".join(notes)))
+    return out
+
+
+def _lowest_at_precision(curve: list[dict], target: float) -> float | None:
+    ok = [c["score"] for c in curve if c["precision"] is not None and c["precision"] >= target]
+    return min(ok) if ok else None
+
+
+def recommend_frigate(label_names: Sequence[str], attribute_labels: Sequence[str],
+                      sets: list[tuple[str, list]], params: ThresholdParams) -> list[Advice]:
+    """One Advice per label from Frigate-path runs of the tuned model (`sets` = [(name,
+    [frigate_path.ImageRun])], the user's holdout first). Never below Frigate's 0.4 floor."""
+    from camtune.evaluation.frigate_path import label_curve
+    from camtune.model.regions import DETECTOR_FLOOR
+
+    floor = (max(DETECTOR_FLOOR, params.min_score_range[0]), params.min_score_range[1])
+    out = []
+    attrs = set(attribute_labels)
+    for label in label_names:
+        is_attr = label in attrs
+        source, runs, boxes = "fallback", None, 0
+        for name, rs in sets:
+            n = sum(1 for r in rs for l, _ in r.gt if l == label)
+            boxes = max(boxes, n)
+            if n >= params.min_boxes:
+                source, runs, boxes = name, rs, n
+                break
+        if runs is None:
+            out.append(Advice(label, is_attr, max(DETECTOR_FLOOR, params.fallback_min_score),
+                              None if is_attr else params.fallback_threshold, source, boxes,
+                              f"only {boxes} boxes (< {params.min_boxes}): Frigate defaults"))
+            continue
+        curve = label_curve(runs, label)
+        notes = []
+        ms = _lowest_at_precision(curve, params.min_score_precision)
+        if ms is None:
+            notes.append(f"Frigate-path precision {params.min_score_precision} not reached")
+            ms = floor[1]
+        min_score = _clip(ms, floor)
+        threshold = None
+        if not is_attr:
+            th = _lowest_at_precision(curve, params.threshold_precision)
+            if th is None:
+                notes.append(f"Frigate-path precision {params.threshold_precision} not reached")
+                th = params.threshold_range[1]
+            threshold = max(_clip(th, params.threshold_range), min_score)
+        at = next(c for c in curve if c["score"] >= min_score - 1e-9)
+        if at["recall"] is not None:
+            notes.append(f"recall {at['recall']:.2f} at min_score")
         notes.append(f"{boxes} boxes")
         out.append(Advice(label, is_attr, min_score, threshold, source, boxes, ", ".join(notes)))
     return out

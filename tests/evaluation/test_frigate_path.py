@@ -115,3 +115,22 @@ def test_runs_round_trip_through_json(tmp_path):
     runs, s = evaluate(root)
     back = [F.ImageRun.from_dict(json.loads(json.dumps(r.as_dict()))) for r in runs]
     assert F.summarize(back, LABELS, ["face"], 0.5)["overall"] == s["overall"]
+
+
+def test_advice_from_the_frigate_path_never_below_the_floor(tmp_path):
+    from camtune.config import ThresholdParams
+    from camtune.evaluation.thresholds import recommend_frigate
+
+    root = write_ds(tmp_path / "ds", {
+        1: [("person", [100, 300, 40, 100], 230),      # a hit at 0.90
+            ("-person", [200, 300, 30, 30], 180)],     # a false detection at 0.71
+    })
+    runs, _ = evaluate(root)
+    p = ThresholdParams(min_boxes=1, min_score_precision=0.5, threshold_precision=0.8,
+                        min_score_range=(0.3, 0.9))
+    advice = {a.label: a for a in recommend_frigate(LABELS, ["face"], [("user holdout", runs)], p)}
+    person = advice["person"]
+    assert person.source == "user holdout"
+    assert person.min_score == 0.4            # precision 0.5 from the floor up; 0.3 is not allowed
+    assert person.threshold == 0.71          # the false detection (180/255 = 0.706) drops out there
+    assert advice["car"].source == "fallback" and advice["face"].threshold is None
