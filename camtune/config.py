@@ -144,6 +144,15 @@ class FinetuneParams(StageTrainParams):
     holdout_fraction: float = Field(0.25, ge=0, lt=1)
 
 
+class RegionTrainingParams(_Section):
+    enabled: bool = Field(True, description="train on Frigate-style square regions instead of whole frames")
+    per_object: int = Field(2, ge=1, description="jittered regions per object cluster and repeat")
+    context_jitter: float = Field(0.25, ge=0, lt=1, description="size/offset jitter, fraction of the side")
+    background_share: float = Field(0.3, ge=0, description="background regions per object region")
+    whole_frame_share: float = Field(0.2, ge=0, le=1, description="chance an image is also used whole")
+    min_visible: float = Field(0.4, gt=0, le=1, description="boxes with less of their area in the region are dropped")
+
+
 class TrainingParams(_Section):
     backbone: Literal["MobileDetEdgeTPU", "MobileDetCPU"] = "MobileDetEdgeTPU"
     input_size: int = Field(320, ge=64, multiple_of=32)
@@ -153,6 +162,7 @@ class TrainingParams(_Section):
     head_convs: int = Field(2, ge=1, description="separable convs per head tower")
     log_every: int = Field(10, ge=1, description="steps between progress lines / summaries")
     augmentation: AugmentationParams = AugmentationParams()
+    regions: RegionTrainingParams = RegionTrainingParams()
     base: BaseTrainParams
     finetune: FinetuneParams
 

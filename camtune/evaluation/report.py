@@ -21,10 +21,12 @@ def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.3f}"
 
 
-def metrics_json(results: dict, gate: dict) -> dict:
+def metrics_json(results: dict, gate: dict, frigate: dict | None = None) -> dict:
     """Flat enough for `dvc metrics show`: <model>.<set>.{map,map50,images,boxes} + the verdict
     (`gate_baseline` names the model the gate compared against; `baseline` holds its figures when
-    it came from the registry)."""
+    it came from the registry), and with the Frigate path <model>.<set>.frigate.{recall (advised
+    min_score), recall_fixed (evaluate.frigate_path.report_min_score), false_per_100_regions,
+    objects, regions} (tracked labels)."""
     out: dict = {"blessed": bool(gate["blessed"]), "gate_baseline": gate["baseline"]}
     for model, sets in results.items():
         out[model] = {
@@ -32,6 +34,13 @@ def metrics_json(results: dict, gate: dict) -> dict:
                 "boxes": m.get("boxes")}
             for s, m in sets.items()
         }
+        for s, f in (frigate or {}).get(model, {}).items():
+            a, x = f["advised"]["overall"], f["fixed"]["overall"]
+            out[model][s]["frigate"] = {
+                "recall": a["recall"], "recall_fixed": x["recall"], "fixed_min_score": f["fixed"]["min_score"],
+                "false_per_100_regions": a["false_per_100_regions"],
+                "false_per_100_regions_fixed": x["false_per_100_regions"],
+                "objects": a["objects"], "regions": a["regions"]}
     return out
 
 
@@ -78,8 +87,61 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return out
 
 
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.0f}%"
+
+
+def frigate_section(frigate: dict, advice: list[Advice]) -> list[str]:
+    """The Frigate-path figures: what the user's Frigate would detect with each model."""
+    if not frigate:
+        return []
+    any_f = next(iter(frigate.values()))
+    fixed = next(iter(any_f.values()))["fixed"]["min_score"]
+    lines = ["", "## Frigate path", "",
+             "What Frigate would detect with this model: square regions (at least 320 px, 1.35x the "
+             "object or cluster) around every object of the set, and motion-like regions on images "
+             "without objects; each resized to the model input, the detector's 0.4 floor, at most 20 "
+             "per region, Frigate's cross-region merge; an object counts as found when a detection of "
+             "its label overlaps it at IoU >= 0.5. Recall is over tracked labels (attributes below). "
+             "The evaluate step runs the trained checkpoints (float); the export step checks the int8 "
+             "model on the same path.", ""]
+    rows = []
+    for model, sets in frigate.items():
+        for s, title in SETS:
+            if s not in sets:
+                continue
+            a, x = sets[s]["advised"]["overall"], sets[s]["fixed"]["overall"]
+            rows.append([model, title, a["objects"], a["regions"], _pct(a["recall"]), _pct(x["recall"]),
+                         _fmt(a["false_per_100_regions"]), _fmt(x["false_per_100_regions"])])
+    lines += _table(["model", "set", "objects", "regions", "recall (advised min_score)",
+                     f"recall (min_score {fixed})", "false / 100 regions (advised)",
+                     f"false / 100 regions ({fixed})"], rows)
+    tuned = frigate.get("tuned", {})
+    adv = {a.label: a for a in advice}
+    for s, title in SETS:
+        if s not in tuned:
+            continue
+        lines += ["", f"### Tuned model per label ({title}, Frigate path)", ""]
+        rows = []
+        pl = tuned[s]["advised"]["per_label"]
+        hist = tuned[s]["advised"]["scores"]
+        for label, t in pl.items():
+            if not t["objects"] and not t["false"]:
+                continue
+            h = hist.get(label, {"true": [], "false": []})
+            rows.append([label, f"{adv[label].min_score:.2f}" if label in adv else "n/a", t["objects"],
+                         t["hits"], _pct(t["recall"]), t["false"], sum(h["true"]), sum(h["false"])])
+        lines += _table(["label", "min_score", "objects", "found", "recall", "false",
+                         "true dets >= 0.4", "false dets >= 0.4"], rows)
+        lines += ["", f"Per camera ({title}):", ""]
+        lines += _table(["camera", "images", "objects", "recall", "false / 100 regions"],
+                        [[c, t["images"], t["objects"], _pct(t["recall"]), _fmt(t["false_per_100_regions"])]
+                         for c, t in tuned[s]["advised"]["per_camera"].items()])
+    return lines
+
+
 def markdown(results: dict, gate: dict, advice: list[Advice], *, user_id: str, frigate_yaml: str,
-             notes: list[str] = ()) -> str:
+             notes: list[str] = (), frigate: dict | None = None) -> str:
     blessed = gate["blessed"]
     lines = [f"# Evaluation of the tuned model for `{user_id}`", ""]
     if blessed:
@@ -128,8 +190,12 @@ def markdown(results: dict, gate: dict, advice: list[Advice], *, user_id: str, f
             lines += _table([field, "images", *[f"{m} {k}" for m in models for k in ("mAP", "mAP@.5")]],
                             rows)
 
+    lines += frigate_section(frigate or {}, advice)
+    source = ("measured on the Frigate path above" if frigate
+              else "read off whole-frame COCO curves (the Frigate path was not evaluated)")
     lines += ["", "## Frigate thresholds", "",
-              "Tuned models score higher than Frigate's default model: put these in your Frigate "
-              "config (`threshold` has no effect on attribute labels, so they only get `min_score`).", "",
+              f"Filters for this model, {source}: put these in your Frigate config (`threshold` has no "
+              f"effect on attribute labels, so they only get `min_score`). Each label's note says where "
+              f"its figures come from.", "",
               "```yaml", frigate_yaml.rstrip("\n"), "```", ""]
     return "\n".join(lines)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
+
 from camtune.dataset import Dataset, to_coco
 from camtune.errors import StepFailed
 
@@ -24,6 +26,7 @@ class RecordSet:
     boxes: int
     negatives: int
     per_class: dict[str, int]
+    kinds: dict[str, int] | None = None   # examples per kind: object / background regions, whole frames
 
 
 @dataclass(frozen=True)
@@ -76,11 +79,53 @@ def _examples(parts: Iterable[Part], label_names: list[str]):
             yield iid, n, img, encoded, [x["bbox"] for x in a], [x["category_id"] for x in a]
 
 
+def _region_examples(iid: int, n: int, img: dict, encoded: bytes, bxs, cls, regions, input_size: int,
+                     tracked_ids: set[int], seed: int):
+    """(encoded JPEG, width, height, boxes xywh, classes) per region example of one image."""
+    import cv2
+
+    from camtune.training import region_examples as RE
+
+    image = cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise StepFailed(f"image {iid} ({img['file_name']}): cannot be decoded")
+    image = image[..., ::-1]  # RGB, as Frigate converts its regions
+    if image.shape[:2] != (int(img["height"]), int(img["width"])):
+        raise StepFailed(f"image {iid} ({img['file_name']}): is {image.shape[1]}x{image.shape[0]} but "
+                         f"annotations.json says {img['width']}x{img['height']}")
+    xyxy = [(x, y, x + w, y + h) for x, y, w, h in bxs]
+    for k in range(n):
+        plan = RE.plan(image.shape[:2], xyxy, cls, [c in tracked_ids for c in cls], input_size=input_size,
+                       per_object=regions.per_object, context_jitter=regions.context_jitter,
+                       background_share=regions.background_share,
+                       whole_frame_share=regions.whole_frame_share, min_visible=regions.min_visible,
+                       rng=RE.seed_for(seed, iid, k))
+        for ex in plan:
+            if ex.region is None:
+                yield ex.kind, encoded, int(img["width"]), int(img["height"]), bxs, cls
+                continue
+            pixels = RE.render(image, ex, input_size)
+            ok, jpg = cv2.imencode(".jpg", pixels[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+            if not ok:
+                raise StepFailed(f"image {iid}: cannot encode a region as JPEG")
+            yield (ex.kind, jpg.tobytes(), input_size, input_size,
+                   [[b[0], b[1], b[2] - b[0], b[3] - b[1]] for b in ex.boxes], ex.classes)
+
+
 def write_records(parts: Iterable[Part], out_dir: str | Path, *, label_names: list[str],
-                  shards: int = 2, prefix: str = "train", seed: int = 0) -> RecordSet:
+                  shards: int = 2, prefix: str = "train", seed: int = 0, regions=None,
+                  input_size: int = 320, attribute_labels: Iterable[str] = ()) -> RecordSet:
     """Write `<out_dir>/<prefix>-0000i-of-0000n.tfrecord`. Images are spread over shards by a
-    hash of their id (stable); repeated images go to the same shard. StepFailed when empty."""
+    hash of their id (stable); repeated images go to the same shard. StepFailed when empty.
+    With `regions` (`training.regions`, enabled) each image becomes Frigate-style region examples
+    (`camtune.training.region_examples`) instead of one whole-frame example."""
     import tensorflow as tf
+
+    if regions is not None and not regions.enabled:
+        regions = None
+    attrs = set(attribute_labels)
+    tracked_ids = {i + 1 for i, n in enumerate(label_names) if n not in attrs}
+    kinds = {"object": 0, "background": 0, "frame": 0}
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -91,14 +136,25 @@ def write_records(parts: Iterable[Part], out_dir: str | Path, *, label_names: li
     seen: set[int] = set()
     try:
         for iid, n, img, encoded, bxs, cls in _examples(parts, label_names):
-            try:
-                ex = build_example(encoded, image_id=iid, width=int(img["width"]),
-                                   height=int(img["height"]), boxes_xywh=bxs, classes=cls)
-            except Exception as exc:  # undecodable image bytes
-                raise StepFailed(f"image {iid} ({img['file_name']}): cannot be encoded: {exc}") from None
             shard = int(hashlib.sha1(f"{seed}:{iid}".encode()).hexdigest(), 16) % shards
-            for _ in range(n):
-                writers[shard].write(ex)
+            if regions is not None:
+                n_written = 0
+                for kind, data, w, h, rb, rc in _region_examples(iid, n, img, encoded, bxs, cls, regions,
+                                                                 input_size, tracked_ids, seed):
+                    writers[shard].write(build_example(data, image_id=iid, width=w, height=h,
+                                                       boxes_xywh=rb, classes=rc))
+                    kinds[kind] += 1
+                    n_written += 1
+                n = n_written
+            else:
+                try:
+                    ex = build_example(encoded, image_id=iid, width=int(img["width"]),
+                                       height=int(img["height"]), boxes_xywh=bxs, classes=cls)
+                except Exception as exc:  # undecodable image bytes
+                    raise StepFailed(f"image {iid} ({img['file_name']}): cannot be encoded: {exc}") from None
+                for _ in range(n):
+                    writers[shard].write(ex)
+                kinds["frame"] += n
             if iid not in seen:
                 seen.add(iid)
                 images += 1
@@ -113,4 +169,4 @@ def write_records(parts: Iterable[Part], out_dir: str | Path, *, label_names: li
     if examples == 0:
         raise StepFailed(f"{out_dir}: the training set is empty (no verified images)")
     return RecordSet(files=files, images=images, examples=examples, boxes=boxes,
-                     negatives=negatives, per_class=per_class)
+                     negatives=negatives, per_class=per_class, kinds=kinds)

@@ -83,9 +83,11 @@ def _records_dir(stage_dir: Path, parts, params: Params, prefix: str) -> records
     dest = stage_dir / "records"
     with atomic.output_dir(dest) as tmp:
         rs = records.write_records(parts, tmp, label_names=params.labels.names,
-                                   shards=params.training.shards, prefix=prefix)
+                                   shards=params.training.shards, prefix=prefix,
+                                   regions=params.training.regions, input_size=params.training.input_size,
+                                   attribute_labels=list(params.labels.attribute_parents))
     files = [str(dest / Path(f).name) for f in rs.files]
-    return records.RecordSet(files, rs.images, rs.examples, rs.boxes, rs.negatives, rs.per_class)
+    return records.RecordSet(files, rs.images, rs.examples, rs.boxes, rs.negatives, rs.per_class, rs.kinds)
 
 
 def _log(stage_dir: Path, stage: str, result: train.TrainResult, rs: records.RecordSet, extra: dict):
@@ -96,7 +98,8 @@ def _log(stage_dir: Path, stage: str, result: train.TrainResult, rs: records.Rec
         "restarted": result.restarted, "wall_s": round(result.wall_s, 2),
         "images_per_s": round(result.images_per_s, 3),
         "records": {"files": rs.files, "images": rs.images, "examples": rs.examples,
-                    "boxes": rs.boxes, "negatives": rs.negatives, "per_class": rs.per_class},
+                    "boxes": rs.boxes, "negatives": rs.negatives, "per_class": rs.per_class,
+                    "kinds": rs.kinds},
         "progress": progress, **extra})
 
 

@@ -73,7 +73,8 @@ def test_flow_writes_metrics_gate_filters_report_and_plots(prefect_server, works
     ev = workspace / "artifacts/evaluate"
     gate = json.loads((ev / "gate.json").read_text())
     assert gate["blessed"] is False and out["blessed"] is False and gate["baseline"] == "base"
-    assert gate["failed"] == ["user_floor", "global_floor"]
+    # a 2-step model finds nothing through Frigate's path either: the absolute floor refuses it
+    assert gate["failed"] == ["user_floor", "global_floor", "frigate_user_floor"]
     assert all(set(c) == {"name", "metric", "threshold", "observed", "passed", "why"} for c in gate["checks"])
     metrics = json.loads((ev / "metrics.json").read_text())
     assert set(metrics["tuned"]) == {"user", "global"}
@@ -89,10 +90,23 @@ def test_flow_writes_metrics_gate_filters_report_and_plots(prefect_server, works
     rec = json.loads(plots[0].read_text())
     assert len(rec) == 101 and set(rec[0]) == {"recall", "base", "tuned"}
     assert (ev / "details.json").exists()
+    # Frigate-path figures next to COCO's, per-image tallies kept for resampling
+    fp = metrics["tuned"]["user"]["frigate"]
+    assert fp["objects"] > 0 and fp["regions"] >= 5 and 0 <= fp["recall"] <= 1
+    assert fp["fixed_min_score"] == 0.5
+    details = json.loads((ev / "details.json").read_text())
+    images = details["frigate_path"]["tuned"]["user"]["advised"]["images"]
+    assert len(images) == 5 and set(images[0]) == {"image_id", "camera", "objects", "hits", "regions",
+                                                    "false_detections"}
+    runs = json.loads((ev / "frigate_runs.json").read_text())
+    assert set(runs) == {"base", "tuned"} and len(runs["tuned"]["global"]) == 5
+    assert "## Frigate path" in report and "Tuned models score higher" not in report
+    assert all(f["min_score"] >= 0.4 for f in filters["filters"].values())
 
     # floors at zero and nothing else changed: the same model is blessed
     out = evaluate_model(params_path=PARAMS, overrides={**OVERRIDES, "evaluate.gate.min_user_map50": 0.0,
-                                                        "evaluate.gate.min_global_map50": 0.0})
+                                                        "evaluate.gate.min_global_map50": 0.0,
+                                                        "evaluate.gate.min_user_frigate_recall": 0.0})
     assert out["blessed"] is True
     assert json.loads((ev / "gate.json").read_text())["blessed"] is True
 
