@@ -227,6 +227,8 @@ class ExportParams(_Section):
     max_detections: int = Field(25, ge=1)
     representative_images: int = Field(100, ge=1)
     max_map_drop: float = Field(0.01, ge=0)
+    max_frigate_recall_drop: float = Field(
+        0.05, ge=0, le=1, description="int8 vs float Frigate-path recall (min_score 0.5) may drop at most this")
     edgetpu: EdgeTPUParams = EdgeTPUParams()
 
 

@@ -74,8 +74,12 @@ def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = MODEL
         saved = tflite.export_saved_model(model_dir, tmp / "saved_model", input_size=size,
                                           max_detections=ex.max_detections)
 
+        boxes_of = _tracked_boxes([user_ds, rep_ds], params)
+
         def frames():
-            return tflite.representative_frames((tflite.load_rgb(p) for p in calib), size)
+            # Frigate-style regions (objects and motion-like background), not letterboxed frames
+            items = ((tflite.load_rgb(p), boxes_of.get(str(p), [])) for p in calib)
+            return tflite.representative_frames(tflite.region_crops(items, size), size)
 
         model_path = out_dir / "model.tflite"
         atomic.write_bytes(model_path, tflite.convert(saved, frames))
@@ -105,7 +109,9 @@ def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = MODEL
         sets = {"user_holdout": hold_ds.subset(hold_ids), "global_eval": glob_ds.subset(glob_ids)}
         empty = [k for k, d in sets.items() if d.images.empty]
         sets = {k: d for k, d in sets.items() if not d.images.empty}
-        fid = fidelity.compare(model_path, float_path, sets, names, ex.max_map_drop)
+        fid = fidelity.compare(model_path, float_path, sets, names, ex.max_map_drop,
+                               attribute_labels=list(params.labels.attribute_parents),
+                               max_frigate_recall_drop=ex.max_frigate_recall_drop)
         fid["skipped_empty_sets"] = empty
 
     compat_dict["edgetpu_compiler"] = _compile_summary(edgetpu)
@@ -121,6 +127,7 @@ def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = MODEL
         "io": io,
         "frigate_contract": "ok",
         "representative_images": len(calib),
+        "representative_inputs": "Frigate-style regions around objects plus one motion-like region per image",
         "compatibility": {k: compat_dict[k] for k in ("total_ops", "mapped_ops", "cpu_ops",
                                                       "first_blocking", "fully_mapped_body")},
         "edgetpu": edgetpu,
@@ -128,6 +135,20 @@ def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = MODEL
     }
     atomic.write_json(out_dir / "export.json", meta)
     return meta
+
+
+def _tracked_boxes(datasets: list[Dataset], params: Params) -> dict[str, list]:
+    """{image path: tracked (non-attribute) boxes xyxy} of the calibration datasets."""
+    attrs = set(params.labels.attribute_parents)
+    out: dict[str, list] = {}
+    for ds in datasets:
+        files = {int(r.id): str(ds.image_path(r.file_name)) for r in ds.images.itertuples()}
+        for a in ds.annotations.itertuples():
+            if a.label in attrs or int(a.image_id) not in files:
+                continue
+            out.setdefault(files[int(a.image_id)], []).append(
+                (float(a.x), float(a.y), float(a.x + a.w), float(a.y + a.h)))
+    return out
 
 
 def _compile_summary(edgetpu: dict) -> dict:
@@ -165,4 +186,10 @@ def summary_markdown(meta: dict) -> str:
         lines.append(f"- {name}: int8 mAP {fidelity.fmt(s['int8']['map'])} vs float "
                      f"{fidelity.fmt(s['float']['map'])} "
                      f"(drop {s['map_drop']:.4f}, limit {f['max_map_drop']})")
+        if "frigate" in s:
+            fr = s["frigate"]
+            lines.append(f"- {name}, Frigate path at min_score {fr['min_score']}: int8 recall "
+                         f"{fidelity.fmt(fr['int8_recall'])} vs float {fidelity.fmt(fr['float_recall'])}, "
+                         f"false / 100 regions {fidelity.fmt(fr['int8_false_per_100_regions'])} vs "
+                         f"{fidelity.fmt(fr['float_false_per_100_regions'])}")
     return "\n".join(lines) + "\n"

@@ -28,12 +28,28 @@ def evaluate_model(model_path: str | Path, ds: Dataset, label_names: Sequence[st
     return {"map": m["map"], "map50": m["map50"], "images": m["images"], "boxes": m["boxes"]}
 
 
+def frigate_recall(model_path: str | Path, ds: Dataset, label_names: Sequence[str],
+                   attribute_labels: Sequence[str], min_score: float = 0.5, num_threads: int = 2) -> dict:
+    """The model through Frigate's path (`camtune.evaluation.frigate_path`): regions around the
+    set's objects and motion-like regions on negatives, the detector's floor, the merge."""
+    from camtune.evaluation import frigate_path as F
+    from camtune.export.runtime import TFLiteDetector
+
+    det = TFLiteDetector(model_path, num_threads=num_threads, label_names=list(label_names))
+    runs = F.set_regions(ds, det.height, attribute_labels)
+    runs = F.run_model(runs, ds, F.tflite_runner(det), det.height, label_names)
+    return F.summarize(runs, label_names, attribute_labels, min_score)["overall"]
+
+
 def compare(int8_model: str | Path, float_model: str | Path, sets: dict[str, Dataset],
-            label_names: Sequence[str], max_map_drop: float) -> dict:
-    """COCO mAP of both models on each evaluation set; StepFailed when the int8 model loses more
-    than `max_map_drop` (mAP@[.5:.95], as a fraction) on any set, naming both numbers."""
+            label_names: Sequence[str], max_map_drop: float, *, attribute_labels: Sequence[str] = (),
+            max_frigate_recall_drop: float | None = None, frigate_min_score: float = 0.5) -> dict:
+    """COCO mAP of both models on each evaluation set, and (with `max_frigate_recall_drop`) their
+    Frigate-path recall at `frigate_min_score`; StepFailed when the int8 model loses more than
+    `max_map_drop` (mAP@[.5:.95], as a fraction) or `max_frigate_recall_drop` on any set, naming
+    both numbers."""
     report: dict = {"metric": "COCO mAP@[.5:.95] (pycocotools)", "max_map_drop": max_map_drop,
-                    "sets": {}}
+                    "max_frigate_recall_drop": max_frigate_recall_drop, "sets": {}}
     failures = []
     for name, ds in sets.items():
         q = evaluate_model(int8_model, ds, label_names)
@@ -44,6 +60,19 @@ def compare(int8_model: str | Path, float_model: str | Path, sets: dict[str, Dat
         if drop > max_map_drop:
             failures.append(f"{name}: int8 mAP {fmt(q['map'])} vs float {fmt(f['map'])} "
                             f"(drop {drop:.4f} > export.max_map_drop {max_map_drop})")
+        if max_frigate_recall_drop is not None:
+            fq = frigate_recall(int8_model, ds, label_names, attribute_labels, frigate_min_score)
+            ff = frigate_recall(float_model, ds, label_names, attribute_labels, frigate_min_score)
+            fdrop = (ff["recall"] or 0.0) - (fq["recall"] or 0.0)
+            report["sets"][name]["frigate"] = {
+                "min_score": frigate_min_score, "int8_recall": fq["recall"], "float_recall": ff["recall"],
+                "recall_drop": fdrop, "objects": fq["objects"], "regions": fq["regions"],
+                "int8_false_per_100_regions": fq["false_per_100_regions"],
+                "float_false_per_100_regions": ff["false_per_100_regions"]}
+            if fdrop > max_frigate_recall_drop:
+                failures.append(f"{name}: int8 Frigate-path recall {fmt(fq['recall'])} vs float "
+                                f"{fmt(ff['recall'])} at min_score {frigate_min_score} (drop {fdrop:.4f} > "
+                                f"export.max_frigate_recall_drop {max_frigate_recall_drop})")
     report["passed"] = not failures
     if failures:
         raise StepFailed("int8 quantization lost too much accuracy:\n  " + "\n  ".join(failures))

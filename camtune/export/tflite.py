@@ -288,6 +288,22 @@ def representative_frames(images: Iterable[np.ndarray], size: int) -> Iterator[n
         yield frame[None].astype(np.float32)
 
 
+def region_crops(items: Iterable[tuple[np.ndarray, list]], size: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """Calibration inputs as Frigate feeds them: for each (uint8 RGB image, tracked boxes xyxy),
+    the square regions around its objects, plus one motion-like region (objects or not: Frigate's
+    motion regions are mostly background), each resized to size x size (`camtune.model.regions`)."""
+    from camtune.model import regions as R
+
+    min_size = R.min_region_size(size)
+    for k, (image, boxes) in enumerate(items):
+        shape = image.shape[:2]
+        regs = R.object_regions(shape, boxes, min_size) if boxes else []
+        side = float(np.median([max(b[2] - b[0], b[3] - b[1]) for b in boxes])) if boxes else min_size / 4
+        regs += R.motion_regions(shape, min_size, side, 1, seed=seed + k)[:1]
+        for r in regs:
+            yield R.crop_region(image, r, size)
+
+
 def load_rgb(path: str | Path) -> np.ndarray:
     from PIL import Image
 

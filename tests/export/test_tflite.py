@@ -55,3 +55,13 @@ def test_calibration_paths_draw_from_every_pool(tmp_path):
     assert len(paths) == 8 and len(set(paths)) == 8
     assert sum(p.parent.parent.name == "replay" for p in paths) == 3  # the small pool, all of it
     assert paths == tflite.calibration_paths([(a, range(1, 11)), (b, [1, 2, 3])], 8)  # reproducible
+
+
+def test_calibration_inputs_are_frigate_regions():
+    img = np.zeros((720, 1280, 3), np.uint8)
+    img[300:400, 600:640] = 200                      # the object
+    crops = list(tflite.region_crops([(img, [(600, 300, 640, 400)]), (img, [])], 320))
+    # object region + one motion-like region for the first image, one motion region for the second
+    assert len(crops) == 3 and all(c.shape == (320, 320, 3) and c.dtype == np.uint8 for c in crops)
+    # the 320 region around the object is not scaled: the object keeps its 40x100 pixels
+    assert (crops[0] == 200).all(axis=2).sum() == 40 * 100

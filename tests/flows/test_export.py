@@ -38,6 +38,10 @@ def test_export_flow_writes_frigate_model_and_reports(export_run):
     assert set(fid["sets"]) == {"user_holdout", "global_eval"} and fid["passed"] is True
     assert fid["sets"]["global_eval"]["int8"]["images"] == 3
     assert fid["sets"]["user_holdout"]["float"]["images"] == 3
+    # the int8 model judged on the Frigate path too (regions, 0.4 floor, merge) against its float twin
+    fr = fid["sets"]["user_holdout"]["frigate"]
+    assert fr["min_score"] == 0.5 and fr["regions"] >= 3 and fr["recall_drop"] <= fid["max_frigate_recall_drop"]
+    assert out["representative_inputs"].startswith("Frigate-style regions")
 
 
 @pytest.fixture
