@@ -190,10 +190,10 @@ def evaluate_model(params_path: str = "params.yaml", overrides: dict | None = No
         atomic.write_json(out / "details.json", {"results": results,
                                                  "advice": [a.as_dict() for a in advice], "notes": notes,
                                                  "frigate_path": frigate})
-        if fp.enabled:
-            # every region and detection, so the figures can be re-scored at other filters
-            atomic.write_json(out / "frigate_runs.json", {m: {k: [r.as_dict() for r in rs] for k, rs in v.items()}
-                                                          for m, v in runs.items()})
+        # every region and detection, so the figures can be re-scored at other filters (empty when
+        # evaluate.frigate_path is off: a declared DVC output is always written)
+        atomic.write_json(out / "frigate_runs.json", {m: {k: [r.as_dict() for r in rs] for k, rs in v.items()}
+                                                      for m, v in runs.items()})
         for name, records in report.plot_files(results).items():
             atomic.write_json(out / "plots" / name, records)
 
