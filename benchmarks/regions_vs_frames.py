@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     from camtune import config, synth
     from camtune.dataset import load_dataset
     from camtune.training import experiment, records, train
-    from camtune.training.detector import load_detector
+    from camtune.model.checkpoint import load_detector
 
     params = config.load(str(ROOT / "params.yaml"), overrides)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="camtune-regions-bench-"))

@@ -80,19 +80,19 @@ def set_regions(ds: Dataset, model_size: int, attribute_labels: Iterable[str],
 def run_model(runs: list[ImageRun], ds: Dataset, run: R.RegionModel, model_size: int,
               label_names: Sequence[str]) -> list[ImageRun]:
     """Fill each ImageRun's raw detections by running the model on its regions."""
-    from camtune.evaluation.predict import load_image
+    from camtune.model.images import load_rgb
 
     files = {int(r.id): r.file_name for r in ds.images.itertuples()}
     out = []
     for r in runs:
-        image = load_image(ds, files[r.image_id])
+        image = load_rgb(ds.image_path(files[r.image_id]))
         raw = R.detect_in_regions(image, r.regions, run, model_size, label_names)
         out.append(ImageRun(r.image_id, r.camera, r.frame_shape, r.gt, r.regions, raw))
     return out
 
 
 def checkpoint_runner(detector) -> R.RegionModel:
-    """A `camtune.training.detector.Detector` as a region model: its NMSed output per region
+    """A `camtune.model.checkpoint.Detector` as a region model: its NMSed output per region
     (sorted by score) stands in for the TFLite post-processing."""
     def run(batch: np.ndarray):
         res = detector.predict(batch)

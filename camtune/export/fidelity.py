@@ -1,5 +1,5 @@
-"""Quantization fidelity: the int8 model against its float twin, with the evaluate step's COCO
-evaluator (`camtune.evaluation.coco_eval.evaluate_detections`, pycocotools).
+"""Quantization fidelity: the int8 model against its float twin, scored by the evaluate step's
+own scorer (`camtune.evaluation.score_model`, pycocotools).
 
 Both models come from the same SavedModel with the same `TFLite_Detection_PostProcess` and run
 through the same Frigate-style runner, so the difference is the quantization alone.
@@ -17,28 +17,21 @@ def fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.4f}"
 
 
-def evaluate_model(model_path: str | Path, ds: Dataset, label_names: Sequence[str],
-                   num_threads: int = 2) -> dict:
-    from camtune.evaluation.coco_eval import evaluate_detections
-    from camtune.evaluation.predict import predict_dataset
-    from camtune.export.runtime import TFLiteDetector
+def tflite_map(model_path: str | Path, ds: Dataset, label_names: Sequence[str]) -> dict:
+    """mAP of a Frigate-contract TFLite model on a dataset: {map, map50, images, boxes}."""
+    from camtune.evaluation import score_model
 
-    det = TFLiteDetector(model_path, num_threads=num_threads, label_names=list(label_names))
-    m = evaluate_detections(ds, predict_dataset(det, ds), label_names, slices=False, curves=False)
+    m = score_model("tflite", model_path, ds, label_names, slices=False, curves=False)
     return {"map": m["map"], "map50": m["map50"], "images": m["images"], "boxes": m["boxes"]}
 
 
 def frigate_recall(model_path: str | Path, ds: Dataset, label_names: Sequence[str],
-                   attribute_labels: Sequence[str], min_score: float = 0.5, num_threads: int = 2) -> dict:
-    """The model through Frigate's path (`camtune.evaluation.frigate_path`): regions around the
-    set's objects and motion-like regions on negatives, the detector's floor, the merge."""
-    from camtune.evaluation import frigate_path as F
-    from camtune.export.runtime import TFLiteDetector
+                   attribute_labels: Sequence[str], min_score: float = 0.5) -> dict:
+    """The TFLite model through Frigate's path (`camtune.evaluation.score_frigate_path`): regions
+    around the set's objects and motion-like regions on negatives, the detector's floor, the merge."""
+    from camtune.evaluation import score_frigate_path
 
-    det = TFLiteDetector(model_path, num_threads=num_threads, label_names=list(label_names))
-    runs = F.set_regions(ds, det.height, attribute_labels)
-    runs = F.run_model(runs, ds, F.tflite_runner(det), det.height, label_names)
-    return F.summarize(runs, label_names, attribute_labels, min_score)["overall"]
+    return score_frigate_path("tflite", model_path, ds, label_names, attribute_labels, min_score)["overall"]
 
 
 def compare(int8_model: str | Path, float_model: str | Path, sets: dict[str, Dataset],
@@ -52,8 +45,8 @@ def compare(int8_model: str | Path, float_model: str | Path, sets: dict[str, Dat
                     "max_frigate_recall_drop": max_frigate_recall_drop, "sets": {}}
     failures = []
     for name, ds in sets.items():
-        q = evaluate_model(int8_model, ds, label_names)
-        f = evaluate_model(float_model, ds, label_names)
+        q = tflite_map(int8_model, ds, label_names)
+        f = tflite_map(float_model, ds, label_names)
         # COCOeval reports null when the set has no ground truth: nothing to lose there
         drop = (f["map"] or 0.0) - (q["map"] or 0.0)
         report["sets"][name] = {"int8": q, "float": f, "map_drop": drop}

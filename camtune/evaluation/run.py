@@ -1,0 +1,273 @@
+"""The evaluate step as library functions (the flow in flows/evaluate.py wraps `evaluate` thinly).
+
+`score_model`: one model (a Model Garden model_dir or a TFLite file) on one dataset -> COCO metrics.
+`evaluate`: base vs tuned (and the user's last blessed model) on the global set and the user's
+holdout -> the blessing gate, Frigate threshold advice, report; written atomically to `out_dir`.
+"""
+from __future__ import annotations
+
+import functools
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+from camtune import artifacts, atomic
+from camtune.artifacts import Manifest, Verdict
+from camtune.config import Params
+from camtune.dataset import Dataset, load_dataset
+from camtune.errors import StepFailed
+from camtune.evaluation import frigate_path, gate, inputs, report, thresholds
+from camtune.evaluation.coco_eval import evaluate_detections
+from camtune.evaluation.predict import predict_dataset
+
+ModelKind = Literal["checkpoint", "tflite"]
+FRIGATE_RUNS = "frigate_runs.json"
+# evaluation set key -> the manifest it is read from
+SETS = {"user": artifacts.HOLDOUT, "global": artifacts.GLOBAL_EVAL}
+
+
+def _version(path: str) -> tuple:
+    """What identifies a file's or folder's content cheaply: its files' sizes and mtimes (a model
+    retrained in the same folder in the same process must not be served from the cache)."""
+    p = Path(path)
+    files = sorted(p.iterdir()) if p.is_dir() else [p]
+    return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
+
+
+@functools.lru_cache(maxsize=4)
+def _detector(kind: ModelKind, path: str, version: tuple, num_threads: int):
+    """One detector per process and model version (a Dask worker loads its own); a lock serialises
+    predict calls of threads sharing it (tf.function tracing is not meant to race)."""
+    if kind == "tflite":
+        from camtune.model.tflite import TFLiteDetector
+
+        det = TFLiteDetector(path, num_threads=num_threads)
+    else:
+        from camtune.model.checkpoint import load_detector
+
+        det = load_detector(path)
+    return det, threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(source: str, version: tuple) -> Dataset:
+    return load_dataset(source)
+
+
+def _cached_detector(kind: ModelKind, model: str | Path, num_threads: int = 2):
+    return _detector(kind, str(model), _version(str(model)), num_threads)
+
+
+def predict_images(kind: ModelKind, model: str | Path, source: str | Path, image_ids: Sequence[int],
+                   batch_size: int = 8) -> dict[int, dict]:
+    """Detections of one model on some images of a dataset folder: {image_id: {boxes, classes,
+    scores}}. Models and datasets are cached per process, so shards of one set reuse them."""
+    det, lock = _cached_detector(kind, model)
+    source = str(source)
+    ds = _dataset(source, _version(str(Path(source) / "annotations.json"))).subset(list(image_ids))
+    with lock:
+        return predict_dataset(det, ds, batch_size=batch_size)
+
+
+# (kind, model, dataset) -> detections; the flow passes one that fans shards out as Prefect tasks
+Predict = Callable[[ModelKind, Path, Dataset], dict]
+
+
+def _frigate_runs(det, ds: Dataset, label_names: Sequence[str], attribute_labels: Sequence[str],
+                  motion_boxes: int) -> list[frigate_path.ImageRun]:
+    if hasattr(det, "detect_raw"):   # TFLiteDetector: one region per invoke, like Frigate's cpu detector
+        size, run = det.height, frigate_path.tflite_runner(det)
+    else:
+        size, run = det.input_size[0], frigate_path.checkpoint_runner(det)
+    runs = frigate_path.set_regions(ds, size, attribute_labels, motion_boxes)
+    return frigate_path.run_model(runs, ds, run, size, label_names)
+
+
+def frigate_images(kind: ModelKind, model: str | Path, source: str | Path, image_ids: Sequence[int],
+                   label_names: Sequence[str], attribute_labels: Sequence[str], motion_boxes: int = 2
+                   ) -> list[dict]:
+    """The Frigate path of one model on some images of a dataset folder: per image its regions and
+    the detections Frigate's detector hands on from them (`frigate_path.ImageRun` dicts)."""
+    det, lock = _cached_detector(kind, model)
+    source = str(source)
+    ds = _dataset(source, _version(str(Path(source) / "annotations.json"))).subset(list(image_ids))
+    with lock:
+        return [r.as_dict() for r in _frigate_runs(det, ds, label_names, attribute_labels, motion_boxes)]
+
+
+def score_frigate_path(kind: ModelKind, model: str | Path, ds: Dataset, label_names: Sequence[str],
+                       attribute_labels: Sequence[str], min_score: float = 0.5, motion_boxes: int = 2) -> dict:
+    """Frigate-path figures of one model on one dataset at one min_score (`frigate_path.summarize`):
+    the same path the gate judges, for anyone who needs "what would Frigate detect with this"."""
+    det, lock = _cached_detector(kind, model)
+    with lock:
+        runs = _frigate_runs(det, ds, label_names, attribute_labels, motion_boxes)
+    return frigate_path.summarize(runs, label_names, attribute_labels, min_score)
+
+
+# (kind, model, dataset) -> Frigate-path runs; the flow passes one that fans shards out
+FrigateRuns = Callable[[ModelKind, Path, Dataset], list]
+
+
+def _frigate_here(label_names: Sequence[str], attribute_labels: Sequence[str], motion_boxes: int) -> FrigateRuns:
+    def run(kind: ModelKind, model: Path, ds: Dataset) -> list:
+        det, lock = _cached_detector(kind, model)
+        with lock:
+            return _frigate_runs(det, ds, label_names, attribute_labels, motion_boxes)
+    return run
+
+
+def _predict_here(batch_size: int) -> Predict:
+    def predict(kind: ModelKind, model: Path, ds: Dataset) -> dict:
+        det, lock = _cached_detector(kind, model)
+        with lock:
+            return predict_dataset(det, ds, batch_size=batch_size)
+    return predict
+
+
+def score_model(kind: ModelKind, model: str | Path, ds: Dataset, label_names: Sequence[str], *,
+                predict: Predict | None = None, slices: bool = True, curves: bool = True,
+                batch_size: int = 8) -> dict:
+    """COCO metrics (pycocotools) of one model on one dataset, as `evaluate_detections` returns
+    them: the same scorer the gate uses, for anyone who needs "how good is this model on this set"."""
+    detections = (predict or _predict_here(batch_size))(kind, Path(model), ds)
+    return evaluate_detections(ds, detections, list(label_names), slices=slices, curves=curves)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    verdict: Verdict
+    metrics: dict          # metrics.json
+    results: dict          # {model: {set: metrics}} for "base", "tuned" (and "baseline")
+    baseline: str          # "base" or "registry:<model_id>"
+    markdown: str          # report.md
+    notes: tuple[str, ...]
+
+
+def _check_holdout_user(params: Params) -> None:
+    holdout = Manifest.read(artifacts.HOLDOUT)
+    if holdout.get("user_id") not in (None, params.user.id):
+        raise StepFailed(f"{artifacts.HOLDOUT}: holdout of user {holdout.get('user_id')!r}, "
+                         f"but user.id is {params.user.id!r}")
+
+
+def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
+             predict: Predict | None = None, frigate: FrigateRuns | None = None, registry=None,
+             log: Callable[[str], None] | None = None) -> Evaluation:
+    """Evaluate base vs tuned with COCO mAP, decide the blessing, advise Frigate thresholds; write
+    metrics.json, gate.json, filters.yml, report.md, details.json and plots/ into `out_dir`
+    (atomically, whole folder). Reads the stage outputs at their artifacts paths (cwd-relative).
+    `registry`: where the user's last blessed model is looked up (default: params.publish.registry).
+    With `evaluate.frigate_path.enabled`, every model is also run through Frigate's path
+    (`frigate`: (kind, model, dataset) -> ImageRuns; default here), the gate judges those figures
+    too, and the threshold advice comes from them."""
+    ev = params.evaluate
+    names = list(params.labels.names)
+    attrs = list(params.labels.attribute_parents)
+    fp = ev.frigate_path
+    predict = predict or _predict_here(ev.batch_size)
+    frigate = frigate or _frigate_here(names, attrs, fp.motion_boxes)
+
+    # every input checked before minutes of prediction
+    _check_holdout_user(params)
+    sets, notes = {}, []
+    for key, path in SETS.items():
+        sets[key], n = inputs.eval_set(path, names)
+        notes += n
+    models: dict[str, tuple[ModelKind, Path]] = {
+        "base": ("checkpoint", artifacts.BASE_MODEL), "tuned": ("checkpoint", artifacts.TUNED_MODEL)}
+    for _, model_dir in models.values():
+        inputs.check_model_dir(model_dir, names)
+    if registry is None:
+        from camtune.registry import open_registry
+
+        registry = open_registry(params.publish.registry)
+
+    with tempfile.TemporaryDirectory(prefix="camtune-baseline-") as tmp:
+        baseline = inputs.resolve_baseline(registry, params.user.id, names, Path(tmp))
+        if baseline.note:
+            notes.append(baseline.note)
+        if baseline.tflite is not None:
+            models["baseline"] = ("tflite", baseline.tflite)
+
+        results: dict[str, dict] = {}
+        runs: dict[str, dict[str, list]] = {}
+        for model, (kind, ref) in models.items():
+            results[model], runs[model] = {}, {}
+            for key, ds in sets.items():
+                results[model][key] = score_model(kind, ref, ds, names, predict=predict)
+                if log:
+                    log(f"{model} on {key}: mAP {results[model][key]['map']}, "
+                        f"mAP@.5 {results[model][key]['map50']}")
+                if fp.enabled:
+                    runs[model][key] = frigate(kind, ref, ds)
+
+    base_key = "baseline" if "baseline" in results else "base"
+    t = ev.thresholds
+    frigate_figures: dict[str, dict] = {}
+    if fp.enabled:
+        # advice from the tuned model's Frigate path; every model is then judged with those filters
+        advice = thresholds.recommend_frigate(
+            names, attrs, [("user holdout", runs["tuned"]["user"]), ("global eval", runs["tuned"]["global"])], t)
+        min_scores = {a.label: a.min_score for a in advice}
+        for model, sets_runs in runs.items():
+            frigate_figures[model] = {
+                key: {"advised": frigate_path.summarize(r, names, attrs, min_scores),
+                      "fixed": frigate_path.summarize(r, names, attrs, fp.report_min_score)}
+                for key, r in sets_runs.items()}
+            for key, f in frigate_figures[model].items():
+                if log:
+                    log(f"{model} on {key}, Frigate path: recall {f['advised']['overall']['recall']} at the "
+                        f"advised min_score, {f['fixed']['overall']['recall']} at {fp.report_min_score}; "
+                        f"{f['advised']['overall']['false_per_100_regions']} false / 100 regions")
+        verdict = gate.decide(
+            results["tuned"], results[base_key], ev.gate, baseline.name,
+            frigate_tuned={k: v["advised"] for k, v in frigate_figures["tuned"].items()},
+            frigate_baseline={k: v["advised"] for k, v in frigate_figures[base_key].items()})
+        header = [
+            f"Frigate objects config for the tuned model of {params.user.id}, measured on the Frigate",
+            "path (square regions around objects and motion, the detector's 0.4 floor, the cross-region",
+            f"merge): min_score = lowest score with precision >= {t.min_score_precision}, threshold = lowest",
+            f"score with precision >= {t.threshold_precision} (compared by Frigate with the median of a tracked",
+            "object's last 10 scores; a steady object's median is about its per-frame score). From the user",
+            f"holdout, else the global set, when a label has >= {t.min_boxes} boxes there; otherwise Frigate's",
+            f"defaults ({t.fallback_min_score} / {t.fallback_threshold}). Never below 0.4. Attribute labels "
+            f"get no threshold.",
+        ]
+    else:
+        verdict = gate.decide(results["tuned"], results[base_key], ev.gate, baseline.name)
+        advice = thresholds.recommend(
+            names, attrs,
+            [("user holdout", results["tuned"]["user"]), ("global eval", results["tuned"]["global"])], t)
+        header = [
+            f"Frigate objects config for the tuned model of {params.user.id}, from its whole-frame COCO",
+            f"precision/recall curves at IoU .5 (evaluate.frigate_path is off): min_score = lowest score",
+            f"with precision >= {t.min_score_precision}, threshold = lowest with precision >= "
+            f"{t.threshold_precision}; Frigate's defaults ({t.fallback_min_score} / {t.fallback_threshold}) "
+            f"below {t.min_boxes} boxes.",
+        ]
+    filters = thresholds.frigate_yaml(advice, header=header)
+    md = report.markdown(results, verdict, advice, user_id=params.user.id, frigate_yaml=filters, notes=notes,
+                         frigate=frigate_figures)
+    metrics = report.metrics_json(results, verdict, frigate_figures)
+
+    out_dir = Path(out_dir)
+    with atomic.output_dir(out_dir) as out:
+        atomic.write_json(out / artifacts.METRICS.name, metrics)
+        atomic.write_json(out / artifacts.GATE.name, verdict)
+        atomic.write_text(out / artifacts.FILTERS.name, filters)
+        atomic.write_text(out / artifacts.EVALUATION_REPORT.name, md)
+        # everything else (per class, slices, curves) for export's fidelity check and debugging
+        atomic.write_json(out / artifacts.EVALUATION_DETAILS.name, {
+            "results": results, "advice": [a.as_dict() for a in advice], "notes": notes,
+            "frigate_path": frigate_figures})
+        # every region and detection, so the figures can be re-scored at other filters (empty when
+        # evaluate.frigate_path is off: a declared DVC output is always written)
+        atomic.write_json(out / FRIGATE_RUNS, {m: {k: [r.as_dict() for r in rs] for k, rs in v.items()}
+                                               for m, v in runs.items()})
+        for name, records in report.plot_files(results).items():
+            atomic.write_json(out / artifacts.PLOTS.name / name, records)
+    return Evaluation(Verdict.from_dict(verdict, out_dir / artifacts.GATE.name), metrics, results,
+                      baseline.name, md, tuple(notes))
