@@ -65,7 +65,7 @@ def frigate_figures(det, ds, names, attrs, min_score: float = 0.5) -> dict:
 
 
 def main(argv=None) -> int:
-    from flows._cli import parse_overrides
+    from camtune.config import parse_overrides
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=150)

@@ -50,7 +50,11 @@ def test_train_base_then_finetune(prefect_server, workdir):
     assert out["final_step"] == 2 and (base / "model/ckpt-2.index").exists()
     assert (base / "model/params.yaml").exists() and list((base / "model/train").iterdir())
     log = json.loads((base / "train_log.json").read_text())
-    assert log["records"]["examples"] == log["records"]["images"] + 1  # repeats honoured
+    rec = log["records"]
+    # training.regions is on by default: each image becomes Frigate-style region examples
+    # (per_object jittered regions per object cluster, background regions, sometimes the frame)
+    assert rec["examples"] == sum(rec["kinds"].values())
+    assert rec["kinds"]["object"] >= 2 * (rec["images"] - rec["negatives"]) + 2  # image 2 repeated
     assert log["progress"] and all(np.isfinite(r["loss"]) for r in log["progress"])
 
     out = finetune_model(params_path=params, overrides=overrides)
