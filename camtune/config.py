@@ -164,6 +164,13 @@ class GateParams(_Section):
     class_min_boxes: int = Field(5, ge=1, description="classes with fewer global boxes are not judged")
     min_user_map50: float = Field(0.0, ge=0, le=1)
     min_global_map50: float = Field(0.0, ge=0, le=1)
+    # paired bootstrap over images (camtune/evaluation/bootstrap.py): every check is judged on its
+    # interval at this confidence; seeded, so the same inputs give the same verdict
+    confidence: float = Field(0.9, gt=0.5, lt=1, description="two-sided confidence of the gate's intervals")
+    resamples: int = Field(1000, ge=100, description="bootstrap resamples per evaluation set")
+    seed: int = Field(0, description="bootstrap seed")
+    resolve_effect: float = Field(0.05, gt=0, le=1, description=(
+        "an inconclusive check reports how many images would resolve a difference this big"))
 
 
 class ThresholdParams(_Section):
@@ -230,6 +237,8 @@ class RegistryParams(_Section):
 
 class PublishParams(_Section):
     model_name: str | None = None
+    allow_inconclusive: bool = Field(False, description=(
+        "publish a model the gate found inconclusive (never not_blessed); flagged in the registry"))
     registry: RegistryParams = RegistryParams()
 
 

@@ -77,16 +77,37 @@ def _read_json(path: Path) -> dict:
         raise StepFailed(f"{path}: not valid JSON: {exc}") from None
 
 
-def check_blessed(gate_path: Path) -> dict:
-    """gate.json must say blessed: true; otherwise refuse, naming every failed check."""
+def _check_line(c: dict) -> str:
+    interval = c.get("interval")
+    est = (f"estimate {c.get('point')}, interval [{interval[0]}, {interval[1]}]" if interval
+           else f"observed {c.get('point', c.get('observed'))}")
+    return f"  - {c.get('name')} ({c.get('verdict', 'failed')}): {c.get('why', '')} ({est}, threshold {c.get('threshold')})"
+
+
+def gate_verdict(gate: dict) -> str:
+    """blessed | not_blessed | inconclusive (a gate.json from before verdicts: from `blessed`)."""
+    return gate.get("verdict") or ("blessed" if gate.get("blessed") is True else "not_blessed")
+
+
+def check_blessed(gate_path: Path, allow_inconclusive: bool = False) -> dict:
+    """gate.json must say blessed (or inconclusive, when the user accepts that risk through
+    `publish.allow_inconclusive`); otherwise refuse, naming the checks the verdict rests on."""
     gate = _read_json(gate_path)
-    if gate.get("blessed") is True:
+    verdict = gate_verdict(gate)
+    if verdict == "blessed" and gate.get("blessed") is not False:
         return gate
-    failed = [c for c in gate.get("checks", []) if not c.get("passed")]
-    lines = [f"  - {c.get('name')}: {c.get('why', '')} (observed {c.get('observed')}, "
-             f"threshold {c.get('threshold')})" for c in failed]
-    if not lines:
-        lines = [f"  - {name}" for name in gate.get("failed", [])] or ["  - (gate.json lists no checks)"]
+    if verdict == "inconclusive" and allow_inconclusive:
+        return gate
+    names = gate.get("deciding") or gate.get("failed") or []
+    checks = {c.get("name"): c for c in gate.get("checks", [])}
+    lines = [_check_line(checks[n]) if n in checks else f"  - {n}" for n in names]
+    lines = lines or [_check_line(c) for c in gate.get("checks", []) if not c.get("passed")]
+    lines = lines or ["  - (gate.json lists no checks)"]
+    if verdict == "inconclusive":
+        lines += [f"  to resolve it: {a}" for a in gate.get("advice", [])]
+        raise StepFailed(f"{gate_path}: the gate is inconclusive (the evaluation sets are too small to "
+                         f"tell); refusing to publish. Set publish.allow_inconclusive: true to publish "
+                         f"it anyway, flagged as such. Checks:\n" + "\n".join(lines))
     raise StepFailed(f"{gate_path}: the model is not blessed; refusing to publish. Failed checks:\n"
                      + "\n".join(lines))
 
@@ -251,7 +272,8 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = EXPORT_DIR,
             trained_at: dt.datetime | None = None, lock_path: Path = Path("dvc.lock")) -> Plan:
     """Check the gate and the inputs, stage metadata.json and lineage.json in `staging`."""
     user_id = check_segment(params.user.id, "user id")
-    gate = check_blessed(evaluate_dir / "gate.json")
+    gate = check_blessed(evaluate_dir / "gate.json", params.publish.allow_inconclusive)
+    verdict = gate_verdict(gate)
     metrics = _read_json(evaluate_dir / "metrics.json")
 
     dirs = {"export": export_dir, "evaluate": evaluate_dir}
@@ -325,9 +347,15 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = EXPORT_DIR,
     metadata = {
         "id": model_id, "supportedDetectors": ["cpu"], **frigate,
         "user_id": user_id, "variants": variants,
-        "metrics": metrics, "gate": gate,
+        "metrics": metrics, "gate": gate, "verdict": verdict,
         "sha256": {n: sha256_file(p) for n, p in files.items()},
     }
+    if verdict != "blessed":
+        # the loud flag: whoever installs this model can see it was never blessed
+        metadata["published_unblessed"] = {
+            "verdict": verdict, "allowed_by": "publish.allow_inconclusive",
+            "warning": f"NOT BLESSED: the gate was {verdict} ({gate.get('summary', '')}); published "
+                       f"because the user accepted the risk"}
     files["metadata.json"] = atomic.write_json(staging / "metadata.json", metadata)
     return Plan(user_id=user_id, model_id=model_id, files=files, metadata=metadata, lineage=lineage,
                 base_id=base_id, base_files=base_files, base_metadata=base_meta)
@@ -354,7 +382,8 @@ def upload(plan: Plan, registry: Registry) -> dict:
             "name": plan.metadata["name"],
             "published_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
             "trainDate": plan.metadata["trainDate"],
-            "blessed": True,
+            "blessed": plan.metadata.get("verdict", "blessed") == "blessed",
+            "verdict": plan.metadata.get("verdict", "blessed"),
             "base_id": plan.base_id,
             "detectors": sorted(plan.metadata["variants"]),
             "files": written,

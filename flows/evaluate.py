@@ -15,8 +15,8 @@ from camtune import atomic, config
 from camtune.dataset import load_dataset
 from camtune.errors import StepFailed
 from camtune.evaluation import gate as gate_mod
-from camtune.evaluation import inputs, report, thresholds
-from camtune.evaluation.coco_eval import evaluate_detections
+from camtune.evaluation import bootstrap, inputs, report, thresholds
+from camtune.evaluation.coco_eval import evaluate_with_matches
 from camtune.evaluation.predict import predict_dataset, shards
 from flows import _cli
 
@@ -62,8 +62,15 @@ def predict_shard(kind: str, model: str, source: str, image_ids: list[int], batc
 
 
 @task(name="coco-eval", cache_policy=NO_CACHE)
-def coco_eval(ds, detections: dict, label_names: list[str]) -> dict:
-    return evaluate_detections(ds, detections, label_names)
+def coco_eval(ds, detections: dict, label_names: list[str]):
+    """(metrics, per-image matches for the gate's bootstrap)."""
+    return evaluate_with_matches(ds, detections, label_names)
+
+
+@task(name="gate-bootstrap", cache_policy=NO_CACHE)
+def gate_bootstrap(set_name: str, tuned, baseline, resamples: int, seed: int) -> dict:
+    """Both models on the same resamples of one set's images."""
+    return bootstrap.paired_draws({"tuned": tuned, "baseline": baseline}, resamples, seed, key=set_name)
 
 
 @flow(name="evaluate_model")
@@ -98,19 +105,25 @@ def evaluate_model(params_path: str = "params.yaml", overrides: dict | None = No
             models["baseline"] = ("tflite", baseline.tflite)
 
         results: dict[str, dict] = {}
+        matches: dict[str, dict] = {}
         for model, (kind, ref) in models.items():
-            results[model] = {}
+            results[model], matches[model] = {}, {}
             for key, ds in sets.items():
                 ids = ds.images["id"].astype(int).tolist()
                 futures = [predict_shard.submit(kind, str(ref), str(ds.root), part, ev.batch_size)
                            for part in shards(ids, ev.shards)]
                 detections = {k: v for f in futures for k, v in f.result().items()}
-                results[model][key] = coco_eval(ds, detections, names)
+                results[model][key], matches[model][key] = coco_eval(ds, detections, names)
                 log.info("%s on %s: mAP %s, mAP@.5 %s", model, key, results[model][key]["map"],
                          results[model][key]["map50"])
 
-    base_side = results["baseline" if "baseline" in results else "base"]
-    verdict = gate_mod.decide(results["tuned"], base_side, ev.gate, baseline.name)
+    side = "baseline" if "baseline" in results else "base"
+    evidence = {key: gate_bootstrap(key, matches["tuned"][key], matches[side][key], ev.gate.resamples,
+                                    ev.gate.seed) for key in sets}
+    set_info = {key: {"images": len(ds.images), "boxes": results["tuned"][key]["boxes"],
+                      "cameras": sorted(ds.images["camera"].dropna().astype(str).unique())
+                      if "camera" in ds.images else []} for key, ds in sets.items()}
+    verdict = gate_mod.decide(results["tuned"], results[side], ev.gate, baseline.name, evidence, set_info)
     advice = thresholds.recommend(
         names, list(params.labels.attribute_parents),
         [("user holdout", results["tuned"]["user"]), ("global eval", results["tuned"]["global"])],
@@ -137,14 +150,16 @@ def evaluate_model(params_path: str = "params.yaml", overrides: dict | None = No
                                                  "advice": [a.as_dict() for a in advice], "notes": notes})
         for name, records in report.plot_files(results).items():
             atomic.write_json(out / "plots" / name, records)
+        for name, png in report.forest_plots(verdict).items():
+            atomic.write_bytes(out / report.GATE_PLOTS / name, png)
 
     create_markdown_artifact(key="evaluate-report", markdown=md,
                              description=f"evaluation of {params.user.id}'s tuned model")
     create_table_artifact(key="evaluate-per-class-ap", table=report.per_class_rows(results, "global"),
                           description="per-class AP on the global evaluation set (null: no ground truth)")
-    log.info("gate: %s (baseline %s)%s", "BLESSED" if verdict["blessed"] else "NOT blessed", baseline.name,
-             "" if verdict["blessed"] else f"; refused by {', '.join(verdict['failed'])}")
-    return {"blessed": verdict["blessed"], "failed": verdict["failed"], "metrics": metrics}
+    log.info("gate: %s (baseline %s): %s", verdict["verdict"].upper(), baseline.name, verdict["summary"])
+    return {"verdict": verdict["verdict"], "blessed": verdict["blessed"], "failed": verdict["failed"],
+            "metrics": metrics}
 
 
 if __name__ == "__main__":

@@ -133,12 +133,13 @@ def train_model(user_id: str | None = None, params_path: str = "params.yaml",
                 return Failed(message=f"{user_id}: {reason}:\n{res['error']}")
             if stage == "evaluate":
                 gate = json.loads((ws / "artifacts/evaluate/gate.json").read_text())
-                if not gate.get("blessed"):
-                    failed = [c for c in gate.get("checks", []) if not c.get("passed")]
-                    why = "; ".join(f"{c.get('name')}: observed {c.get('observed')} vs {c.get('threshold')}"
-                                    for c in failed) or "see artifacts/evaluate/report.md"
+                verdict = gate.get("verdict") or ("blessed" if gate.get("blessed") else "not_blessed")
+                if not (verdict == "blessed" or (verdict == "inconclusive" and params.publish.allow_inconclusive)):
+                    why = gate.get("summary") or "; ".join(
+                        f"{c.get('name')}: observed {c.get('observed')} vs {c.get('threshold')}"
+                        for c in gate.get("checks", []) if not c.get("passed")) or "see artifacts/evaluate/report.md"
                     _summary(user_id, results, gate, None, time.perf_counter() - t0)
-                    return Completed(message=f"{user_id}: model not blessed, not published ({why})",
+                    return Completed(message=f"{user_id}: model {verdict.replace('_', ' ')}, not published ({why})",
                                      name="NotBlessed")
         receipt_path = ws / "artifacts/publish/receipt.json"
         receipt = json.loads(receipt_path.read_text()) if receipt_path.exists() else None
@@ -154,7 +155,7 @@ def train_model(user_id: str | None = None, params_path: str = "params.yaml",
 def _summary(user_id, results, gate, receipt, seconds) -> None:
     rows = "\n".join(
         f"| {r['stage']} | {'ran' if r['ran'] else 'skipped'} | {r['seconds']} |" for r in results)
-    verdict = "n/a" if gate is None else ("blessed" if gate.get("blessed") else "NOT blessed")
+    verdict = "n/a" if gate is None else (gate.get("verdict") or ("blessed" if gate.get("blessed") else "NOT blessed"))
     published = (receipt or {}).get("model_id", "nothing published")
     create_markdown_artifact(
         key=f"train-model-{user_id.lower().replace('_', '-').replace('.', '-')}",

@@ -140,8 +140,13 @@ class CocoMatches:
 
     @classmethod
     def from_evaluated(cls, ev, label_names: Sequence[str] | None = None) -> "CocoMatches":
-        """From a COCOeval whose evaluate() ran with a single area range (index 0 is used)."""
+        """From a COCOeval after evaluate(): area range 0 ("all", COCOeval's default) and the
+        evaluated maxDet (COCOeval's default 100, what its mAP is reported at)."""
         p = ev.params
+        if list(p.areaRng[0]) != [0, 1e10]:
+            raise ValueError(f"COCOeval area range 0 is {p.areaRng[0]}, not 'all'")
+        if p.maxDets[-1] != _MAXDET:
+            raise ValueError(f"COCOeval maxDets {p.maxDets}: the bootstrap reproduces maxDet {_MAXDET}")
         img_ids = list(p.imgIds)
         N, T = len(img_ids), len(p.iouThrs)
         A0 = len(p.areaRng)
