@@ -15,8 +15,8 @@ refuse the planted failures, and never refuse a model compared with itself.
 Each seed is its own synthetic world (`sample_data.seed`), its own sample and base model; the real
 steps run in `DIR/seed<N>` (sample data -> sample -> train_base), every scenario's fine-tune in
 `DIR/seed<N>/<scenario>` (symlinks to the seed's data, sample and base). `--phase train` only
-trains (skipping what is there), `--phase gate` only evaluates (the `evaluate_model` flow, the real
-gate) and prints the table. CPU-sized: small images, few steps; not a good model, a real one.
+trains (skipping what is there), `--phase gate` only evaluates (`camtune.evaluation.evaluate`, the
+real gate) and prints the table. CPU-sized: small images, few steps; not a good model, a real one.
 Exit 0 when every verdict is as expected.
 """
 from __future__ import annotations
@@ -108,7 +108,7 @@ class Run:
         print(f"[{time.monotonic() - self.t0:7.1f}s] {msg}", flush=True)
 
     def common(self, seed: int) -> dict:
-        from flows._cli import parse_overrides
+        from camtune.config import parse_overrides
 
         a = self.args
         return {
@@ -130,7 +130,7 @@ class Run:
 
     # ---------------------------------------------------------------- training
     def train(self, seed: int):
-        from camtune import config, sampling, synth
+        from camtune import artifacts, config, sampling, synth
         from camtune.dataset import load_dataset
         from camtune.training import stages
 
@@ -140,17 +140,17 @@ class Run:
         os.chdir(sd)
         common = self.common(seed)
         params = config.load(self.params_path, common)
-        if not Path("artifacts/train_base/model/checkpoint").exists():
+        if not (artifacts.BASE_MODEL / "checkpoint").exists():
             synth.generate(params)
-            sampling.write_outputs("artifacts/sample", sampling.sample_from_params(params))
+            sampling.write_outputs(artifacts.SAMPLE_DIR, sampling.sample_from_params(params))
             stages.train_base(params)
             self.stamp(f"seed {seed}: base trained ({a.base_steps} steps at {a.input_size} px)")
-        replay = json.loads(Path("artifacts/sample/replay.json").read_text())
+        replay = json.loads(artifacts.REPLAY.read_text())  # rewritten per scenario as smaller manifests
         user_src = sd / params.data.user_dataset
 
         def finetune(name: str, overrides: dict, replay_manifest: dict | None = None):
             d = scenario_dir(sd, name)
-            if (d / "artifacts/finetune/trained_on.json").exists():
+            if (d / artifacts.TRAINED_ON).exists():
                 return d
             os.chdir(d)
             rm = None
@@ -191,7 +191,7 @@ class Run:
 
     # ---------------------------------------------------------------- gate
     def gate(self, seed: int) -> list[dict]:
-        from flows.evaluate import evaluate_model
+        from camtune import artifacts, config, evaluation
 
         a = self.args
         sd = self.ws / f"seed{seed}"
@@ -225,10 +225,10 @@ class Run:
                 continue
             os.chdir(d)
             try:
-                evaluate_model(params_path=self.params_path, overrides=overrides)
+                evaluation.evaluate(config.load(self.params_path, overrides))
             finally:
                 os.chdir(sd)
-            g = json.loads((d / "artifacts/evaluate/gate.json").read_text())
+            g = json.loads((d / artifacts.GATE).read_text())
             rows.append(self.row(seed, name, g))
             self.stamp(f"seed {seed}: {name}: {g['verdict']} ({g.get('summary', '')})")
         return rows
@@ -254,11 +254,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     run = Run(args)
     run.ws.mkdir(parents=True, exist_ok=True)
-    # a private Prefect home: the shared ~/.prefect SQLite is locked by other runs' servers
-    os.environ.setdefault("PREFECT_HOME", str(run.ws / ".prefect"))
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     run.stamp(f"workspace {run.ws}")
     if args.phase in ("train", "all"):

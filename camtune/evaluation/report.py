@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 
+from camtune import artifacts
 from camtune.evaluation.thresholds import Advice
 
 SETS = (("user", "user holdout"), ("global", "global eval"))
-GATE_PLOTS = "gate_plots"   # forest plots (PNG) beside report.md
+GATE_PLOTS = artifacts.GATE_PLOTS.name   # forest plots (PNG) beside report.md
 VERDICT_WORDS = {
     "blessed": "**Blessed.** Better on your cameras and not worse elsewhere, at the gate's confidence.",
     "not_blessed": "**Not blessed.** Measurably worse somewhere; this model will not be published.",
