@@ -39,7 +39,7 @@ import numpy as np
 
 _EPS = np.spacing(1)  # as COCOeval.accumulate
 _MAXDET = 100
-_CHUNK_ELEMENTS = 3_000_000  # resamples x IoUs x detections per vectorized block (~24 MB a float array)
+_CHUNK_ELEMENTS = 100_000  # resamples x IoUs x detections per block: small enough to stay in cache
 
 
 class Statistics(Protocol):
@@ -85,8 +85,9 @@ class _Category:
 
 
 def _q(tp_inc: np.ndarray, fp_inc: np.ndarray, npig: np.ndarray, rec_thrs: np.ndarray) -> np.ndarray:
-    """COCOeval.accumulate's interpolated precision at each recall threshold, vectorized.
-    tp_inc, fp_inc: [B, T, D] increments in score order; npig: [B] (> 0). Returns [B, T, R].
+    """COCOeval.accumulate's interpolated precision, averaged over the recall thresholds (the AP
+    of one IoU threshold), vectorized. tp_inc, fp_inc: [B, T, D] integer increments in score order;
+    npig: [B] (> 0). Returns [B, T].
 
     With integer weights a detection drawn c times is one point standing for c identical
     consecutive detections: within a run of true positives precision and recall both grow, within
@@ -95,21 +96,24 @@ def _q(tp_inc: np.ndarray, fp_inc: np.ndarray, npig: np.ndarray, rec_thrs: np.nd
     B, T, D = tp_inc.shape
     R = len(rec_thrs)
     if D == 0:
-        return np.zeros((B, T, R))
-    tp = np.cumsum(tp_inc, axis=2)
-    fp = np.cumsum(fp_inc, axis=2)
+        return np.zeros((B, T))
+    tp = np.cumsum(tp_inc, axis=2, dtype="int64").astype("float64")
+    fp = np.cumsum(fp_inc, axis=2, dtype="int64").astype("float64")
     rc = tp / npig[:, None, None]
-    pr = tp / (fp + tp + _EPS)
+    fp += tp
+    fp += _EPS
+    pr = np.divide(tp, fp, out=tp)   # = tp / (fp + tp + eps), in accumulate's order of operations
     # precision envelope: max over this and every later point (accumulate's backward loop)
-    env = np.maximum.accumulate(pr[..., ::-1], axis=2)[..., ::-1]
-    env = np.concatenate([env, np.zeros((B, T, 1))], axis=2)   # index D: recall never reached -> 0
+    env = np.maximum.accumulate(pr[..., ::-1], axis=2)[..., ::-1].reshape(B * T, D)
     # accumulate's searchsorted(rc, recThrs, 'left') = #points with rc < thr, counted per row:
     # j = #thresholds <= rc, so rc < thr_r  <=>  j <= r
     j = np.searchsorted(rec_thrs, rc.ravel(), side="right").reshape(B * T, D)
-    rows = np.repeat(np.arange(B * T), D)
-    hist = np.bincount(rows * (R + 1) + j.ravel(), minlength=B * T * (R + 1)).reshape(B * T, R + 1)
-    inds = np.cumsum(hist, axis=1)[:, :R]
-    return np.take_along_axis(env.reshape(B * T, D + 1), inds, axis=1).reshape(B, T, R)
+    j += (np.arange(B * T) * (R + 1))[:, None]
+    hist = np.bincount(j.ravel(), minlength=B * T * (R + 1)).reshape(B * T, R + 1)
+    inds = np.cumsum(hist[:, :R], axis=1)
+    q = np.take_along_axis(env, np.minimum(inds, D - 1), axis=1)
+    q[inds >= D] = 0.0                 # recall never reached: precision 0
+    return q.mean(axis=1).reshape(B, T)
 
 
 class CocoMatches:
@@ -182,12 +186,12 @@ class CocoMatches:
                                   fp_c[:, order], score_c, img_c, tp_c, fp_c, _tied(score_c, img_c)))
         return cls(img_ids, [c.name for c in cats], cats, np.asarray(p.iouThrs), np.asarray(p.recThrs))
 
-    def precision(self, counts: np.ndarray) -> np.ndarray:
-        """[B, K, T, R] interpolated precision on each resample; NaN where the category has no
-        ground truth in the resample (COCOeval's -1)."""
+    def ap(self, counts: np.ndarray) -> np.ndarray:
+        """[B, K, T]: per resample, category and IoU threshold, COCOeval's precision averaged over
+        the recall thresholds; NaN where the category has no ground truth in the resample (-1)."""
         counts = np.asarray(counts)
-        B, K, T, R = len(counts), len(self.categories), len(self.iou_thrs), len(self.rec_thrs)
-        out = np.full((B, K, T, R), np.nan)
+        B, K, T = len(counts), len(self.categories), len(self.iou_thrs)
+        out = np.full((B, K, T), np.nan)
         for k, c in enumerate(self.categories):
             npig = counts @ c.gt
             ok = npig > 0
@@ -198,11 +202,11 @@ class CocoMatches:
                     out[b, k] = self._q_exact(c, counts[b], npig[b])
                 continue
             D = len(c.img)
-            step = max(1, _CHUNK_ELEMENTS // max(1, T * D))
+            step = max(1, _CHUNK_ELEMENTS // max(1, T * max(D, len(self.rec_thrs))))
             rows = np.flatnonzero(ok)
             for s in range(0, len(rows), step):
                 r = rows[s:s + step]
-                w = counts[np.ix_(r, c.img)].astype("float64")[:, None, :] if D else np.zeros((len(r), 1, 0))
+                w = counts[np.ix_(r, c.img)].astype("int32")[:, None, :]
                 out[r, k] = _q(w * c.tp[None], w * c.fp[None], npig[r].astype("float64"), self.rec_thrs)
         return out
 
@@ -216,12 +220,11 @@ class CocoMatches:
         copy = np.arange(len(idx)) - run                  # 0..n-1: which copy of its image
         order = np.lexsort((idx, copy, c.img_c[idx], -c.score_c[idx]))
         sel = idx[order]
-        return _q(c.tp_c[None, :, sel].astype("float64"), c.fp_c[None, :, sel].astype("float64"),
+        return _q(c.tp_c[None, :, sel].astype("int32"), c.fp_c[None, :, sel].astype("int32"),
                   np.array([float(npig)]), self.rec_thrs)[0]
 
     def statistics(self, counts: np.ndarray) -> dict[str, np.ndarray]:
-        prec = self.precision(counts)                       # [B, K, T, R]
-        ap = prec.mean(axis=3)                              # [B, K, T]
+        ap = self.ap(counts)                                # [B, K, T]
         with np.errstate(invalid="ignore"), _nan_ok():
             out = {"map": np.nanmean(ap.mean(axis=2), axis=1), "map50": np.nanmean(ap[:, :, 0], axis=1)}
         for k, name in enumerate(self.label_names):
