@@ -127,9 +127,9 @@ def judge(spec: CheckSpec, evidence: dict, confidence: float, sets: dict | None 
     base.update(interval=[round(lo, 6), round(hi, 6)])
     thr, eps = spec.threshold, 1e-9
     if thr <= feasible[0] + eps:
-        what = "the baseline is about 0" if spec.kind != "floor" else "the floor is 0"
-        return Check(**base, verdict="uninformative",
-                     why=f"{spec.why}; cannot fail: {what} (threshold {thr:+.3f} at or below the lowest possible value)")
+        what = (f"the baseline is {b:.3f}, so it cannot drop more than the allowed {-thr:.3f}" if spec.kind != "floor"
+                else f"the floor {thr:.3f} is the lowest possible value")
+        return Check(**base, verdict="uninformative", why=f"{spec.why}; cannot fail: {what}")
     if lo <= feasible[0] + eps and hi >= feasible[1] - eps:
         return Check(**base, verdict="uninformative",
                      why=f"{spec.why}; the interval spans the whole possible range: no evidence either way")
