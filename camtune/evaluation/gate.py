@@ -127,8 +127,9 @@ def judge(spec: CheckSpec, evidence: dict, confidence: float, sets: dict | None 
     base.update(interval=[round(lo, 6), round(hi, 6)])
     thr, eps = spec.threshold, 1e-9
     if thr <= feasible[0] + eps:
-        what = (f"the baseline is {b:.3f}, so it cannot drop more than the allowed {-thr:.3f}" if spec.kind != "floor"
-                else f"the floor {thr:.3f} is the lowest possible value")
+        what = {"drop": f"the baseline is {b:.3f}, so it cannot drop more than the allowed {-thr:.3f}",
+                "gain": f"the baseline is {b:.3f}, so nothing can score measurably below it",
+                "floor": f"the floor {thr:.3f} is the lowest possible value"}[spec.kind]
         return Check(**base, verdict="uninformative", why=f"{spec.why}; cannot fail: {what}")
     if lo <= feasible[0] + eps and hi >= feasible[1] - eps:
         return Check(**base, verdict="uninformative",
