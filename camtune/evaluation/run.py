@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
@@ -107,6 +107,21 @@ class Evaluation:
     baseline: str          # "base" or "registry:<model_id>"
     markdown: str          # report.md
     notes: tuple[str, ...]
+    # the gate's inputs, to re-judge without predicting again (e.g. another bootstrap seed):
+    # {model: {set: bootstrap.CocoMatches}}, the side compared against, {set: images/boxes/cameras}
+    matches: dict = field(default_factory=dict, repr=False, compare=False)
+    side: str = "base"
+    set_info: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def regate(self, gate_params) -> dict:
+        """gate.json for other gate params (another seed, confidence, thresholds) on the same
+        detections: only the bootstrap and the checks run again."""
+        evidence = {key: bootstrap.paired_draws({"tuned": self.matches["tuned"][key],
+                                                 "baseline": self.matches[self.side][key]},
+                                                gate_params.resamples, gate_params.seed, key=key)
+                    for key in self.set_info}
+        return gate.decide(self.results["tuned"], self.results[self.side], gate_params, self.baseline,
+                           evidence, self.set_info)
 
 
 def _check_holdout_user(params: Params) -> None:
@@ -198,4 +213,4 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
         for name, png in report.forest_plots(verdict).items():
             atomic.write_bytes(out / artifacts.GATE_PLOTS.name / name, png)
     return Evaluation(Verdict.from_dict(verdict, out_dir / artifacts.GATE.name), metrics, results,
-                      baseline.name, md, tuple(notes))
+                      baseline.name, md, tuple(notes), matches, side, set_info)
