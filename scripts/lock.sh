@@ -9,18 +9,19 @@
 # Arguments other than --check go to `uv lock`. Commit uv.lock and requirements/*.txt together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+UV=${UV:-uv}   # a uv that is not on PATH: UV=/path/to/uv scripts/lock.sh
 
 # requirements/<name>.txt <- the extras it installs (besides the project's own dependencies)
 declare -A EXPORTS=([base]="" [test]="--extra test")
 
 export_to() {  # $1 = name, $2 = output file
     # shellcheck disable=SC2086  # the extras are separate words on purpose
-    uv export --quiet --frozen --no-emit-project --format requirements-txt ${EXPORTS[$1]} \
+    "$UV" export --quiet --frozen --no-emit-project --format requirements-txt ${EXPORTS[$1]} \
         --no-header --output-file "$2"
 }
 
 if [[ "${1:-}" == "--check" ]]; then
-    uv lock --check
+    "$UV" lock --check
     tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
     for name in "${!EXPORTS[@]}"; do
         export_to "$name" "$tmp/$name.txt"
@@ -31,7 +32,7 @@ if [[ "${1:-}" == "--check" ]]; then
     exit 0
 fi
 
-uv lock "$@"
+"$UV" lock "$@"
 mkdir -p requirements
 for name in "${!EXPORTS[@]}"; do
     export_to "$name" "requirements/$name.txt"
