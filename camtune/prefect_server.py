@@ -110,6 +110,17 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _is_server(pid: int) -> bool:
+    """`pid` is alive and is our supervisor (a state file left by a reboot may name a pid that
+    another process has since taken)."""
+    if not _alive(pid):
+        return False
+    try:
+        return b"camtune.prefect_server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc (macOS): liveness is all we can check
+
+
 def _read_state(paths: _Paths) -> dict | None:
     try:
         state = json.loads(paths.state.read_text())
@@ -227,7 +238,7 @@ def api_url_for_step() -> str | None:
     paths = _Paths(prefect_home())
     with _locked(paths):
         state = _read_state(paths)
-        if state is None or not _alive(state["pid"]):
+        if state is None or not _is_server(state["pid"]):
             state = _spawn(paths, idle)
         # the lease is taken under the lock, so the server cannot decide it is idle in between
         _take_lease(paths)
@@ -259,7 +270,7 @@ def status(home: Path | None = None) -> dict | None:
     """The shared server's state (url, pid, healthy, users) or None when none runs."""
     paths = _Paths(home or prefect_home())
     state = _read_state(paths)
-    if state is None or not _alive(state["pid"]):
+    if state is None or not _is_server(state["pid"]):
         return None
     return {**state, "healthy": _healthy(state["url"]), "users": _live_leases(paths)}
 
@@ -270,7 +281,7 @@ def stop(home: Path | None = None, timeout: float = 15.0) -> bool:
     with _locked(paths):
         state = _read_state(paths)
         paths.state.unlink(missing_ok=True)
-    if state is None or not _alive(state["pid"]):
+    if state is None or not _is_server(state["pid"]):
         return False
     os.kill(state["pid"], signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -282,6 +293,16 @@ def stop(home: Path | None = None, timeout: float = 15.0) -> bool:
 
 
 # ---------------------------------------------------------------- the detached supervisor
+
+
+def _die_with_parent() -> None:
+    """In the uvicorn child: SIGTERM when the supervisor dies, even by SIGKILL (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def serve(port: int, idle_timeout: float, home: Path) -> int:
@@ -298,7 +319,7 @@ def serve(port: int, idle_timeout: float, home: Path) -> int:
         [sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir),
          "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "error", "--lifespan", "on"],
-        env=env, stdin=subprocess.DEVNULL)
+        env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
     stopping = False
 
     def _term(*_):
