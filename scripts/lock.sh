@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UV=${UV:-uv}   # a uv that is not on PATH: UV=/path/to/uv scripts/lock.sh
+export UV_SYSTEM_CERTS=${UV_SYSTEM_CERTS:-1}   # the system's CA store, as pip (see README "Install")
 
 # requirements/<name>.txt <- the extras it installs (besides the project's own dependencies)
 declare -A EXPORTS=([base]="" [test]="--extra test")
