@@ -67,3 +67,13 @@ def sample_datasets(tmp_path_factory):
     synth.generate(params)
     SampleDatasets = namedtuple("SampleDatasets", "global_pool user params")
     return SampleDatasets(root / "global", root / "user", params)
+
+
+@pytest.fixture
+def umask_022():
+    """The common default umask for the test, restored after (file modes depend on it)."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
