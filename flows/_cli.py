@@ -78,7 +78,9 @@ def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.Argum
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     finally:
-        _write_step_figures(time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        print(f"camtune: step compute {seconds:.3f}s", file=sys.stderr)  # for people and benchmarks
+        _write_step_figures(seconds)
     return 0
 
 
