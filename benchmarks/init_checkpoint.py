@@ -36,12 +36,9 @@ STANDIN_LABELS = ["person", "car", "dog", "cat"]
 
 
 def evaluate(model_dir: Path, ds, label_names) -> dict:
-    from camtune.evaluation.coco_eval import evaluate_detections
-    from camtune.evaluation.predict import predict_dataset
-    from camtune.training.detector import load_detector
+    from camtune.evaluation.run import score_model
 
-    det = load_detector(model_dir)
-    res = evaluate_detections(ds, predict_dataset(det, ds, batch_size=8), label_names, slices=False, curves=False)
+    res = score_model("checkpoint", model_dir, ds, label_names, slices=False, curves=False)
     return {"map50": res["map50"], "map": res["map"], "images": res["images"]}
 
 

@@ -12,8 +12,6 @@ import sys
 import time
 from typing import Callable
 
-import yaml
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -32,16 +30,6 @@ class _NoTracebackForUserErrors(logging.Filter):
         return True
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set expects key=value, got {pair!r}")
-        out[key] = yaml.safe_load(value)  # so numbers, booleans and null keep their type
-    return out
-
-
 def base_parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
@@ -53,7 +41,7 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None,
         **extra) -> int:
     """Parse the common arguments, run the flow, map known errors to exit codes."""
-    from camtune.config import ConfigError
+    from camtune.config import ConfigError, parse_overrides
     from camtune.dataset import DatasetError
     from camtune.errors import StepFailed
 
@@ -64,13 +52,22 @@ def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.Argum
     args = parser.parse_args(argv)
     kwargs = {k: v for k, v in vars(args).items() if k not in ("params", "overrides")}
     kwargs.update(extra)
+    # one local Prefect server shared by the steps unless PREFECT_API_URL is set (not step compute)
+    from camtune import prefect_server
+
+    try:
+        api_url = prefect_server.api_url_for_step()
+    except prefect_server.ServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     t0 = time.perf_counter()
     try:
         from flows._runners import with_task_runner
 
         overrides = parse_overrides(args.overrides)
         flow_fn = with_task_runner(flow_fn, args.params, overrides)
-        flow_fn(params_path=args.params, overrides=overrides, **kwargs)
+        with prefect_server.using(api_url):
+            flow_fn(params_path=args.params, overrides=overrides, **kwargs)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

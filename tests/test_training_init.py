@@ -41,7 +41,7 @@ def _weights(model_dir, trainable_only=False):
     """{module: [(name, value)]} of a trained model_dir's newest checkpoint."""
     from official.core import task_factory
 
-    from camtune.training.detector import latest_checkpoint, read_experiment, restore_model
+    from camtune.model.checkpoint import latest_checkpoint, read_experiment, restore_model
 
     exp = read_experiment(model_dir)
     model = task_factory.get_task(exp.task).build_model()

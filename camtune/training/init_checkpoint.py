@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from camtune.errors import StepFailed
+from camtune.model.checkpoint import LABELS_FILE, PARAMS_FILE, read_labels
 
 INIT_FILE = "init.json"   # beside the checkpoints: what the run started from (kept on resume)
-PARAMS_FILE = "params.yaml"
-LABELS_FILE = "labels.json"
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,6 @@ def check(exp, label_names: list[str]) -> Source:
                          f"the base: train the base first, dvc repro train_base)")
     labels = None
     if (model_dir / LABELS_FILE).is_file():
-        from camtune.training.detector import read_labels
         labels = read_labels(model_dir)
     modules = _modules(exp)
     mine = exp.task.model

@@ -20,8 +20,8 @@ from typing import Callable
 
 from camtune import atomic
 from camtune.errors import StepFailed
+from camtune.model.checkpoint import LABELS_FILE, latest_checkpoint, write_labels
 from camtune.training import init_checkpoint
-from camtune.training.detector import LABELS_FILE, latest_checkpoint
 
 FINGERPRINT_FILE = "camtune_fingerprint.json"   # experiment + training data the checkpoints belong to
 PROGRESS_FILE = "progress.jsonl"                 # one line per reported loop, survives kill -9
@@ -199,7 +199,7 @@ def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "bas
             raise StepFailed(f"{ckpt}: checkpoint unreadable ({str(exc).splitlines()[0]}); "
                              f"delete {model_dir} to start over") from None
     train_utils.serialize_config(exp, str(model_dir))
-    atomic.write_json(model_dir / LABELS_FILE, {"names": list(label_names)})
+    write_labels(model_dir, label_names)
     atomic.write_json(model_dir / FINGERPRINT_FILE, {"fingerprint": fp, "stage": stage})
 
     t0 = time.monotonic()
