@@ -172,6 +172,13 @@ def decide(tuned: dict, baseline: dict, gate: GateParams, baseline_name: str, ev
            sets: dict | None = None, extra_specs: list[CheckSpec] = ()) -> dict:
     """gate.json. `evidence`: {set name: `bootstrap.paired_draws` output with models "tuned" and
     "baseline"}; `sets`: {set name: {"images", "boxes", "cameras"}} for the advice.
+
+    More checks plug in as `extra_specs` (e.g. the Frigate path's recall and false-detection rate):
+    a `CheckSpec` naming a set and a statistic, with that set's evidence drawn from any
+    `bootstrap.Statistics` per model (`bootstrap.RatioOfSums` for per-image tallies such as
+    hits / objects), e.g. `evidence["frigate_user"] = paired_draws({"tuned": RatioOfSums(ids,
+    {"recall": (hits_t, objects)}), "baseline": RatioOfSums(ids, {"recall": (hits_b, objects)})}, ...)`
+    and `CheckSpec("frigate_recall", "frigate_user", "recall", "drop", -0.05, "...")`.
     {"verdict", "blessed", "baseline", "confidence", "resamples", "seed", "summary", "deciding",
     "failed", "inconclusive", "uninformative", "advice", "checks": [{name, metric, kind, threshold,
     point, interval, tuned, baseline, verdict, why, required, resolve, passed}]}."""
