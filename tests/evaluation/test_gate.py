@@ -110,3 +110,24 @@ def test_same_seed_same_verdict_and_intervals():
     assert a == b
     other = run(*world(n_user=8, user_noise=0.2), gate=GATE.model_copy(update={"seed": 4}))
     assert checks(other)["user_gain"]["interval"] != checks(a)["user_gain"]["interval"]
+
+
+def test_ratio_of_sums_checks_plug_in_as_extra_specs():
+    """A Frigate-path-like recall (hits / objects per image) judged like any other check."""
+    from camtune.evaluation.gate import CheckSpec
+
+    tuned, base = world()
+    objects = np.full(60, 3.0)
+    ids = np.arange(60)
+    hits_b = np.full(60, 2.0)
+    hits_t = np.where(np.arange(60) % 2 == 0, 0.0, 1.0)   # the tuned model misses most objects
+    evidence = {s: bootstrap.paired_draws({"tuned": stats(tuned[s]), "baseline": stats(base[s])},
+                                          GATE.resamples, GATE.seed, key=s) for s in ("user", "global")}
+    evidence["frigate"] = bootstrap.paired_draws(
+        {"tuned": bootstrap.RatioOfSums(ids, {"recall": (hits_t, objects)}),
+         "baseline": bootstrap.RatioOfSums(ids, {"recall": (hits_b, objects)})}, GATE.resamples, GATE.seed, "frigate")
+    spec = CheckSpec("frigate_recall", "frigate", "recall", "drop", -0.05, "Frigate-path recall may drop at most 0.05")
+    g = decide(tables(tuned), tables(base), GATE, "base", evidence, extra_specs=[spec])
+    assert g["verdict"] == "not_blessed" and g["failed"] == ["frigate_recall"]
+    c = checks(g)["frigate_recall"]
+    assert c["point"] == pytest.approx(1 / 6 - 2 / 3) and c["interval"][1] < -0.05
