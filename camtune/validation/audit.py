@@ -65,6 +65,13 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
+def predictions(root: Path, images: pd.DataFrame, detector):
+    """(image row, detection) for each image, in order: the one model loop shared by this audit
+    and the ingest suggestions (camtune.ingest.suggest)."""
+    for r in images.itertuples(index=False):
+        yield r, detector.predict([load_rgb(root / r.file_name)])[0]
+
+
 def run_audit(root: str | Path, images: pd.DataFrame, anns: pd.DataFrame, model_path: str | Path,
               rules: AuditRules, detector=None) -> tuple[list[Finding], dict]:
     """Audit `images` (already filtered to verified, decodable ones). `detector` defaults to the
@@ -78,8 +85,7 @@ def run_audit(root: str | Path, images: pd.DataFrame, anns: pd.DataFrame, model_
     by_image = dict(tuple(anns.groupby("image_id"))) if len(anns) else {}
     empty = anns.iloc[0:0]
     findings, detections = [], 0
-    for r in images.itertuples(index=False):
-        pred = detector.predict([load_rgb(root / r.file_name)])[0]
+    for r, pred in predictions(root, images, detector):
         detections += int((np.asarray(pred["scores"]) > rules.score_threshold).sum())
         for label, score, box, best in unlabeled(pred, by_image.get(r.id, empty), r.width, r.height, rules):
             ymin, xmin, ymax, xmax = box
