@@ -18,12 +18,12 @@ DOG_BOX = [0.5, 0.5, 0.9, 0.9]
 CAR_BOX = [0.0, 0.6, 0.2, 0.8]
 
 
-def build_fixed_detector(path, labels):
+def build_fixed_detector(path, labels, size: int = SIZE):
     """A tiny Frigate-contract TFLite model: a person (0.9), a dog whose score follows the image's
     mean brightness, and a car at 0.2 (below the floor), every time."""
     import tensorflow as tf
 
-    @tf.function(input_signature=[tf.TensorSpec([1, SIZE, SIZE, 3], tf.uint8)])
+    @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.uint8)])
     def detect(image):
         mean = tf.reduce_mean(tf.cast(image, tf.float32)) / 255.0
         boxes = tf.constant([[PERSON_BOX, DOG_BOX, CAR_BOX]], tf.float32)
