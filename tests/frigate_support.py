@@ -127,6 +127,8 @@ class Handler(BaseHTTPRequestHandler):
             evs = sorted(st.events, key=lambda e: e["start_time"], reverse=True)
             if q.get("has_snapshot") == "1":
                 evs = [e for e in evs if e["has_snapshot"]]
+            if q.get("in_progress") == "0":
+                evs = [e for e in evs if e["end_time"] is not None]
             if "after" in q:
                 evs = [e for e in evs if e["start_time"] > float(q["after"])]
             if "before" in q:

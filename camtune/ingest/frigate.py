@@ -111,6 +111,7 @@ class Counts:
     events_seen: int = 0
     imported: int = 0
     already_imported: int = 0
+    in_progress: int = 0
     boxes: int = 0
     attribute_boxes: int = 0
     dropped_unmapped: dict[str, int] = field(default_factory=dict)
@@ -238,7 +239,8 @@ class FrigateClient:
         before: float | None = None
         seen: set[str] = set()
         while True:
-            q = {"has_snapshot": 1, "limit": page_size, "include_thumbnails": 0}
+            # finished events only: a tracked object still in view may get a better snapshot
+            q = {"has_snapshot": 1, "in_progress": 0, "limit": page_size, "include_thumbnails": 0}
             if cameras:
                 q["cameras"] = ",".join(cameras)
             if labels:
@@ -352,6 +354,9 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
             eid = str(event.get("id", ""))
             if eid in done:
                 counts.already_imported += 1
+                continue
+            if event.get("end_time") is None:  # still tracked: next run
+                counts.in_progress += 1
                 continue
             if not SAFE_ID.match(eid) or not SAFE_ID.match(str(event.get("camera", ""))):
                 counts.bad_events.append(f"{eid!r}: unusable id or camera name {event.get('camera')!r}")

@@ -195,12 +195,14 @@ def test_kill_9_mid_import_then_resume(tmp_path, params):
 def test_filters_are_sent(tmp_path, params):
     with FrigateServer() as srv:
         populate(srv, 8)
+        srv.add(make_event(9, end_time=None), snapshot_bytes(64, 36, "WEBP"))  # still tracked
         c = client(srv.url)
         evs = list(c.events(after=fr.to_unix("2026-09-01"), cameras=["front"], labels=["person", "car"],
                             page_size=100))
         q = srv.state.requests[-1]
+    assert all(e["end_time"] is not None for e in evs)
     assert {e["camera"] for e in evs} == {"front"} and {e["label"] for e in evs} <= {"person", "car"}
-    assert "cameras=front" in q and "labels=person%2Ccar" in q and "has_snapshot=1" in q and "after=" in q
+    assert "in_progress=0" in q and "cameras=front" in q and "labels=person%2Ccar" in q and "has_snapshot=1" in q and "after=" in q
     assert fr.to_unix("2026-10-01") == 1790812800.0
     with pytest.raises(fr.IngestError, match="expected a date"):
         fr.to_unix("yesterday")
