@@ -19,15 +19,19 @@ import numpy as np
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.test.token"
 
 
-def snapshot_bytes(width: int, height: int, fmt: str, seed: int = 0) -> bytes:
+def snapshot_bytes(width: int, height: int, fmt: str, seed: int = 0, noise: float = 0.0) -> bytes:
     from PIL import Image
 
     # a smooth scene (noise would make PNG/WebP coding, not the importer, the cost of the tests)
     yy, xx = np.mgrid[0:height, 0:width]
     arr = np.stack([(xx * 255 // max(1, width - 1)), (yy * 255 // max(1, height - 1)),
-                    np.full_like(xx, (seed * 37) % 256)], axis=-1).astype(np.uint8)
+                    np.full_like(xx, (seed * 37) % 256)], axis=-1).astype(np.float32)
+    if noise:  # camera-like texture: a Frigate 1280x720 WebP is then ~100-200 KB
+        arr += np.random.default_rng(seed).normal(0, noise, arr.shape)
+    arr = np.clip(arr, 0, 255).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    opts = {"quality": 80} if noise else {"lossless": True}  # Frigate serves lossy WebP
+    Image.fromarray(arr).save(buf, fmt, **(opts if fmt == "WEBP" else {}))
     return buf.getvalue()
 
 

@@ -65,7 +65,10 @@ def test_import_paging_labels_formats_and_idempotence(tmp_path, params):
     truck_anns = [a for a in coco["annotations"] if a["image_id"] == truck["id"]]
     assert [names[a["category_id"]] for a in truck_anns] == ["car"]  # Frigate truck -> our car
     img = by_event[png_ev["id"]]
-    assert (img["width"], img["height"]) == (1280, 720) and img["file_name"].endswith(".png")
+    assert (img["width"], img["height"]) == (1280, 720) and img["file_name"].endswith(".jpg")
+    from PIL import Image
+    with Image.open(root / img["file_name"]) as stored:
+        assert (stored.format, stored.size) == ("JPEG", (1280, 720))
     assert img["captured_at"] == fr.iso_utc(png_ev["data"]["snapshot_frame_time"])
     assert img["source"] == {"frigate_event": png_ev["id"], "model_hash": "abc123hash", "detector_type": "cpu"}
     anns = {names[a["category_id"]]: a for a in coco["annotations"] if a["image_id"] == img["id"]}
@@ -124,9 +127,17 @@ def test_refuses_when_clean_snapshots_are_off(tmp_path, params):
 def test_old_frigate_png_route(tmp_path, params):
     root = tmp_path / "user"
     with FrigateServer(FrigateState(old_frigate=True)) as srv:
-        populate(srv, 2, fmt="png")
-        counts = fr.import_frigate(client(srv.url), root, options(params))
+        evs = populate(srv, 2, fmt="png")
+        counts = fr.import_frigate(client(srv.url), root, options(params, store="png"))
+        served = srv.state.snapshots[evs[0]["id"]][0]
     assert counts["imported"] == 2
+    import io
+
+    import numpy as np
+    from PIL import Image
+    img = next(i for i in read(root)["images"] if i["source"]["frigate_event"] == evs[0]["id"])
+    with Image.open(root / img["file_name"]) as a, Image.open(io.BytesIO(served)) as b:
+        assert a.format == "PNG" and np.array_equal(np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB")))
 
 
 def test_resume_after_injected_failure(tmp_path, params):
