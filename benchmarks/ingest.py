@@ -32,7 +32,7 @@ def timed(fn):
     return out, time.perf_counter() - w, time.process_time() - c
 
 
-def bench_import(n: int, batch_size: int, page_size: int, work: Path, store: str = "jpeg") -> dict:
+def bench_import(n: int, batch_size: int, page_size: int, work: Path, store: str = "jpeg", workers: int = 4) -> dict:
     from frigate_support import FrigateServer, make_event, snapshot_bytes
 
     from camtune import config
@@ -50,13 +50,13 @@ def bench_import(n: int, batch_size: int, page_size: int, work: Path, store: str
         opts = fr.ImportOptions(user_id=params.user.id, label_names=tuple(params.labels.names),
                                 attribute_parents=dict(params.labels.attribute_parents),
                                 label_map=dict(params.ingest.frigate.label_map), page_size=page_size,
-                                batch_size=batch_size, store=store, progress=False)
+                                batch_size=batch_size, store=store, workers=workers, progress=False)
         counts, wall, cpu = timed(lambda: fr.import_frigate(fr.FrigateClient(srv.url), root, opts))
         _, wall2, cpu2 = timed(lambda: fr.import_frigate(fr.FrigateClient(srv.url), root, opts))
     assert counts["imported"] == n
     stored = sum(p.stat().st_size for p in (root / "images").rglob("*") if p.is_file()) / n / 1024
     return {"events": n, "wall_s": wall, "cpu_s": cpu, "rerun_wall_s": wall2, "rerun_cpu_s": cpu2,
-            "snapshot_kb": len(img) / 1024, "stored_kb": stored, "store": store}
+            "snapshot_kb": len(img) / 1024, "stored_kb": stored, "store": store, "workers": workers}
 
 
 def bench_suggest(n_images: int, model: str | None, work: Path) -> dict:
@@ -95,19 +95,22 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=60)
     ap.add_argument("--model")
     ap.add_argument("--store", nargs="+", default=["jpeg", "png"], help="storage formats to compare")
+    ap.add_argument("--workers", nargs="+", type=int, default=[1, 4], help="download/re-encode threads to compare")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="camtune-bench-ingest-"))
     try:
-        imps = [bench_import(args.events, args.batch_size, args.page_size, work / s, s) for s in args.store]
+        imps = [bench_import(args.events, args.batch_size, args.page_size, work / f"{s}{w}", s, w)
+                for s in args.store for w in args.workers]
         sug = bench_suggest(args.images, args.model, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{'measure':44s} {'count':>7s} {'wall s':>8s} {'per s (wall)':>13s} {'per CPU-s':>10s}")
     for imp in imps:
-        label = f"frigate import, WebP {imp['snapshot_kb']:.0f} KB -> {imp['store']} {imp['stored_kb']:.0f} KB"
+        label = (f"import WebP {imp['snapshot_kb']:.0f}KB -> {imp['store']} {imp['stored_kb']:.0f}KB, "
+                 f"{imp['workers']} thr")
         print(f"{label:44s} {imp['events']:7d} "
               f"{imp['wall_s']:8.2f} {imp['events'] / imp['wall_s']:13.1f} {imp['events'] / imp['cpu_s']:10.1f}")
-        print(f"{'frigate re-run (nothing new)':44s} {imp['events']:7d} {imp['rerun_wall_s']:8.2f} "
+        print(f"{'  re-run (nothing new)':44s} {imp['events']:7d} {imp['rerun_wall_s']:8.2f} "
               f"{imp['events'] / imp['rerun_wall_s']:13.1f} {imp['events'] / imp['rerun_cpu_s']:10.1f}")
     print(f"{'suggest (%s, %s images)' % (sug['model'], sug['size']):44s} {sug['images']:7d} {sug['wall_s']:8.2f} "
           f"{sug['images'] / sug['wall_s']:13.1f} {sug['images'] / sug['cpu_s']:10.1f}")

@@ -256,6 +256,7 @@ class FrigateIngestParams(_Section):
         default_factory=dict, description="Frigate label -> ours (case-insensitive); null or absent = dropped")
     page_size: int = Field(100, ge=1, le=10000, description="events per GET /api/events page")
     batch_size: int = Field(25, ge=1, description="events written per atomic dataset update")
+    workers: int = Field(4, ge=1, le=32, description="snapshots downloaded and re-encoded at once")
     store_format: Literal["jpeg", "png"] = Field("jpeg", description="how snapshots are stored (TF cannot read WebP)")
     jpeg_quality: int = Field(95, ge=50, le=100)
     connect_timeout_s: float = Field(5.0, gt=0)

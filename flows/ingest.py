@@ -56,7 +56,7 @@ def import_events(params: config.Params, url: str | None, after: str | None, cam
         attribute_parents=dict(params.labels.attribute_parents), label_map=dict(fp.label_map),
         after=fr.to_unix(after if after is not None else fp.after), cameras=tuple(cameras or fp.cameras),
         labels=tuple(labels or fp.labels), page_size=fp.page_size, batch_size=fp.batch_size,
-        store=fp.store_format, jpeg_quality=fp.jpeg_quality, progress=progress)
+        workers=fp.workers, store=fp.store_format, jpeg_quality=fp.jpeg_quality, progress=progress)
     return fr.import_frigate(client, params.data.user_dataset, opts)
 
 

@@ -18,9 +18,11 @@ most one batch and never duplicates an event.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -28,7 +30,6 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from camtune import atomic
-from camtune.dataset import file_sha256
 from camtune.ingest import IngestError, copy_coco, label_ids, load_coco, next_id, save_coco
 
 log = logging.getLogger(__name__)
@@ -308,6 +309,7 @@ class ImportOptions:
     labels: tuple[str, ...] = ()
     page_size: int = 100
     batch_size: int = 25
+    workers: int = 4             # snapshots downloaded and re-encoded at once
     store: str = "jpeg"          # jpeg | png
     jpeg_quality: int = 95
     progress: bool = True
@@ -353,35 +355,25 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
         coco = after
         pending.clear()
 
-    events = client.events(after=opts.after, cameras=list(opts.cameras), labels=list(opts.labels),
-                           page_size=opts.page_size)
-    bar = tqdm(events, desc="frigate events", unit="event", disable=not opts.progress)
-    n = 0
-    try:
-        for event in bar:
-            counts.events_seen += 1
-            eid = str(event.get("id", ""))
-            if eid in done:
-                counts.already_imported += 1
-                continue
-            if event.get("end_time") is None:  # still tracked: next run
-                counts.in_progress += 1
-                continue
-            if not SAFE_ID.match(eid) or not SAFE_ID.match(str(event.get("camera", ""))):
-                counts.bad_events.append(f"{eid!r}: unusable id or camera name {event.get('camera')!r}")
-                continue
-            file_name = f"{SNAPSHOT_DIR}/{event['camera']}/{eid}.{STORE_EXT[opts.store]}"
-            if file_name in taken_files:  # a record names the file but not the event: not ours
-                counts.bad_events.append(f"{eid}: {file_name} already belongs to another image")
-                continue
-            data, reason = client.snapshot(eid)
+    def fetch(item: tuple[dict, str]):
+        """Download and re-encode one snapshot (threads: the HTTP wait and PIL's codecs release the GIL)."""
+        event, _ = item
+        data, reason = client.snapshot(str(event["id"]))
+        if data is None:
+            return None, reason
+        return decode_snapshot(data, str(event["id"]), opts.store, opts.jpeg_quality), None
+
+    def process(chunk: list[tuple[dict, str]], pool) -> None:
+        nonlocal n
+        for (event, file_name), (decoded, reason) in zip(chunk, pool.map(fetch, chunk)):
+            eid = str(event["id"])
             n += 1
             if on_event is not None:
                 on_event(n)
-            if data is None:
+            if decoded is None:
                 counts.no_snapshot[reason] = counts.no_snapshot.get(reason, 0) + 1
                 continue
-            stored, width, height = decode_snapshot(data, eid, opts.store, opts.jpeg_quality)
+            stored, width, height = decoded
             try:
                 anns = event_annotations(event, width, height, opts.label_map, ours, counts)
             except (ValueError, KeyError, TypeError) as exc:
@@ -391,17 +383,44 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
             record = {
                 "file_name": file_name, "width": width, "height": height, "user_id": opts.user_id,
                 "camera": event["camera"], "captured_at": iso_utc(snapshot_frame_time(event)),
-                "verified": False, "verified_at": None, "sha256": file_sha256(root / file_name),
+                "verified": False, "verified_at": None, "sha256": hashlib.sha256(stored).hexdigest(),
                 "source": {"frigate_event": eid, "model_hash": event.get("model_hash"),
                            "detector_type": event.get("detector_type")},
             }
             pending.append((record, anns))
             done.add(eid)
-            taken_files.add(file_name)
             counts.imported += 1
-            if len(pending) >= opts.batch_size:
-                flush()
-        flush()
+        flush()  # one atomic dataset update per batch: the resume point
+
+    events = client.events(after=opts.after, cameras=list(opts.cameras), labels=list(opts.labels),
+                           page_size=opts.page_size)
+    bar = tqdm(events, desc="frigate events", unit="event", disable=not opts.progress)
+    n = 0
+    chunk: list[tuple[dict, str]] = []
+    try:
+        with ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="frigate") as pool:
+            for event in bar:
+                counts.events_seen += 1
+                eid = str(event.get("id", ""))
+                if eid in done:
+                    counts.already_imported += 1
+                    continue
+                if event.get("end_time") is None:  # still tracked: next run
+                    counts.in_progress += 1
+                    continue
+                if not SAFE_ID.match(eid) or not SAFE_ID.match(str(event.get("camera", ""))):
+                    counts.bad_events.append(f"{eid!r}: unusable id or camera name {event.get('camera')!r}")
+                    continue
+                file_name = f"{SNAPSHOT_DIR}/{event['camera']}/{eid}.{STORE_EXT[opts.store]}"
+                if file_name in taken_files:  # a record names the file but not the event: not ours
+                    counts.bad_events.append(f"{eid}: {file_name} already belongs to another image")
+                    continue
+                taken_files.add(file_name)
+                chunk.append((event, file_name))
+                if len(chunk) >= opts.batch_size:
+                    process(chunk, pool)
+                    chunk = []
+            process(chunk, pool)
     finally:
         bar.close()
     if counts.imported == 0 and counts.no_snapshot and all(_config_reason(m) for m in counts.no_snapshot):
