@@ -63,7 +63,7 @@ def bench_suggest(n_images: int, model: str | None, work: Path) -> dict:
     from ingest.test_suggest import build_fixed_detector
 
     from camtune import config, synth
-    from camtune.export.runtime import TFLiteDetector
+    from camtune.model.tflite import TFLiteDetector
     from camtune.ingest import load_coco
     from camtune.ingest import suggest as sg
 

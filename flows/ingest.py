@@ -96,7 +96,7 @@ def frigate_arguments(p: argparse.ArgumentParser) -> None:
 def ingest_suggest(params_path: str = "params.yaml", overrides: dict | None = None, model: str | None = None,
                    progress: bool = True) -> dict:
     """Pre-annotate the unverified images with our model and rank them for review."""
-    from camtune.export.runtime import TFLiteDetector
+    from camtune.model.tflite import TFLiteDetector
     from camtune.ingest import suggest as sg
 
     if model:

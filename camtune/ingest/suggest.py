@@ -1,8 +1,8 @@
 """Suggestions: our model pre-annotates the unverified images, which are then ranked for review.
 
-The model runs exactly as validate's reference-model audit runs it (camtune.validation.audit:
-the same image loop, Frigate's TFLite runner, and `unlabeled` to find detections no existing box
-of the same label covers). Each such detection above `ingest.suggest.score_floor` becomes an
+The model runs exactly as validate's reference-model audit runs it (camtune.model.detections,
+shared with camtune.validation.audit: the same image loop, Frigate's TFLite runner, and
+`unlabeled` to find detections no existing box of the same label covers). Each such detection above `ingest.suggest.score_floor` becomes an
 annotation with `origin: "model"` and its score; a detection that overlaps a Frigate box of its
 label (IoU >= merge_iou) is the same object and is not added again. Re-running replaces the
 previous model suggestions; verified images are never touched.
@@ -23,6 +23,7 @@ Ranking: how much would verifying this image teach the model? The priority of an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,7 @@ def margin(scores_labels, thresholds: dict[str, float], default: float) -> float
 
 
 def disagreement(frigate: pd.DataFrame, pred: dict, width: int, height: int, rules: SuggestRules) -> float:
-    from camtune.validation.audit import iou_matrix
+    from camtune.model.detections import iou_matrix
 
     if not len(frigate):
         return 0.0
@@ -92,7 +93,7 @@ def suggest(root: str | Path, coco: dict, detector, rules: SuggestRules,
     """(new coco, ranking high priority first, counts). Pure apart from reading the images."""
     from tqdm import tqdm
 
-    from camtune.validation.audit import AuditRules, predictions, unlabeled
+    from camtune.model.detections import predictions, unlabeled
 
     root = Path(root)
     thresholds = thresholds or {}
@@ -110,8 +111,8 @@ def suggest(root: str | Path, coco: dict, detector, rules: SuggestRules,
     for img in coco["images"]:
         if img.get("verified"):
             verified_per_camera[img["camera"]] = verified_per_camera.get(img["camera"], 0) + 1
-    audit_rules = AuditRules(label_names=rules.label_names, score_threshold=rules.score_floor,
-                             iou_threshold=rules.merge_iou)
+    audit_rules = SimpleNamespace(label_names=rules.label_names, score_threshold=rules.score_floor,
+                                  iou_threshold=rules.merge_iou)
     images = pd.DataFrame([{"id": i["id"], "file_name": i["file_name"], "width": i["width"],
                             "height": i["height"], "camera": i["camera"]} for i in unverified],
                           columns=["id", "file_name", "width", "height", "camera"])

@@ -49,7 +49,7 @@ def tiny_model(tmp_path_factory):
 
 
 def test_suggest_on_sample_data(tmp_path, sample_datasets, tiny_model):
-    from camtune.export.runtime import TFLiteDetector
+    from camtune.model.tflite import TFLiteDetector
 
     root = tmp_path / "user"
     shutil.copytree(sample_datasets.user, root)
@@ -62,7 +62,7 @@ def test_suggest_on_sample_data(tmp_path, sample_datasets, tiny_model):
     target = coco["images"][0]
     W, H = target["width"], target["height"]
     detector = TFLiteDetector(tiny_model)
-    from camtune.validation.audit import load_rgb
+    from camtune.model.images import load_rgb
     pred = detector.predict([load_rgb(root / target["file_name"])])[0]  # letterboxed back to the frame
     ymin, xmin, ymax, xmax = (float(v) for v in pred["boxes"][0])
     coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] != target["id"]]
