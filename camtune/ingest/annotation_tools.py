@@ -41,7 +41,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qs, unquote, urlparse
 
 from camtune import atomic
-from camtune.ingest import IngestError, copy_coco, next_id
+from camtune.ingest import IngestError, copy_coco, label_ids, next_id
 
 TOL_PX = 1e-3  # px: a box the annotator did not touch comes back equal up to float round trips
 COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45",
@@ -139,7 +139,7 @@ def apply_verdicts(coco: dict, verdicts: list[Verdict]) -> tuple[dict, dict]:
     out = copy_coco(coco)
     images = {img["id"]: img for img in out["images"]}
     anns = _anns_by_image(out)
-    cat = {c["name"]: c["id"] for c in out["categories"]}
+    cat = label_ids(out, sorted({b[0] for v in verdicts for b in v.boxes}))  # refuses a missing category
     counts = ApplyCounts()
     replaced: dict[int, list[dict]] = {}
     next_ann = next_id(out["annotations"])
