@@ -98,23 +98,23 @@ def main() -> None:
     ap.add_argument("--workers", nargs="+", type=int, default=[1, 4], help="download/re-encode threads to compare")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="camtune-bench-ingest-"))
+    print(f"{'measure':44s} {'count':>7s} {'wall s':>8s} {'per s (wall)':>13s} {'per CPU-s':>10s}", flush=True)
     try:
-        imps = [bench_import(args.events, args.batch_size, args.page_size, work / f"{s}{w}", s, w)
-                for s in args.store for w in args.workers]
+        for s in args.store:
+            for w in args.workers:  # each line as soon as it is measured
+                imp = bench_import(args.events, args.batch_size, args.page_size, work / f"{s}{w}", s, w)
+                label = (f"import WebP {imp['snapshot_kb']:.0f}KB -> {imp['store']} {imp['stored_kb']:.0f}KB, "
+                         f"{imp['workers']} thr")
+                print(f"{label:44s} {imp['events']:7d} {imp['wall_s']:8.2f} {imp['events'] / imp['wall_s']:13.1f} "
+                      f"{imp['events'] / imp['cpu_s']:10.1f}", flush=True)
+                print(f"{'  re-run (nothing new)':44s} {imp['events']:7d} {imp['rerun_wall_s']:8.2f} "
+                      f"{imp['events'] / imp['rerun_wall_s']:13.1f} {imp['events'] / imp['rerun_cpu_s']:10.1f}",
+                      flush=True)
         sug = bench_suggest(args.images, args.model, work)
+        print(f"{'suggest (%s, %s images)' % (sug['model'], sug['size']):44s} {sug['images']:7d} {sug['wall_s']:8.2f} "
+              f"{sug['images'] / sug['wall_s']:13.1f} {sug['images'] / sug['cpu_s']:10.1f}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{'measure':44s} {'count':>7s} {'wall s':>8s} {'per s (wall)':>13s} {'per CPU-s':>10s}")
-    for imp in imps:
-        label = (f"import WebP {imp['snapshot_kb']:.0f}KB -> {imp['store']} {imp['stored_kb']:.0f}KB, "
-                 f"{imp['workers']} thr")
-        print(f"{label:44s} {imp['events']:7d} "
-              f"{imp['wall_s']:8.2f} {imp['events'] / imp['wall_s']:13.1f} {imp['events'] / imp['cpu_s']:10.1f}")
-        print(f"{'  re-run (nothing new)':44s} {imp['events']:7d} {imp['rerun_wall_s']:8.2f} "
-              f"{imp['events'] / imp['rerun_wall_s']:13.1f} {imp['events'] / imp['rerun_cpu_s']:10.1f}")
-    print(f"{'suggest (%s, %s images)' % (sug['model'], sug['size']):44s} {sug['images']:7d} {sug['wall_s']:8.2f} "
-          f"{sug['images'] / sug['wall_s']:13.1f} {sug['images'] / sug['cpu_s']:10.1f}")
-
 
 if __name__ == "__main__":
     main()
