@@ -7,10 +7,12 @@ The contracts are described in docs/ARCHITECTURE.md ("Stage contracts").
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from camtune import atomic
 from camtune.errors import StepFailed
 
 if TYPE_CHECKING:
@@ -47,7 +49,13 @@ EXPORT_DIR = ARTIFACTS / "export"
 PUBLISH_DIR = ARTIFACTS / "publish"
 RECEIPT = PUBLISH_DIR / "receipt.json"
 
-STEP_FILE = "step.json"  # a step's own figures, beside its outputs (see step_file)
+# the command of each stage (dvc.yaml `cmd`: python -m <module>)
+FLOWS = {"sample_data": "flows.sample_data", "validate": "flows.validate", "sample": "flows.sample",
+         "train_base": "flows.train_base", "finetune": "flows.finetune", "evaluate": "flows.evaluate",
+         "export": "flows.export", "publish": "flows.publish"}
+# set by the orchestrator for one `dvc repro`; a step copies it into its step file, so figures of
+# an earlier run (a stage DVC skipped this time) are never counted as this run's
+RUN_ENV = "CAMTUNE_RUN_ID"
 
 # stage -> what it writes (dvc.yaml `outs`), and what it reads of the others (dvc.yaml `deps`,
 # besides the datasets and code)
@@ -89,21 +97,43 @@ def missing_hint(path: str | Path) -> str:
 def read_json(path: str | Path):
     """A stage's JSON output; StepFailed naming the file (and the stage to run) when it is missing
     or not JSON."""
+    from camtune.dataset import DatasetError, read_json as read
+
     path = Path(path)
+    if not path.is_file():
+        raise StepFailed(f"{path}: not found{missing_hint(path)}")
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise StepFailed(f"{path}: not found{missing_hint(path)}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StepFailed(f"{path}: not valid JSON: {exc}") from None
+        return read(path)
+    except DatasetError as exc:  # not JSON: a step's refusal like any other
+        raise StepFailed(str(exc)) from None
 
 
 def step_file(stage: str, root: str | Path = ".") -> Path:
-    """Where a step writes its own figures (`step.json`, e.g. its compute seconds) for the
-    orchestrator: beside its outputs, in the stage's output folder (or its first output's folder)."""
-    first = OUTS[stage][0]
-    folder = first if first.suffix == "" else first.parent
-    return Path(root) / folder / STEP_FILE
+    """Where a step writes its own figures for the orchestrator: `artifacts/<stage>.step.json`,
+    beside its outputs but not one of them (DVC hashes stay those of the outputs alone)."""
+    return Path(root) / ARTIFACTS / f"{stage}.step.json"
+
+
+def stage_of_module(module: str | None) -> str | None:
+    """`flows.evaluate` -> `evaluate`: the stage a `python -m` module runs, None for others."""
+    return next((stage for stage, m in FLOWS.items() if m == module), None)
+
+
+def write_step(stage: str, figures: dict, root: str | Path = ".") -> Path:
+    """The step's own figures (e.g. `compute_s`), tagged with the orchestrator's run id if any."""
+    return atomic.write_json(step_file(stage, root), {"stage": stage, "run": os.environ.get(RUN_ENV),
+                                                      **figures})
+
+
+def read_step(stage: str, root: str | Path = ".", run: str | None = None) -> dict | None:
+    """The figures the stage's step wrote, None when absent, unreadable or of another run."""
+    try:
+        step = json.loads(step_file(stage, root).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(step, dict) or (run is not None and step.get("run") != run):
+        return None
+    return step
 
 
 # ---------------------------------------------------------------- sample manifests

@@ -32,8 +32,19 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Pseudo-users of public datasets in the global pool (`public.<name>`; ':' is not path-safe).
+PUBLIC_USER_PREFIX = "public."
+
+
 class UserParams(_Section):
     id: str = Field(pattern=SAFE_SEGMENT.pattern, description="the requesting user")
+
+    @model_validator(mode="after")
+    def _not_public(self) -> "UserParams":
+        if self.id.startswith(PUBLIC_USER_PREFIX):
+            raise ValueError(f"user.id {self.id!r}: the prefix {PUBLIC_USER_PREFIX!r} is reserved "
+                             f"for public datasets in the global pool")
+        return self
 
 
 class DataParams(_Section):
@@ -132,16 +143,28 @@ class StageTrainParams(_Section):
     checkpoint_every: int = Field(100, ge=1)
 
 
+InitModules = Literal["backbone", "backbone_decoder", "all"]
+
+
 class BaseTrainParams(StageTrainParams):
     source: Literal["train", "registry"] = "train"
     registry_base_id: str | None = None
+    # start from a pretrained TF2 checkpoint instead of random weights (training at home)
+    init_checkpoint: str | None = Field(
+        None, description="a Model Garden model_dir or a checkpoint prefix to start from")
+    init_modules: InitModules = Field(
+        "backbone_decoder", description="what init_checkpoint gives; the rest is re-initialised")
+    freeze_backbone_steps: int = Field(0, ge=0, description="backbone frozen for the first N steps")
 
 
 class FinetuneParams(StageTrainParams):
     freeze_backbone: bool = False
-    init_modules: Literal["all", "backbone_decoder"] = Field(
+    init_modules: InitModules = Field(
         "all", description="what the fine-tune takes from the base checkpoint")
     holdout_fraction: float = Field(0.25, ge=0, lt=1)
+    init_checkpoint: str | None = Field(
+        None, description="start from this checkpoint instead of the base (no base at hand)")
+    freeze_backbone_steps: int = Field(0, ge=0, description="backbone frozen for the first N steps")
 
 
 class TrainingParams(_Section):
@@ -233,6 +256,23 @@ class PublishParams(_Section):
     registry: RegistryParams = RegistryParams()
 
 
+class IngestPublicParams(_Section):
+    """`python -m flows.ingest_public`: a public COCO-format dataset -> a global pool of ours."""
+    name: str = Field("coco2017", pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$",
+                      description="source name; its pseudo-user is 'public.<name>'")
+    annotations: str | None = Field(None, description="the source's COCO json (instances_*.json)")
+    images: str | None = Field(None, description="folder the source's file_name values are relative to")
+    out: str = Field("data/public", description="pools are written to <out>/<name>")
+    map: dict[str, str] = Field(default_factory=dict, description="source category -> our label")
+    tracked: list[str] = Field(
+        default_factory=list,
+        description="source categories that are objects we detect: an image with one unmapped is dropped")
+    max_images: int = Field(20000, ge=1)
+    negative_share: float = Field(0.1, ge=0, lt=1, description="at most this share of images without boxes")
+    salt: str = "camtune-public-v1"
+    link: Literal["hardlink", "copy"] = Field("hardlink", description="hardlink falls back to copy across devices")
+
+
 class PipelineParams(_Section):
     workspaces: str = Field("workspaces", description="per-user working copies (git worktrees)")
     user_dataset_template: str | None = Field(
@@ -288,6 +328,7 @@ class IngestParams(_Section):
     frigate: FrigateIngestParams = FrigateIngestParams()
     suggest: SuggestIngestParams = SuggestIngestParams()
     tools: ToolsIngestParams = ToolsIngestParams()
+    public: IngestPublicParams = IngestPublicParams()
 
 
 class Params(_Section):

@@ -5,6 +5,7 @@
   python -m flows.ingest export-ls | export-cvat
   python -m flows.ingest import-ls FILE [--format json|coco]
   python -m flows.ingest import-cvat FILE --job-completed
+  python -m flows.ingest public --annotations instances_train2017.json --images train2017   (flows/ingest_public.py)
 
 Every subcommand reads `params.yaml` (section `ingest`, plus data.user_dataset, labels, user) and
 takes the common `--params` / `--set key=value`. Reports go to `ingest.out_dir`.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -221,8 +223,9 @@ def import_cvat_arguments(p: argparse.ArgumentParser) -> None:
 
 # ------------------------------------------------------------------ the CLI
 
-# subcommand -> (module, flow, arguments function, fixed keyword arguments). Another data source
-# is one more line here, e.g. "public": ("flows.ingest_public", "<flow>", "<arguments>", {}).
+# subcommand -> (module, flow, arguments, fixed keyword arguments). `arguments` names a function
+# that adds the subcommand's options to the shared parser, or a parser factory (no arguments).
+# Another data source is one more line here.
 COMMANDS: dict[str, tuple[str, str, str | None, dict]] = {
     "frigate": ("flows.ingest", "ingest_frigate", "frigate_arguments", {}),
     "suggest": ("flows.ingest", "ingest_suggest", "suggest_arguments", {}),
@@ -230,6 +233,7 @@ COMMANDS: dict[str, tuple[str, str, str | None, dict]] = {
     "export-cvat": ("flows.ingest", "ingest_export", "export_arguments", {"tool": "cvat"}),
     "import-ls": ("flows.ingest", "ingest_import", "import_ls_arguments", {"tool": "label_studio"}),
     "import-cvat": ("flows.ingest", "ingest_import", "import_cvat_arguments", {"tool": "cvat"}),
+    "public": ("flows.ingest_public", "ingest_public_dataset", "parser", {}),
 }
 
 
@@ -242,10 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     module, flow_name, args_name, fixed = COMMANDS[argv[0]]
     mod = importlib.import_module(module)
     fn = getattr(mod, flow_name)
-    parser = _cli.base_parser(fn.__doc__ or "")
+    build = getattr(mod, args_name) if args_name else None
+    if build is not None and not inspect.signature(build).parameters:
+        parser = build()                                  # the module's own complete parser
+    else:
+        parser = _cli.base_parser(fn.__doc__ or "")
+        if build is not None:
+            build(parser)
     parser.prog = f"python -m flows.ingest {argv[0]}"
-    if args_name:
-        getattr(mod, args_name)(parser)
     return _cli.run(fn, argv[1:], parser=parser, **fixed)
 
 

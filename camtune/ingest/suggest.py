@@ -111,8 +111,7 @@ def suggest(root: str | Path, coco: dict, detector, rules: SuggestRules,
     for img in coco["images"]:
         if img.get("verified"):
             verified_per_camera[img["camera"]] = verified_per_camera.get(img["camera"], 0) + 1
-    audit_rules = SimpleNamespace(label_names=rules.label_names, score_threshold=rules.score_floor,
-                                  iou_threshold=rules.merge_iou)
+    thresholds_ = SimpleNamespace(score_threshold=rules.score_floor, iou_threshold=rules.merge_iou)
     images = pd.DataFrame([{"id": i["id"], "file_name": i["file_name"], "width": i["width"],
                             "height": i["height"], "camera": i["camera"]} for i in unverified],
                           columns=["id", "file_name", "width", "height", "camera"])
@@ -122,7 +121,7 @@ def suggest(root: str | Path, coco: dict, detector, rules: SuggestRules,
                         unit="image", disable=not progress):
         own = by_image.get(r.id, empty)
         new = []
-        for label, score, box, _ in unlabeled(pred, own, r.width, r.height, audit_rules):
+        for label, score, box, _ in unlabeled(pred, own, r.width, r.height, rules.label_names, thresholds_):
             if label not in cat_ids:
                 unknown[label] = unknown.get(label, 0) + 1
                 continue

@@ -4,6 +4,7 @@ confident detections no annotation of their label covers (`unlabeled`)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,18 +32,18 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def unlabeled(detection: dict, annotations: pd.DataFrame, width: float, height: float,
-              rules) -> list[tuple[str, float, np.ndarray, float]]:
+              label_names: Sequence[str], a) -> list[tuple[str, float, np.ndarray, float]]:
     """(label, score, box ymin,xmin,ymax,xmax normalized, best IoU) of each confident detection
-    that matches no annotation of its label in this image. `rules` has label_names (model class
-    index -> label), score_threshold and iou_threshold."""
+    that matches no annotation of its label in this image. Frigate label index i = label_names[i];
+    `a` has score_threshold and iou_threshold (params' `validate.audit`, or ingest's suggest rules)."""
     scores = np.asarray(detection["scores"], dtype=np.float64)
-    keep = scores > rules.score_threshold
+    keep = scores > a.score_threshold
     if not keep.any():
         return []
     boxes = np.asarray(detection["boxes"], dtype=np.float64).reshape(-1, 4)[keep]
     classes = np.asarray(detection["classes"], dtype=np.int64)[keep]
     scores = scores[keep]
-    names = np.array([rules.label_names[c] if 0 <= c < len(rules.label_names) else f"class {c}"
+    names = np.array([label_names[c] if 0 <= c < len(label_names) else f"class {c}"
                       for c in classes], dtype=object)
     ann = annotations[["x", "y", "w", "h", "label"]].dropna(subset=["x", "y", "w", "h"])
     gt = np.stack([ann["y"] / height, ann["x"] / width,
@@ -51,12 +52,5 @@ def unlabeled(detection: dict, annotations: pd.DataFrame, width: float, height: 
     iou = iou_matrix(boxes, gt.astype(np.float64))
     same = names[:, None] == ann["label"].to_numpy(dtype=object)[None, :]
     best = np.where(same, iou, 0.0).max(axis=1) if len(ann) else np.zeros(len(boxes))
-    miss = best < rules.iou_threshold
+    miss = best < a.iou_threshold
     return [(names[i], float(scores[i]), boxes[i], float(best[i])) for i in np.flatnonzero(miss)]
-
-
-def predictions(root: Path, images: pd.DataFrame, detector):
-    """(image row, detection) for each image, in order: the one model loop shared by this audit
-    and the ingest suggestions (camtune.ingest.suggest)."""
-    for r in images.itertuples(index=False):
-        yield r, detector.predict([load_rgb(root / r.file_name)])[0]
