@@ -282,10 +282,6 @@ class IngestPublicParams(_Section):
     link: Literal["hardlink", "copy"] = Field("hardlink", description="hardlink falls back to copy across devices")
 
 
-class IngestParams(_Section):
-    public: IngestPublicParams = IngestPublicParams()
-
-
 class PipelineParams(_Section):
     workspaces: str = Field("workspaces", description="per-user working copies (git worktrees)")
     user_dataset_template: str | None = Field(
@@ -296,6 +292,52 @@ class PipelineParams(_Section):
     record_runs: bool = True
     task_runner: Literal["threads", "dask"] = "threads"
     dask_workers: int = Field(2, ge=1)
+
+
+class FrigateIngestParams(_Section):
+    # The password is never a param: CAMTUNE_FRIGATE_PASSWORD (or a token in CAMTUNE_FRIGATE_TOKEN).
+    url: str | None = Field(None, description="Frigate base URL, e.g. http://frigate:5000 (8971 needs login)")
+    username: str | None = Field(None, description="login for the authenticated port (POST /api/login)")
+    cameras: list[str] = Field(default_factory=list, description="empty = all cameras")
+    labels: list[str] = Field(default_factory=list, description="Frigate labels to ask for; empty = all")
+    after: str | None = Field(None, description="only events that started after this date/time (ISO 8601)")
+    label_map: dict[str, str | None] = Field(
+        default_factory=dict, description="Frigate label -> ours (case-insensitive); null or absent = dropped")
+    page_size: int = Field(100, ge=1, le=10000, description="events per GET /api/events page")
+    batch_size: int = Field(25, ge=1, description="events written per atomic dataset update")
+    workers: int = Field(4, ge=1, le=32, description="snapshots downloaded and re-encoded at once")
+    store_format: Literal["jpeg", "png"] = Field("jpeg", description="how snapshots are stored (TF cannot read WebP)")
+    jpeg_quality: int = Field(95, ge=50, le=100)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    read_timeout_s: float = Field(30.0, gt=0)
+    retries: int = Field(4, ge=0, le=20, description="retries per request (5xx, timeouts, resets)")
+    backoff_s: float = Field(0.5, ge=0, description="exponential backoff factor between retries")
+
+
+class SuggestIngestParams(_Section):
+    model: str | None = Field(None, description="a Frigate-contract TFLite file; null = the user's newest published model")
+    score_floor: float = Field(0.4, gt=0, le=1, description="detections below are not suggested")
+    merge_iou: float = Field(0.5, gt=0, le=1, description="a detection overlapping a box of its label this much is the same object")
+    default_threshold: float = Field(0.7, gt=0, le=1, description="the label threshold when the model advises none")
+    margin_weight: float = Field(1.0, ge=0)
+    disagreement_weight: float = Field(1.0, ge=0)
+    scarcity_weight: float = Field(0.5, ge=0)
+    scarcity_scale: float = Field(20.0, gt=0, description="verified images per camera at which scarcity halves")
+
+
+class ToolsIngestParams(_Section):
+    export_dir: str = Field("exports", description="where export-ls / export-cvat write")
+    ls_image_url_prefix: str = Field("/data/local-files/?d=", description="Label Studio local-files URL prefix")
+    ls_document_root: str = Field(".", description="LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT, image paths are relative to it")
+    max_images: int | None = Field(None, ge=1, description="export at most this many (highest priority first)")
+
+
+class IngestParams(_Section):
+    out_dir: str = Field("artifacts/ingest", description="reports and the ranked review list")
+    frigate: FrigateIngestParams = FrigateIngestParams()
+    suggest: SuggestIngestParams = SuggestIngestParams()
+    tools: ToolsIngestParams = ToolsIngestParams()
+    public: IngestPublicParams = IngestPublicParams()
 
 
 class Params(_Section):
