@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
@@ -18,8 +18,8 @@ from camtune.artifacts import Manifest, Verdict
 from camtune.config import Params
 from camtune.dataset import Dataset, load_dataset
 from camtune.errors import StepFailed
-from camtune.evaluation import frigate_path, gate, inputs, report, thresholds
-from camtune.evaluation.coco_eval import evaluate_detections
+from camtune.evaluation import bootstrap, frigate_path, gate, inputs, report, thresholds
+from camtune.evaluation.coco_eval import evaluate_with_matches
 from camtune.evaluation.predict import predict_dataset
 
 ModelKind = Literal["checkpoint", "tflite"]
@@ -119,6 +119,7 @@ def _frigate_here(label_names: Sequence[str], attribute_labels: Sequence[str], m
     return run
 
 
+
 def _predict_here(batch_size: int) -> Predict:
     def predict(kind: ModelKind, model: Path, ds: Dataset) -> dict:
         det, lock = _cached_detector(kind, model)
@@ -132,8 +133,16 @@ def score_model(kind: ModelKind, model: str | Path, ds: Dataset, label_names: Se
                 batch_size: int = 8) -> dict:
     """COCO metrics (pycocotools) of one model on one dataset, as `evaluate_detections` returns
     them: the same scorer the gate uses, for anyone who needs "how good is this model on this set"."""
+    return score_with_matches(kind, model, ds, label_names, predict=predict, slices=slices, curves=curves,
+                              batch_size=batch_size)[0]
+
+
+def score_with_matches(kind: ModelKind, model: str | Path, ds: Dataset, label_names: Sequence[str], *,
+                       predict: Predict | None = None, slices: bool = True, curves: bool = True,
+                       batch_size: int = 8) -> tuple[dict, bootstrap.CocoMatches]:
+    """`score_model` and the per-image matches of the same COCOeval run (the gate bootstraps them)."""
     detections = (predict or _predict_here(batch_size))(kind, Path(model), ds)
-    return evaluate_detections(ds, detections, list(label_names), slices=slices, curves=curves)
+    return evaluate_with_matches(ds, detections, list(label_names), slices=slices, curves=curves)
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,21 @@ class Evaluation:
     baseline: str          # "base" or "registry:<model_id>"
     markdown: str          # report.md
     notes: tuple[str, ...]
+    # the gate's inputs, to re-judge without predicting again (e.g. another bootstrap seed):
+    # {model: {set: bootstrap.CocoMatches}}, the side compared against, {set: images/boxes/cameras}
+    matches: dict = field(default_factory=dict, repr=False, compare=False)
+    side: str = "base"
+    set_info: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def regate(self, gate_params) -> dict:
+        """gate.json for other gate params (another seed, confidence, thresholds) on the same
+        detections: only the bootstrap and the checks run again."""
+        evidence = {key: bootstrap.paired_draws({"tuned": self.matches["tuned"][key],
+                                                 "baseline": self.matches[self.side][key]},
+                                                gate_params.resamples, gate_params.seed, key=key)
+                    for key in self.set_info}
+        return gate.decide(self.results["tuned"], self.results[self.side], gate_params, self.baseline,
+                           evidence, self.set_info)
 
 
 def _check_holdout_user(params: Params) -> None:
@@ -159,10 +183,7 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
     """Evaluate base vs tuned with COCO mAP, decide the blessing, advise Frigate thresholds; write
     metrics.json, gate.json, filters.yml, report.md, details.json and plots/ into `out_dir`
     (atomically, whole folder). Reads the stage outputs at their artifacts paths (cwd-relative).
-    `registry`: where the user's last blessed model is looked up (default: params.publish.registry).
-    With `evaluate.frigate_path.enabled`, every model is also run through Frigate's path
-    (`frigate`: (kind, model, dataset) -> ImageRuns; default here), the gate judges those figures
-    too, and the threshold advice comes from them."""
+    `registry`: where the user's last blessed model is looked up (default: params.publish.registry)."""
     ev = params.evaluate
     names = list(params.labels.names)
     attrs = list(params.labels.attribute_parents)
@@ -193,20 +214,29 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
             models["baseline"] = ("tflite", baseline.tflite)
 
         results: dict[str, dict] = {}
+        matches: dict[str, dict] = {}
         runs: dict[str, dict[str, list]] = {}
         for model, (kind, ref) in models.items():
-            results[model], runs[model] = {}, {}
+            results[model], matches[model], runs[model] = {}, {}, {}
             for key, ds in sets.items():
-                results[model][key] = score_model(kind, ref, ds, names, predict=predict)
+                results[model][key], matches[model][key] = score_with_matches(kind, ref, ds, names,
+                                                                              predict=predict)
                 if log:
                     log(f"{model} on {key}: mAP {results[model][key]['map']}, "
                         f"mAP@.5 {results[model][key]['map50']}")
                 if fp.enabled:
                     runs[model][key] = frigate(kind, ref, ds)
 
-    base_key = "baseline" if "baseline" in results else "base"
+    # the gate: both sides on the same bootstrap resamples of each set's images
+    side = "baseline" if "baseline" in results else "base"
+    evidence = {key: bootstrap.paired_draws({"tuned": matches["tuned"][key], "baseline": matches[side][key]},
+                                            ev.gate.resamples, ev.gate.seed, key=key) for key in sets}
+    set_info = {key: {"images": len(ds.images), "boxes": results["tuned"][key]["boxes"],
+                      "cameras": sorted(ds.images["camera"].dropna().astype(str).unique())
+                      if "camera" in ds.images else []} for key, ds in sets.items()}
     t = ev.thresholds
     frigate_figures: dict[str, dict] = {}
+    extra: list = []
     if fp.enabled:
         # advice from the tuned model's Frigate path; every model is then judged with those filters
         advice = thresholds.recommend_frigate(
@@ -222,10 +252,14 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
                     log(f"{model} on {key}, Frigate path: recall {f['advised']['overall']['recall']} at the "
                         f"advised min_score, {f['fixed']['overall']['recall']} at {fp.report_min_score}; "
                         f"{f['advised']['overall']['false_per_100_regions']} false / 100 regions")
-        verdict = gate.decide(
-            results["tuned"], results[base_key], ev.gate, baseline.name,
-            frigate_tuned={k: v["advised"] for k, v in frigate_figures["tuned"].items()},
-            frigate_baseline={k: v["advised"] for k, v in frigate_figures[base_key].items()})
+        # the Frigate-path checks on the same kind of paired bootstrap, over per-image tallies
+        for key in sets:
+            evidence[f"frigate_{key}"] = bootstrap.paired_draws(
+                {m: gate.frigate_tallies(frigate_figures[src][key]["advised"]["images"])
+                 for m, src in (("tuned", "tuned"), ("baseline", side))},
+                ev.gate.resamples, ev.gate.seed, key=f"frigate_{key}")
+            set_info[f"frigate_{key}"] = set_info[key]
+        extra = gate.frigate_specs(ev.gate)
         header = [
             f"Frigate objects config for the tuned model of {params.user.id}, measured on the Frigate",
             "path (square regions around objects and motion, the detector's 0.4 floor, the cross-region",
@@ -237,7 +271,6 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
             f"get no threshold.",
         ]
     else:
-        verdict = gate.decide(results["tuned"], results[base_key], ev.gate, baseline.name)
         advice = thresholds.recommend(
             names, attrs,
             [("user holdout", results["tuned"]["user"]), ("global eval", results["tuned"]["global"])], t)
@@ -248,6 +281,8 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
             f"{t.threshold_precision}; Frigate's defaults ({t.fallback_min_score} / {t.fallback_threshold}) "
             f"below {t.min_boxes} boxes.",
         ]
+    verdict = gate.decide(results["tuned"], results[side], ev.gate, baseline.name, evidence, set_info,
+                          extra_specs=extra)
     filters = thresholds.frigate_yaml(advice, header=header)
     md = report.markdown(results, verdict, advice, user_id=params.user.id, frigate_yaml=filters, notes=notes,
                          frigate=frigate_figures)
@@ -269,5 +304,7 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
                                                for m, v in runs.items()})
         for name, records in report.plot_files(results).items():
             atomic.write_json(out / artifacts.PLOTS.name / name, records)
+        for name, png in report.forest_plots(verdict).items():
+            atomic.write_bytes(out / artifacts.GATE_PLOTS.name / name, png)
     return Evaluation(Verdict.from_dict(verdict, out_dir / artifacts.GATE.name), metrics, results,
-                      baseline.name, md, tuple(notes))
+                      baseline.name, md, tuple(notes), matches, side, set_info)

@@ -6,6 +6,7 @@
 - `labelmap`: Frigate's labelmap.txt (read, write) and the label-set check
 - `images`: an image file -> uint8 RGB array
 - `regions`: Frigate's square regions (geometry, crop + resize, the detector's floor, the merge)
+- `detections`: the model loop over a dataset's images, box IoU, detections no annotation covers
 
 Both detectors share one interface: `predict(images) -> [{"boxes", "classes", "scores"}]`.
 Nothing here imports a step (validation, sampling, training, evaluation, export, publishing).

@@ -1,56 +1,67 @@
-"""The gate's Frigate-path checks: each one, pushed over its threshold alone, flips the verdict."""
+"""The gate's Frigate-path checks (extra specs on per-image tallies, same paired bootstrap): each
+one, pushed clearly over its threshold alone, fails; the absolute floor refuses a model Frigate
+would see detect nothing even against an equally weak baseline."""
 from __future__ import annotations
 
-import copy
-
-import pytest
+import numpy as np
 
 from camtune.config import GateParams
-from camtune.evaluation.gate import decide
-from tests.evaluation.test_gate import BASE, HEALTHY
+from camtune.evaluation import bootstrap
+from camtune.evaluation.gate import decide, frigate_specs, frigate_tallies
+from tests.evaluation.test_gate import stats, tables, world
 
-GATE = GateParams(min_gain=0.02, max_global_drop=0.02, max_class_drop=0.1, class_min_boxes=5,
-                  min_user_map50=0.3, min_global_map50=0.3, frigate_max_recall_drop=0.05,
-                  frigate_max_false_increase=2.0, min_user_frigate_recall=0.5)
-
-
-def fp(user_recall, global_recall, user_false=1.0, global_false=1.0):
-    return {"user": {"overall": {"recall": user_recall, "false_per_100_regions": user_false}},
-            "global": {"overall": {"recall": global_recall, "false_per_100_regions": global_false}}}
+GATE = GateParams(min_gain=0.0, max_global_drop=0.02, max_class_drop=0.1, class_min_boxes=5,
+                  min_user_map50=0.1, min_global_map50=0.1, resamples=400, seed=3,
+                  frigate_max_recall_drop=0.05, frigate_max_false_increase=5.0, min_user_frigate_recall=0.5)
 
 
-FP_BASE = fp(0.6, 0.6)
-FP_GOOD = fp(0.7, 0.58, 2.0, 3.0)
+def images(n, hit_rate, false_rate, seed):
+    """Per-image tallies: 2 objects and 2 regions per image."""
+    rng = np.random.default_rng(seed)
+    return [{"image_id": i, "camera": "c", "objects": 2, "hits": int(rng.binomial(2, hit_rate)), "regions": 2,
+             "false_detections": int(rng.binomial(2, false_rate))} for i in range(n)]
 
 
-def test_frigate_checks_are_judged_and_listed():
-    g = decide(HEALTHY, BASE, GATE, "base", frigate_tuned=FP_GOOD, frigate_baseline=FP_BASE)
-    assert g["blessed"], g["failed"]
-    names = [c["name"] for c in g["checks"]][-5:]
+def run(frigate_tuned: dict, frigate_base: dict):
+    tuned, base = world()
+    evidence = {s: bootstrap.paired_draws({"tuned": stats(tuned[s]), "baseline": stats(base[s])},
+                                          GATE.resamples, GATE.seed, key=s) for s in ("user", "global")}
+    for s in ("user", "global"):
+        evidence[f"frigate_{s}"] = bootstrap.paired_draws(
+            {"tuned": frigate_tallies(frigate_tuned[s]), "baseline": frigate_tallies(frigate_base[s])},
+            GATE.resamples, GATE.seed, key=f"frigate_{s}")
+    sets = {"user": {"boxes": 22}, "global": {"boxes": 300}, "frigate_user": {}, "frigate_global": {}}
+    g = decide(tables(tuned), tables(base), GATE, "base", evidence, sets, extra_specs=frigate_specs(GATE))
+    return g, {c["name"]: c for c in g["checks"]}
+
+
+def sides(user_hit=0.8, global_hit=0.8, user_false=0.02, global_false=0.02, seed=0):
+    return {"user": images(80, user_hit, user_false, seed), "global": images(120, global_hit, global_false, seed + 1)}
+
+
+BASE = sides(seed=10)
+
+
+def test_frigate_checks_are_listed_and_pass_for_an_equal_or_better_model():
+    g, c = run(sides(0.85, 0.8, seed=20), BASE)
+    names = [x["name"] for x in g["checks"]][-5:]
     assert names == ["frigate_user_recall", "frigate_user_false", "frigate_global_recall",
                      "frigate_global_false", "frigate_user_floor"]
-    floor = g["checks"][-1]
-    assert floor["metric"] == "user.frigate.recall" and floor["threshold"] == 0.5 and floor["observed"] == 0.7
+    assert c["frigate_user_floor"]["verdict"] == "passed" and c["frigate_user_floor"]["metric"] == "frigate_user.recall"
+    assert not any(x["verdict"] == "failed" for n, x in c.items() if n.startswith("frigate"))
 
 
-@pytest.mark.parametrize("tuned, failed", [
-    (fp(0.54, 0.6), ["frigate_user_recall"]),                 # 0.54 < 0.6 - 0.05
-    (fp(0.7, 0.54), ["frigate_global_recall"]),
-    (fp(0.7, 0.6, user_false=3.5), ["frigate_user_false"]),   # 3.5 > 1 + 2
-    (fp(0.7, 0.6, global_false=3.5), ["frigate_global_false"]),
-    (fp(None, 0.6), ["frigate_user_recall", "frigate_user_floor"]),   # not measurable: fails
-])
-def test_each_frigate_check_flips_the_verdict(tuned, failed):
-    g = decide(HEALTHY, BASE, GATE, "base", frigate_tuned=tuned, frigate_baseline=FP_BASE)
-    assert not g["blessed"] and g["failed"] == failed
+def test_recall_drop_fails():
+    g, c = run(sides(user_hit=0.4, seed=20), BASE)
+    assert c["frigate_user_recall"]["verdict"] == "failed" and "frigate_user_recall" in g["failed"]
 
 
-def test_absolute_floor_refuses_a_model_frigate_sees_detect_nothing_even_against_a_weak_baseline():
-    weak = fp(0.0, 0.0, 0.0, 0.0)
-    g = decide(HEALTHY, BASE, GATE, "base", frigate_tuned=fp(0.02, 0.01, 0.0, 0.0), frigate_baseline=weak)
-    assert g["failed"] == ["frigate_user_floor"]
+def test_more_false_detections_fail():
+    g, c = run(sides(global_false=0.4, seed=20), BASE)
+    assert c["frigate_global_false"]["verdict"] == "failed"
 
 
-def test_without_frigate_summaries_only_coco_checks():
-    g = decide(HEALTHY, BASE, GATE, "base")
-    assert not any(c["name"].startswith("frigate") for c in g["checks"])
+def test_floor_refuses_a_model_that_detects_nothing_even_against_a_weak_baseline():
+    weak = sides(0.0, 0.0, seed=30)
+    g, c = run(sides(0.02, 0.02, seed=31), weak)
+    assert c["frigate_user_floor"]["verdict"] == "failed" and not g["blessed"]
