@@ -16,7 +16,7 @@ from camtune.dataset import load_dataset
 from camtune.errors import StepFailed
 from camtune.evaluation import gate as gate_mod
 from camtune.evaluation import inputs, report, thresholds
-from camtune.evaluation.coco_eval import evaluate_detections
+from camtune.evaluation.coco_eval import detections_to_coco, evaluate_detections
 from camtune.evaluation.predict import predict_dataset, shards
 from flows import _cli
 
@@ -98,6 +98,7 @@ def evaluate_model(params_path: str = "params.yaml", overrides: dict | None = No
             models["baseline"] = ("tflite", baseline.tflite)
 
         results: dict[str, dict] = {}
+        coco_results: dict[str, list] = {}  # per-image detections, for the report's pictures
         for model, (kind, ref) in models.items():
             results[model] = {}
             for key, ds in sets.items():
@@ -106,6 +107,8 @@ def evaluate_model(params_path: str = "params.yaml", overrides: dict | None = No
                            for part in shards(ids, ev.shards)]
                 detections = {k: v for f in futures for k, v in f.result().items()}
                 results[model][key] = coco_eval(ds, detections, names)
+                if model in ("base", "tuned"):
+                    coco_results[f"{model}_{key}"] = detections_to_coco(ds, detections)
                 log.info("%s on %s: mAP %s, mAP@.5 %s", model, key, results[model][key]["map"],
                          results[model][key]["map50"])
 
@@ -137,6 +140,9 @@ def evaluate_model(params_path: str = "params.yaml", overrides: dict | None = No
                                                  "advice": [a.as_dict() for a in advice], "notes": notes})
         for name, records in report.plot_files(results).items():
             atomic.write_json(out / "plots" / name, records)
+        # COCO results format (image_id, category_id = label index + 1, bbox xywh px, score)
+        for name, dets in coco_results.items():
+            atomic.write_json(out / "detections" / f"{name}.json", dets, indent=None)
 
     create_markdown_artifact(key="evaluate-report", markdown=md,
                              description=f"evaluation of {params.user.id}'s tuned model")
