@@ -233,6 +233,19 @@ class PublishParams(_Section):
     registry: RegistryParams = RegistryParams()
 
 
+class ReportParams(_Section):
+    """The HTML run report (artifacts/report/index.html)."""
+    images_per_camera: int = Field(4, ge=0, description="holdout images shown per user camera")
+    global_images: int = Field(6, ge=0, description="global-set images shown (where base and tuned differ most)")
+    findings_shown: int = Field(40, ge=0, description="validation findings drawn as thumbnails (errors first)")
+    panel_width: int = Field(400, ge=64, le=1600, description="pixels per base/tuned panel")
+    jpeg_quality: int = Field(80, ge=30, le=95)
+    match_iou: float = Field(0.5, gt=0, le=1, description="IoU at which a detection matches a ground-truth box")
+    conditions: list[str] = Field(
+        default_factory=lambda: ["cloudy", "sunny", "dawn", "dusk", "night"],
+        description="conditions every camera should have images of (Frigate+ advice)")
+
+
 class PipelineParams(_Section):
     workspaces: str = Field("workspaces", description="per-user working copies (git worktrees)")
     user_dataset_template: str | None = Field(
@@ -257,6 +270,7 @@ class Params(_Section):
     export: ExportParams
     publish: PublishParams
     pipeline: PipelineParams = PipelineParams()
+    report: ReportParams = ReportParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
