@@ -169,3 +169,29 @@ def test_same_inputs_same_bytes(prefect_server, run_dir, monkeypatch):
     second = {p.relative_to(root): p.read_bytes() for p in (root / "artifacts/report").rglob("*") if p.is_file()}
     assert first == second
     assert b"Generated 2026-01-01 00:00 UTC" in first[Path("artifacts/report/index.html")]
+
+
+def test_lineage_diffs_params_against_the_previous_published_model(tmp_path, tiny_tflite, monkeypatch):
+    """A real publish into a local registry, then a run with one param changed: the page's
+    lineage names the previous model and the changed param, and the ids publish uses."""
+    from camtune import config, publishing
+    from camtune.registry import open_registry
+    from camtune.reporting.page import lineage
+    from s3_support import make_publish_inputs
+
+    monkeypatch.chdir(tmp_path)
+    before = config.load(PARAMS, {"publish.registry.root": str(tmp_path / "registry")})
+    make_publish_inputs(tmp_path, tiny_tflite, user_id=before.user.id)
+    registry = open_registry(before.publish.registry)
+    receipt = publishing.upload(publishing.prepare(before, tmp_path / "staging"), registry)
+
+    now = config.load(PARAMS, {"publish.registry.root": str(tmp_path / "registry"), "training.finetune.steps": 7})
+    out = lineage(now, {"baseline": f"registry:{receipt['model_id']}"}, {"edgetpu": {"status": "compiled"}})
+    assert out["previous_model"] == receipt["model_id"]
+    assert [d["key"] for d in out["params_diff"]] == ["training.finetune.steps"]
+    assert out["params_diff"][0]["previous"] == str(before.training.finetune.steps)
+    assert out["params_diff"][0]["current"] == "7"
+    # the same model files -> the id publish gave them; the base id publish recorded
+    assert out["model_id"] == receipt["model_id"] and out["edgetpu_compiled"]
+    assert out["base_id"] == registry.model(before.user.id, receipt["model_id"])["base_id"]
+    assert out["git"] is not None and out["notes"] == []
