@@ -15,26 +15,19 @@ the top level of metadata.json is the CPU variant and `variants` lists both.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from camtune import atomic
+from camtune import artifacts, atomic
+from camtune.artifacts import Verdict, read_json
 from camtune.config import Params
+from camtune.dataset import file_sha256
 from camtune.errors import StepFailed
-from camtune.registry import Registry, check_segment, sha256_file
-
-EXPORT_DIR = Path("artifacts/export")
-EVALUATE_DIR = Path("artifacts/evaluate")
-FINETUNE_DIR = Path("artifacts/finetune")
-TRAIN_BASE_DIR = Path("artifacts/train_base")
-SAMPLE_DIR = Path("artifacts/sample")
-PUBLISH_DIR = Path("artifacts/publish")
+from camtune.model.labelmap import read_labelmap
+from camtune.registry import Registry, check_segment
+# moved to camtune/provenance.py (the report names models the same way); kept importable from here
+from camtune.provenance import (base_checkpoint_files, base_identity, content_model_id,  # noqa: F401
+                                dvc_hashes, git_revision)
 
 # registry file name -> where it comes from (None = staged here)
 SOURCES = {
@@ -68,45 +61,6 @@ class Plan:
 # reading the stage outputs
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise StepFailed(f"{path}: missing (did the stage that writes it run?)") from None
-    except json.JSONDecodeError as exc:
-        raise StepFailed(f"{path}: not valid JSON: {exc}") from None
-
-
-def check_blessed(gate_path: Path) -> dict:
-    """gate.json must say blessed: true; otherwise refuse, naming every failed check."""
-    gate = _read_json(gate_path)
-    if gate.get("blessed") is True:
-        return gate
-    failed = [c for c in gate.get("checks", []) if not c.get("passed")]
-    lines = [f"  - {c.get('name')}: {c.get('why', '')} (observed {c.get('observed')}, "
-             f"threshold {c.get('threshold')})" for c in failed]
-    if not lines:
-        lines = [f"  - {name}" for name in gate.get("failed", [])] or ["  - (gate.json lists no checks)"]
-    raise StepFailed(f"{gate_path}: the model is not blessed; refusing to publish. Failed checks:\n"
-                     + "\n".join(lines))
-
-
-def read_labelmap(path: Path) -> dict[str, str]:
-    """labelmap.txt as Frigate reads it: `index label` lines (or bare labels, index = line)."""
-    out: dict[str, str] = {}
-    for lineno, line in enumerate(path.read_text().splitlines()):
-        if not line.strip():
-            continue
-        m = re.match(r"^\s*(\d+)\s+(.+?)\s*$", line)
-        idx, label = (m.group(1), m.group(2)) if m else (str(lineno), line.strip())
-        if idx in out:
-            raise StepFailed(f"{path}: line {lineno + 1}: index {idx} appears twice")
-        out[idx] = label
-    if not out:
-        raise StepFailed(f"{path}: empty label map")
-    return out
-
-
 def tflite_input(path: Path) -> tuple[int, int, str]:
     """(width, height, inputDataType) of a TFLite model's single input, which must be NHWC RGB."""
     from ai_edge_litert.interpreter import Interpreter
@@ -137,15 +91,6 @@ def attribute_map(attribute_parents: dict[str, list[str]]) -> dict[str, list[str
     return {k: sorted(v) for k, v in sorted(out.items())}
 
 
-def content_model_id(user_id: str, files: dict[str, Path]) -> str:
-    """Same model files + same user = same id (the idempotency key); 16 hex chars."""
-    h = hashlib.sha256(f"camtune-model-v1\0{user_id}\0".encode())
-    for name in ("model.tflite", "model_edgetpu.tflite", "labelmap.txt"):
-        if name in files:
-            h.update(f"{name}\0{sha256_file(files[name])}\0".encode())
-    return h.hexdigest()[:16]
-
-
 def trained_user_image_ids(trained_on: dict, user_id: str, path: Path) -> list[int]:
     """The user's image ids from finetune's trained_on.json (`user.image_ids`; the replay images
     are other users' and do not count against this user's "new verified images")."""
@@ -158,101 +103,18 @@ def trained_user_image_ids(trained_on: dict, user_id: str, path: Path) -> list[i
     return sorted(int(i) for i in user["image_ids"])
 
 
-def dvc_hashes(params: Params, lock_path: Path = Path("dvc.lock")) -> dict:
-    """DVC's hashes of the data the model came from: the finetune stage's deps in dvc.lock (what
-    `dvc repro` actually used), else computed now with DVC's own hashing for the data folders."""
-    if lock_path.is_file():
-        lock = yaml.safe_load(lock_path.read_text()) or {}
-        stage = (lock.get("stages") or {}).get("finetune")
-        if stage:
-            deps = {d["path"]: {k: v for k, v in d.items() if k != "path"} for d in stage.get("deps", [])}
-            return {"source": str(lock_path), "stage": "finetune", "deps": deps}
-    from dvc_data.hashfile.build import build
-    from dvc_data.hashfile.db.local import LocalHashFileDB
-    from dvc_objects.fs.local import LocalFileSystem
-    import tempfile
-
-    fs = LocalFileSystem()
-    out = {}
-    with tempfile.TemporaryDirectory() as odb_dir:
-        odb = LocalHashFileDB(fs, odb_dir)
-        for path in (params.data.user_dataset, params.data.global_pool):
-            if Path(path).exists():
-                _, meta, obj = build(odb, str(Path(path).resolve()), fs, "md5", dry_run=True)
-                out[path] = {"md5": obj.hash_info.value, "size": meta.size, "nfiles": meta.nfiles}
-    return {"source": "computed (dvc_data md5)", "deps": out}
-
-
-def git_revision(cwd: Path = Path(".")) -> dict:
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                                  check=True, timeout=30).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    rev = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"rev": rev, "dirty": bool(status) if status is not None else None}
-
-
-# ------------------------------------------------------------------------------------------
-# the base model
-
-
-_CKPT_RE = re.compile(r'^model_checkpoint_path:\s*"([^"]+)"', re.M)
-
-
-def base_checkpoint_files(model_dir: Path, staging: Path) -> dict[str, Path]:
-    """The files that make a Model Garden model_dir usable for fine-tuning: its top-level config
-    and label files plus the NEWEST checkpoint only (with a `checkpoint` index naming just it)."""
-    ckpt_index = model_dir / "checkpoint"
-    if not ckpt_index.is_file():
-        raise StepFailed(f"{model_dir}: no 'checkpoint' file; not a trained model folder")
-    m = _CKPT_RE.search(ckpt_index.read_text())
-    if not m:
-        raise StepFailed(f"{ckpt_index}: names no model_checkpoint_path")
-    latest = Path(m.group(1)).name
-    files: dict[str, Path] = {}
-    for p in sorted(model_dir.iterdir()):
-        if not p.is_file() or p.name.startswith(".") or p.name == "checkpoint":
-            continue
-        if p.name.startswith("ckpt-") and not p.name.startswith(latest + "."):
-            continue  # older checkpoints kept by CheckpointManager
-        files[p.name] = p
-    if not any(n.startswith(latest + ".") for n in files):
-        raise StepFailed(f"{model_dir}: checkpoint {latest} is named but its files are missing")
-    atomic.write_text(staging / "checkpoint",
-                      f'model_checkpoint_path: "{latest}"\nall_model_checkpoint_paths: "{latest}"\n')
-    files["checkpoint"] = staging / "checkpoint"
-    return files
-
-
-def base_identity(model_dir: Path, files: dict[str, Path]) -> tuple[str, dict]:
-    """(base_id, provenance). A base pulled from the registry keeps its id; a trained one gets a
-    content id."""
-    pulled = model_dir / "registry_base.json"
-    if pulled.is_file():
-        return check_segment(_read_json(pulled)["base_id"], "base id"), {"pulled_from_registry": True}
-    h = hashlib.sha256(b"camtune-base-v1\0")
-    for name in sorted(files):
-        if name != "checkpoint":
-            h.update(f"{name}\0{sha256_file(files[name])}\0".encode())
-    return f"base-{h.hexdigest()[:12]}", {"pulled_from_registry": False}
-
-
 # ------------------------------------------------------------------------------------------
 # prepare + upload
 
 
-def prepare(params: Params, staging: Path, *, export_dir: Path = EXPORT_DIR,
-            evaluate_dir: Path = EVALUATE_DIR, finetune_dir: Path = FINETUNE_DIR,
-            train_base_dir: Path = TRAIN_BASE_DIR, sample_dir: Path = SAMPLE_DIR,
+def prepare(params: Params, staging: Path, *, export_dir: Path = artifacts.EXPORT_DIR,
+            evaluate_dir: Path = artifacts.EVALUATE_DIR, finetune_dir: Path = artifacts.FINETUNE_DIR,
+            train_base_dir: Path = artifacts.TRAIN_BASE_DIR, sample_dir: Path = artifacts.SAMPLE_DIR,
             trained_at: dt.datetime | None = None, lock_path: Path = Path("dvc.lock")) -> Plan:
     """Check the gate and the inputs, stage metadata.json and lineage.json in `staging`."""
     user_id = check_segment(params.user.id, "user id")
-    gate = check_blessed(evaluate_dir / "gate.json")
-    metrics = _read_json(evaluate_dir / "metrics.json")
+    gate = Verdict.read(evaluate_dir / artifacts.GATE.name).check_blessed().data
+    metrics = read_json(evaluate_dir / artifacts.METRICS.name)
 
     dirs = {"export": export_dir, "evaluate": evaluate_dir}
     files: dict[str, Path] = {}
@@ -264,7 +126,8 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = EXPORT_DIR,
             raise StepFailed(f"{path}: missing; the {stage} stage writes it")
 
     width, height, data_type = tflite_input(files["model.tflite"])
-    label_map = read_labelmap(files["labelmap.txt"])
+    # Frigate's labelMap: {"0": "person", ...}
+    label_map = {str(i): name for i, name in enumerate(read_labelmap(files["labelmap.txt"]))}
     expected = params.labels.label_map
     if label_map != expected:
         raise StepFailed(f"{files['labelmap.txt']}: label map {label_map} differs from params.yaml "
@@ -276,10 +139,10 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = EXPORT_DIR,
     if base_model_dir.is_dir():
         base_files = base_checkpoint_files(base_model_dir, staging / "base")
         base_id, provenance = base_identity(base_model_dir, base_files)
-        manifest = sample_dir / "base_train.json"
+        manifest = sample_dir / artifacts.BASE_TRAIN.name
         base_meta = {
             "trained_at": dt.datetime.fromtimestamp(base_model_dir.stat().st_mtime, dt.timezone.utc).isoformat(),
-            "sample_manifest_sha256": sha256_file(manifest) if manifest.is_file() else None,
+            "sample_manifest_sha256": file_sha256(manifest) if manifest.is_file() else None,
             "params": {"labels": params.labels.model_dump(),
                        "training": params.training.model_dump(exclude={"finetune"})},
             "metrics": metrics.get("base"),  # evaluate's figures for the base model
@@ -287,8 +150,8 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = EXPORT_DIR,
         }
 
     model_id = content_model_id(user_id, files)
-    trained_on_path = finetune_dir / "trained_on.json"
-    trained_on = _read_json(trained_on_path)
+    trained_on_path = finetune_dir / artifacts.TRAINED_ON.name
+    trained_on = read_json(trained_on_path)
     # finetune writes trained_on.json when training ends: that is the model's train date
     trained_at = trained_at or dt.datetime.fromtimestamp(trained_on_path.stat().st_mtime, dt.timezone.utc)
     name = params.publish.model_name or f"{user_id}-{trained_at:%Y-%m-%d}"
@@ -326,7 +189,7 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = EXPORT_DIR,
         "id": model_id, "supportedDetectors": ["cpu"], **frigate,
         "user_id": user_id, "variants": variants,
         "metrics": metrics, "gate": gate,
-        "sha256": {n: sha256_file(p) for n, p in files.items()},
+        "sha256": {n: file_sha256(p) for n, p in files.items()},
     }
     files["metadata.json"] = atomic.write_json(staging / "metadata.json", metadata)
     return Plan(user_id=user_id, model_id=model_id, files=files, metadata=metadata, lineage=lineage,
@@ -367,10 +230,10 @@ def upload(plan: Plan, registry: Registry) -> dict:
             "published_at": entry["published_at"], "files": files, "base": base}
 
 
-def write_receipt(receipt: dict, publish_dir: Path = PUBLISH_DIR) -> Path:
+def write_receipt(receipt: dict, publish_dir: Path = artifacts.PUBLISH_DIR) -> Path:
     with atomic.output_dir(publish_dir) as tmp:
-        atomic.write_json(tmp / "receipt.json", receipt)
-    return publish_dir / "receipt.json"
+        atomic.write_json(tmp / artifacts.RECEIPT.name, receipt)
+    return publish_dir / artifacts.RECEIPT.name
 
 
 # ------------------------------------------------------------------------------------------
@@ -402,7 +265,7 @@ def install(registry: Registry, user_id: str, dest_dir: str | Path, *, model_id:
                                      "height", "inputShape", "pixelFormat", "inputDataType", "labelMap",
                                      "attributes") if k in metadata}
     info = {"id": frigate_id, **info, "supportedDetectors": variant["supportedDetectors"],
-            "sha256": sha256_file(model_path), "registryModelId": model_id}
+            "sha256": file_sha256(model_path), "registryModelId": model_id}
     info_path = atomic.write_json(dest_dir / f"{frigate_id}.json", info)
     return {"model_id": model_id, "frigate_id": frigate_id, "model": str(model_path),
             "info": str(info_path), "sha256": info["sha256"], "frigate_path": f"plus://{frigate_id}"}

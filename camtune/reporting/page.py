@@ -19,16 +19,14 @@ from typing import Any
 
 import jinja2
 
-from camtune import atomic
+from camtune import artifacts, atomic, provenance
+from camtune.artifacts import BASE_MODEL, EXPORT_DIR as EXPORT, GLOBAL_EVAL, HOLDOUT
 from camtune.config import Params
 from camtune.reporting import charts, compare, draw
 
-VALIDATE = Path("artifacts/validate/report.json")
-EVALUATE = Path("artifacts/evaluate")
-HOLDOUT = Path("artifacts/finetune/holdout.json")
-GLOBAL_EVAL = Path("artifacts/sample/global_eval.json")
-EXPORT = Path("artifacts/export")
-BASE_MODEL = Path("artifacts/train_base/model")
+VALIDATE = artifacts.VALIDATION_REPORT
+EVALUATE = artifacts.EVALUATE_DIR
+DETECTIONS = artifacts.EVALUATION_DETECTIONS
 SETS = {"user": ("your holdout images", HOLDOUT), "global": ("everybody else's cameras (global set)", GLOBAL_EVAL)}
 ADVICE_SOURCE = {"user holdout": "user", "global eval": "global"}
 # findings whose file must not be opened (outside the dataset, not an image, a decompression bomb)
@@ -196,7 +194,7 @@ def camera_strips(params: Params, out: Path, min_score: dict[str, float]) -> lis
     sections = []
     for key, (title, manifest_path) in SETS.items():
         manifest = read_json(manifest_path)
-        base_p, tuned_p = EVALUATE / "detections" / f"base_{key}.json", EVALUATE / "detections" / f"tuned_{key}.json"
+        base_p, tuned_p = DETECTIONS / f"base_{key}.json", DETECTIONS / f"tuned_{key}.json"
         if not isinstance(manifest, dict) or not base_p.is_file() or not tuned_p.is_file():
             sections.append({"key": key, "title": title, "groups": [],
                              "missing": f"no per-image detections ({base_p}); run `dvc repro evaluate`"})
@@ -303,16 +301,13 @@ def pr_charts(details: dict | None, label_names, out: Path) -> list[dict]:
 # --------------------------------------------------------------------------- your data
 
 def finding_cards(validation: dict | None, ds: RawDataset, params: Params, out: Path) -> list[dict]:
-    from camtune.validation.findings import RULES
-
     findings = [f for f in (validation or {}).get("findings") or [] if isinstance(f, dict)]
     unsafe = {f.get("image_id") for f in findings if f.get("rule") in UNSAFE_FILE_RULES}
     parents = params.labels.attribute_parents
     names = list(params.labels.names)
     cards, drawn = [], 0
     for n, f in enumerate(findings):
-        card = {**f, "meaning": RULES.get(f.get("rule"), ("", ""))[1], "src": None, "alt": None,
-                "no_image": None}
+        card = {**f, "src": None, "alt": None, "no_image": None}
         iid = f.get("image_id")
         im = ds.images.get(iid) if iid is not None else None
         if iid is None:
@@ -400,12 +395,11 @@ def params_diff(current: dict, previous: dict) -> list[dict]:
 
 
 def lineage(params: Params, gate: dict | None, export: dict | None) -> dict:
-    from camtune import publishing
     from camtune.registry import open_registry
 
-    out: dict[str, Any] = {"git": publishing.git_revision(), "notes": []}
+    out: dict[str, Any] = {"git": provenance.git_revision(), "notes": []}
     try:
-        out["dvc"] = publishing.dvc_hashes(params)
+        out["dvc"] = provenance.dvc_hashes(params)
     except Exception as exc:  # noqa: BLE001 - lineage is informative; a hashing failure is shown
         out["dvc"] = {"source": f"not available: {exc}", "deps": {}}
     out["datasets"] = [{"path": p, **{k: v for k, v in info.items() if k in ("md5", "hash", "size", "nfiles")}}
@@ -416,13 +410,13 @@ def lineage(params: Params, gate: dict | None, export: dict | None) -> dict:
     if (BASE_MODEL / "checkpoint").is_file():
         with tempfile.TemporaryDirectory(prefix="camtune-report-") as tmp:
             try:
-                files = publishing.base_checkpoint_files(BASE_MODEL, Path(tmp))
-                out["base_id"] = publishing.base_identity(BASE_MODEL, files)[0]
+                files = provenance.base_checkpoint_files(BASE_MODEL, Path(tmp))
+                out["base_id"] = provenance.base_identity(BASE_MODEL, files)[0]
             except Exception as exc:  # noqa: BLE001
                 out["notes"].append(f"base model id not available: {exc}")
     # the published id is derived from the exported files: the same id publish gives this model
     files = {n: EXPORT / n for n in ("model.tflite", "model_edgetpu.tflite", "labelmap.txt") if (EXPORT / n).is_file()}
-    out["model_id"] = publishing.content_model_id(params.user.id, files) if "model.tflite" in files else None
+    out["model_id"] = provenance.content_model_id(params.user.id, files) if "model.tflite" in files else None
     out["edgetpu"] = (export or {}).get("edgetpu") or {}
     out["edgetpu_compiled"] = out["edgetpu"].get("status") == "compiled" and "model_edgetpu.tflite" in files
     # the params the previous published model was trained with (the gate's registry baseline)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
+from camtune.model.images import load_rgb
 from camtune.validation.findings import Finding
 
 
@@ -60,18 +60,13 @@ def unlabeled(detection: dict, annotations: pd.DataFrame, width: float, height: 
     return [(names[i], float(scores[i]), boxes[i], float(best[i])) for i in np.flatnonzero(miss)]
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
-
-
 def run_audit(root: str | Path, images: pd.DataFrame, anns: pd.DataFrame, model_path: str | Path,
               rules: AuditRules, detector=None) -> tuple[list[Finding], dict]:
     """Audit `images` (already filtered to verified, decodable ones). `detector` defaults to the
-    export step's TFLiteDetector (Frigate's Interpreter loop)."""
+    Frigate-contract runner `camtune.model.tflite.TFLiteDetector` (Frigate's Interpreter loop)."""
     root = Path(root)
     if detector is None:
-        from camtune.export.runtime import TFLiteDetector
+        from camtune.model.tflite import TFLiteDetector
 
         detector = TFLiteDetector(model_path, label_names=list(rules.label_names))
     severity = "error" if rules.policy == "fail" else "warning"
