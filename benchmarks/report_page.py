@@ -32,16 +32,18 @@ def main() -> None:
             summary = reporting.build(params, Path(tmp))
             times.append(time.perf_counter() - t0)
             files = [f for f in Path(tmp).rglob("*") if f.is_file()]
-            kinds = {"page (index.html)": [f for f in files if f.name == "index.html"],
-                     "base vs tuned pictures": [f for f in files if f.parent.name == "img" and not f.name.startswith("finding_")],
-                     "finding thumbnails": [f for f in files if f.name.startswith("finding_")],
-                     "PR charts": [f for f in files if f.parent.name == "charts"]}
+            groups = {"page (index.html)": [f for f in files if f.name == "index.html"],
+                      "base vs tuned pictures": [f for f in files if f.parent.name == "img"
+                                                 and not f.name.startswith("finding_")],
+                      "finding thumbnails": [f for f in files if f.name.startswith("finding_")],
+                      "PR charts": [f for f in files if f.parent.name == "charts"]}
+            kinds = {k: (len(fs), sum(f.stat().st_size for f in fs)) for k, fs in groups.items()}
     print(f"verdict: {summary['verdict']}")
     print(f"{'part':<26}{'files':>7}{'KB':>10}")
-    for kind, fs in kinds.items():
-        print(f"{kind:<26}{len(fs):>7}{sum(f.stat().st_size for f in fs) / 1e3:>10.1f}")
-    total = sum(f.stat().st_size for fs in kinds.values() for f in fs)
-    print(f"{'total':<26}{sum(len(v) for v in kinds.values()):>7}{total / 1e3:>10.1f}   (budget 5000 KB)")
+    for kind, (n, size) in kinds.items():
+        print(f"{kind:<26}{n:>7}{size / 1e3:>10.1f}")
+    total = sum(size for _, size in kinds.values())
+    print(f"{'total':<26}{sum(n for n, _ in kinds.values()):>7}{total / 1e3:>10.1f}   (budget 5000 KB)")
     print(f"build: median {statistics.median(times):.2f} s, min {min(times):.2f} s over {len(times)} runs")
 
 

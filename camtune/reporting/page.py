@@ -118,8 +118,8 @@ def verdict_sentence(gate: dict | None, validation: dict | None) -> str:
                else f"your last published model ({str(baseline).removeprefix('registry:')})")
     checks = gate.get("checks") or []
     if verdict == "blessed":
-        return (f"Blessed: the tuned model passed all {len(checks)} checks against {against}; "
-                f"it is better on your cameras and not worse on everybody else's, so it can be published.")
+        return (f"Blessed: the tuned model passed all {len(checks)} checks of the gate against {against}, "
+                f"so it can be published.")
     if verdict == "inconclusive":
         unsure = [c.get("name") for c in checks if _check_verdict(c) == "inconclusive"]
         which = f" ({', '.join(unsure)})" if unsure else ""
@@ -402,7 +402,9 @@ def lineage(params: Params, gate: dict | None, export: dict | None) -> dict:
         out["dvc"] = provenance.dvc_hashes(params)
     except Exception as exc:  # noqa: BLE001 - lineage is informative; a hashing failure is shown
         out["dvc"] = {"source": f"not available: {exc}", "deps": {}}
-    out["datasets"] = [{"path": p, **{k: v for k, v in info.items() if k in ("md5", "hash", "size", "nfiles")}}
+    # dvc.lock entries carry md5 + size, folders also nfiles; computed ones the same keys
+    out["datasets"] = [{"path": p, "md5": info.get("md5"), "size": info.get("size"),
+                        "nfiles": info.get("nfiles")}
                        for p, info in sorted((out["dvc"].get("deps") or {}).items())
                        if p.startswith((params.data.user_dataset, params.data.global_pool, "artifacts/sample"))]
     # the base model id, the way publish names it

@@ -47,11 +47,13 @@ def _detections(ds, names, rng, keep: float, jitter: float, false_per_image: flo
 
 def write_evaluate(params, names, *, baseline: str = "base") -> dict:
     """artifacts/evaluate as flows/evaluate.py writes it (real COCOeval, gate, advice)."""
+    from camtune import artifacts
     from camtune.evaluation import gate as gate_mod, inputs, report, thresholds
     from camtune.evaluation.coco_eval import detections_to_coco, evaluate_detections
 
     rng = np.random.default_rng(0)
-    sets = {"user": inputs.eval_set(inputs.HOLDOUT, names)[0], "global": inputs.eval_set(inputs.GLOBAL_EVAL, names)[0]}
+    sets = {"user": inputs.eval_set(artifacts.HOLDOUT, names)[0],
+            "global": inputs.eval_set(artifacts.GLOBAL_EVAL, names)[0]}
     quality = {"base": (0.55, 0.08, 0.8), "tuned": (0.9, 0.03, 0.2)}
     results, coco = {}, {}
     for model, (keep, jitter, fp) in quality.items():
@@ -64,14 +66,14 @@ def write_evaluate(params, names, *, baseline: str = "base") -> dict:
     advice = thresholds.recommend(names, list(params.labels.attribute_parents),
                                   [("user holdout", results["tuned"]["user"]),
                                    ("global eval", results["tuned"]["global"])], params.evaluate.thresholds)
-    out = inputs.HOLDOUT.parents[1] / "evaluate"
+    out = artifacts.EVALUATE_DIR
     atomic.write_json(out / "gate.json", verdict)
     atomic.write_text(out / "filters.yml", thresholds.frigate_yaml(advice, header=["test"]))
     atomic.write_json(out / "metrics.json", report.metrics_json(results, verdict))
     atomic.write_json(out / "details.json", {"results": results, "advice": [a.as_dict() for a in advice],
                                              "notes": []})
     for name, dets in coco.items():
-        atomic.write_json(out / "detections" / f"{name}.json", dets, indent=None)
+        atomic.write_json(artifacts.EVALUATION_DETECTIONS / f"{name}.json", dets, indent=None)
     return verdict
 
 
