@@ -113,7 +113,8 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = artifacts.EXPOR
             trained_at: dt.datetime | None = None, lock_path: Path = Path("dvc.lock")) -> Plan:
     """Check the gate and the inputs, stage metadata.json and lineage.json in `staging`."""
     user_id = check_segment(params.user.id, "user id")
-    gate = Verdict.read(evaluate_dir / artifacts.GATE.name).check_blessed().data
+    checked = Verdict.read(evaluate_dir / artifacts.GATE.name).check_blessed(params.publish.allow_inconclusive)
+    gate, verdict = checked.data, checked.verdict
     metrics = read_json(evaluate_dir / artifacts.METRICS.name)
 
     dirs = {"export": export_dir, "evaluate": evaluate_dir}
@@ -188,9 +189,15 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = artifacts.EXPOR
     metadata = {
         "id": model_id, "supportedDetectors": ["cpu"], **frigate,
         "user_id": user_id, "variants": variants,
-        "metrics": metrics, "gate": gate,
+        "metrics": metrics, "gate": gate, "verdict": verdict,
         "sha256": {n: file_sha256(p) for n, p in files.items()},
     }
+    if verdict != "blessed":
+        # the loud flag: whoever installs this model can see it was never blessed
+        metadata["published_unblessed"] = {
+            "verdict": verdict, "allowed_by": "publish.allow_inconclusive",
+            "warning": f"NOT BLESSED: the gate was {verdict} ({gate.get('summary', '')}); published "
+                       f"because the user accepted the risk"}
     files["metadata.json"] = atomic.write_json(staging / "metadata.json", metadata)
     return Plan(user_id=user_id, model_id=model_id, files=files, metadata=metadata, lineage=lineage,
                 base_id=base_id, base_files=base_files, base_metadata=base_meta)
@@ -217,7 +224,8 @@ def upload(plan: Plan, registry: Registry) -> dict:
             "name": plan.metadata["name"],
             "published_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
             "trainDate": plan.metadata["trainDate"],
-            "blessed": True,
+            "blessed": plan.metadata.get("verdict", "blessed") == "blessed",
+            "verdict": plan.metadata.get("verdict", "blessed"),
             "base_id": plan.base_id,
             "detectors": sorted(plan.metadata["variants"]),
             "files": written,

@@ -52,13 +52,22 @@ def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.Argum
     args = parser.parse_args(argv)
     kwargs = {k: v for k, v in vars(args).items() if k not in ("params", "overrides")}
     kwargs.update(extra)
+    # one local Prefect server shared by the steps unless PREFECT_API_URL is set (not step compute)
+    from camtune import prefect_server
+
+    try:
+        api_url = prefect_server.api_url_for_step()
+    except prefect_server.ServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     t0 = time.perf_counter()
     try:
         from flows._runners import with_task_runner
 
         overrides = parse_overrides(args.overrides)
         flow_fn = with_task_runner(flow_fn, args.params, overrides)
-        flow_fn(params_path=args.params, overrides=overrides, **kwargs)
+        with prefect_server.using(api_url):
+            flow_fn(params_path=args.params, overrides=overrides, **kwargs)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -69,6 +78,21 @@ def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.Argum
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     finally:
-        # read by the parent flow's overhead accounting (camtune.orchestration.run_stage)
-        print(f"camtune: step compute {time.perf_counter() - t0:.3f}s", file=sys.stderr)
+        seconds = time.perf_counter() - t0
+        print(f"camtune: step compute {seconds:.3f}s", file=sys.stderr)  # for people and benchmarks
+        _write_step_figures(seconds)
     return 0
+
+
+def _write_step_figures(seconds: float) -> None:
+    """artifacts/<stage>.step.json for the parent flow's overhead accounting (orchestration.run_stage):
+    when this process is a stage's command (`python -m flows.<step>`) run by the orchestrator."""
+    from camtune import artifacts
+
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    stage = artifacts.stage_of_module(getattr(spec, "name", None))
+    if stage and os.environ.get(artifacts.RUN_ENV):
+        try:
+            artifacts.write_step(stage, {"compute_s": round(seconds, 3)})
+        except OSError as exc:
+            print(f"warning: cannot write {artifacts.step_file(stage)}: {exc}", file=sys.stderr)

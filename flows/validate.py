@@ -17,8 +17,9 @@ OUT_DIR = artifacts.VALIDATE_DIR
 
 
 # The checks take pandas tables: nothing to hash for a cache key, and each run must look afresh.
-@task(name="load-dataset", cache_policy=NO_CACHE)
-def load_dataset(params: config.Params) -> validation.Context:
+@task(name="read-user-dataset", cache_policy=NO_CACHE)
+def read_user_dataset(params: config.Params) -> validation.Context:
+    """The user dataset read without trusting it (validation.prepare), for the checks below."""
     return validation.prepare(params)
 
 
@@ -51,7 +52,7 @@ def validate_dataset(params_path: str = "params.yaml", overrides: dict | None = 
     """Validate params.data.user_dataset; write the report; fail (StepFailed) on error findings."""
     params = config.load(params_path, overrides)
     log = get_run_logger()
-    ctx = load_dataset(params)
+    ctx = read_user_dataset(params)
     results = {name: run_check(name, ctx) for name in ("schema", "tables", "attributes")}
     results["files"] = check_files_fanned_out(ctx)
     results["lineage"] = run_check("lineage", ctx)

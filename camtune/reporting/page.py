@@ -121,11 +121,12 @@ def verdict_sentence(gate: dict | None, validation: dict | None) -> str:
         return (f"Blessed: the tuned model passed all {len(checks)} checks of the gate against {against}, "
                 f"so it can be published.")
     if verdict == "inconclusive":
-        unsure = [c.get("name") for c in checks if _check_verdict(c) == "inconclusive"]
+        unsure = gate.get("deciding") or [c.get("name") for c in checks if _check_verdict(c) == "inconclusive"]
         which = f" ({', '.join(unsure)})" if unsure else ""
+        advice = [a for a in gate.get("advice") or [] if isinstance(a, str)]
         return (f"Inconclusive: the evaluation cannot tell whether the tuned model is better than {against}"
-                f"{which}; the difference is within the measurement's uncertainty. Add verified images "
-                f"and run again.")
+                f"{which}; the difference is within the measurement's uncertainty, so it will not be "
+                f"published. " + (advice[0] if advice else "Add verified images and run again."))
     failed = gate.get("failed") or [c.get("name") for c in checks if _check_verdict(c) == "fail"]
     return (f"Not blessed: the tuned model failed {len(failed)} of {len(checks)} checks against {against} "
             f"({', '.join(map(str, failed))}), so it will not be published.")
@@ -135,7 +136,7 @@ def _check_verdict(c: dict) -> str:
     v = c.get("verdict")
     if isinstance(v, str) and v:
         v = v.lower()
-        return "pass" if v in ("pass", "passed") else "fail" if v in ("fail", "failed") else v
+        return "pass" if v in ("pass", "passed") else "fail" if v in ("fail", "failed") else v  # inconclusive, uninformative
     return "pass" if c.get("passed") else "fail"
 
 
@@ -159,8 +160,11 @@ def _fmt(v, nd: int = 3) -> str:
 def check_rows(gate: dict | None) -> list[dict]:
     rows = []
     for c in (gate or {}).get("checks") or []:
+        # the gate with intervals reports `point` (a gain/drop or the tuned value), the older one `observed`
+        observed = c.get("observed", c.get("point"))
         rows.append({"name": c.get("name"), "metric": c.get("metric"), "why": c.get("why", ""),
-                     "threshold": _fmt(c.get("threshold")), "observed": _fmt(c.get("observed")),
+                     "threshold": _fmt(c.get("threshold")), "observed": _fmt(observed),
+                     "tuned": _fmt(c.get("tuned")), "baseline": _fmt(c.get("baseline")),
                      "interval": _interval(c), "verdict": _check_verdict(c)})
     return rows
 
@@ -471,6 +475,8 @@ def build(params: Params, out: Path) -> dict:
         "verdict": verdict,
         "sentence": verdict_sentence(gate, validation),
         "checks": check_rows(gate),
+        "confidence": (gate or {}).get("confidence"),
+        "gate_summary": (gate or {}).get("summary"),
         "gate_notes": [n for n in (details or {}).get("notes") or [] if isinstance(n, str)],
         "cameras": camera_strips(params, out, min_score) if gate is not None else [],
         "tables": label_tables(details, names),

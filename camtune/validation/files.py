@@ -16,14 +16,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from camtune.config import ValidateParams
 from camtune.dataset import file_sha256
 from camtune.validation.findings import Finding
-
-
-@dataclass(frozen=True)
-class FileRules:
-    allowed_formats: tuple[str, ...] = ("JPEG", "PNG")
-    max_pixels: int = 40_000_000
 
 
 @dataclass(frozen=True)
@@ -52,7 +47,7 @@ def resolve_inside(root: Path, file_name: str) -> tuple[Path | None, str | None,
     return path, None, None
 
 
-def check_file(root: Path, image_id, file_name, width, height, sha256, rules: FileRules) -> FileCheck:
+def check_file(root: Path, image_id, file_name, width, height, sha256, v: ValidateParams) -> FileCheck:
     def finding(code, msg, severity="error"):
         return Finding(severity, code, msg, image_id=image_id, file=fname)
 
@@ -77,13 +72,13 @@ def check_file(root: Path, image_id, file_name, width, height, sha256, rules: Fi
             img = Image.open(path)  # reads the header only
         with img:
             real_w, real_h = img.size
-            if real_w * real_h > rules.max_pixels:
+            if real_w * real_h > v.max_pixels:
                 out.append(finding("PIXEL_BOMB", f"{fname}: {real_w}x{real_h} = {real_w * real_h} pixels "
-                                   f"exceeds validate.max_pixels={rules.max_pixels}; not decoded"))
+                                   f"exceeds validate.max_pixels={v.max_pixels}; not decoded"))
                 return FileCheck(image_id, fname, tuple(out), digest)
-            if img.format not in rules.allowed_formats:
+            if img.format not in v.allowed_formats:
                 out.append(finding("FORMAT_NOT_ALLOWED", f"{fname}: format {img.format} is not one of "
-                                   f"validate.allowed_formats {list(rules.allowed_formats)}"))
+                                   f"validate.allowed_formats {list(v.allowed_formats)}"))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 img.load()  # the real decode: a truncated or corrupt file fails here
@@ -110,16 +105,16 @@ def _num(v) -> str:
         return "?"
 
 
-def check_files(root: str | Path, images: pd.DataFrame, rules: FileRules,
+def check_files(root: str | Path, images: pd.DataFrame, v: ValidateParams,
                 workers: int | None = None) -> tuple[list[Finding], list[FileCheck]]:
     """Check every image record's file; also DUP_CONTENT across records. Returns (findings, checks)."""
-    checks = check_file_records(root, images, rules, workers)
+    checks = check_file_records(root, images, v, workers)
     findings = [f for c in checks for f in c.findings]
     findings.extend(duplicate_content(checks))
     return findings, checks
 
 
-def check_file_records(root: str | Path, images: pd.DataFrame, rules: FileRules,
+def check_file_records(root: str | Path, images: pd.DataFrame, v: ValidateParams,
                        workers: int | None = None) -> list[FileCheck]:
     """The per-file checks of these image records, on a thread pool (PIL releases the GIL)."""
     root = Path(root)
@@ -129,7 +124,7 @@ def check_file_records(root: str | Path, images: pd.DataFrame, rules: FileRules,
     def one(r):
         w = None if pd.isna(r.width) else int(r.width)
         h = None if pd.isna(r.height) else int(r.height)
-        return check_file(root, r.id, r.file_name, w, h, r.sha256, rules)
+        return check_file(root, r.id, r.file_name, w, h, r.sha256, v)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, rows))

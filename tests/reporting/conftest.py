@@ -5,6 +5,7 @@ The detections stand for a trained model's (a jittered copy of the ground truth:
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,36 +46,24 @@ def _detections(ds, names, rng, keep: float, jitter: float, false_per_image: flo
     return out
 
 
-def write_evaluate(params, names, *, baseline: str = "base") -> dict:
-    """artifacts/evaluate as flows/evaluate.py writes it (real COCOeval, gate, advice)."""
+def write_evaluate(params, names) -> dict:
+    """artifacts/evaluate written by the real `camtune.evaluation.evaluate` (COCOeval, bootstrap
+    gate, advice, detections/), with the models' predictions stood in by jittered ground truth."""
     from camtune import artifacts
-    from camtune.evaluation import gate as gate_mod, inputs, report, thresholds
-    from camtune.evaluation.coco_eval import detections_to_coco, evaluate_detections
+    from camtune.evaluation import evaluate
 
-    rng = np.random.default_rng(0)
-    sets = {"user": inputs.eval_set(artifacts.HOLDOUT, names)[0],
-            "global": inputs.eval_set(artifacts.GLOBAL_EVAL, names)[0]}
-    quality = {"base": (0.55, 0.08, 0.8), "tuned": (0.9, 0.03, 0.2)}
-    results, coco = {}, {}
-    for model, (keep, jitter, fp) in quality.items():
-        results[model] = {}
-        for key, ds in sets.items():
-            dets = _detections(ds, names, rng, keep, jitter, fp)
-            results[model][key] = evaluate_detections(ds, dets, names)
-            coco[f"{model}_{key}"] = detections_to_coco(ds, dets)
-    verdict = gate_mod.decide(results["tuned"], results["base"], params.evaluate.gate, baseline)
-    advice = thresholds.recommend(names, list(params.labels.attribute_parents),
-                                  [("user holdout", results["tuned"]["user"]),
-                                   ("global eval", results["tuned"]["global"])], params.evaluate.thresholds)
-    out = artifacts.EVALUATE_DIR
-    atomic.write_json(out / "gate.json", verdict)
-    atomic.write_text(out / "filters.yml", thresholds.frigate_yaml(advice, header=["test"]))
-    atomic.write_json(out / "metrics.json", report.metrics_json(results, verdict))
-    atomic.write_json(out / "details.json", {"results": results, "advice": [a.as_dict() for a in advice],
-                                             "notes": []})
-    for name, dets in coco.items():
-        atomic.write_json(artifacts.EVALUATION_DETECTIONS / f"{name}.json", dets, indent=None)
-    return verdict
+    quality = {"train_base": (0.55, 0.08, 0.8), "finetune": (0.9, 0.03, 0.2)}  # keep, jitter, false/image
+    for model_dir in (artifacts.BASE_MODEL, artifacts.TUNED_MODEL):
+        model_dir.mkdir(parents=True, exist_ok=True)
+        (model_dir / "labels.json").write_text(json.dumps({"names": names}))
+
+    def predict(kind, model, ds):
+        stage = Path(model).parent.name
+        seed = sum(map(ord, stage)) * 1000 + len(ds.images)
+        return _detections(ds, names, np.random.default_rng(seed), *quality[stage])
+
+    result = evaluate(params, artifacts.EVALUATE_DIR, predict=predict)
+    return json.loads(artifacts.GATE.read_text()) if result else {}
 
 
 @pytest.fixture

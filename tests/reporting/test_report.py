@@ -12,6 +12,9 @@ import pytest
 from tests.reporting.conftest import PARAMS, failed_dataset
 
 
+PREFIX = {"blessed": "Blessed", "not_blessed": "Not blessed", "inconclusive": "Inconclusive"}
+
+
 class Page(HTMLParser):
     """Every tag with its attributes, the text, and tag balance (void elements excepted)."""
 
@@ -73,10 +76,13 @@ def test_page_of_a_passing_run(prefect_server, run_dir):
     sentence = verdict_sentence(gate, json.loads((root / "artifacts/validate/report.json").read_text()))
     text = " ".join(page.text)
     assert sentence in text and out["sentence"] == sentence
-    assert sentence.startswith("Blessed" if gate["blessed"] else "Not blessed")
-    # the checks table: one row per gate check with its observed value
+    assert sentence.startswith(PREFIX[gate.get("verdict", "blessed" if gate["blessed"] else "not_blessed")])
+    # the checks table: one row per gate check with its observed value (and interval when there is one)
     for c in gate["checks"]:
-        assert c["name"] in text and f"{c['observed']:.3f}" in text
+        observed = c.get("observed", c.get("point"))
+        assert c["name"] in text and (observed is None or f"{observed:.3f}" in text)
+        if c.get("interval"):
+            assert f"[{c['interval'][0]:.3f}, {c['interval'][1]:.3f}]" in text
     # pictures: per user camera and for the global set, base and tuned side by side
     user_imgs = [i for i in page.find("img") if i["src"].startswith("img/user_")]
     global_imgs = [i for i in page.find("img") if i["src"].startswith("img/global_")]
