@@ -92,6 +92,11 @@ def test_flow_writes_metrics_gate_filters_report_and_plots(prefect_server, works
     rec = json.loads(plots[0].read_text())
     assert len(rec) == 101 and set(rec[0]) == {"recall", "base", "tuned"}
     assert (ev / "details.json").exists()
+    dets = {p.name: json.loads(p.read_text()) for p in (ev / "detections").glob("*.json")}
+    assert set(dets) == {"base_user.json", "base_global.json", "tuned_user.json", "tuned_global.json"}
+    assert all(set(d) == {"image_id", "category_id", "bbox", "score"} for d in dets["tuned_global.json"])
+    assert {d["image_id"] for d in dets["tuned_global.json"]} <= set(json.loads(
+        (workspace / "artifacts/sample/global_eval.json").read_text())["image_ids"])
 
     # floors at zero (cannot fail: uninformative) and a model equal to its baseline: no gain shown,
     # nothing worse: inconclusive, never blessed
