@@ -43,6 +43,7 @@ FILTERS = EVALUATE_DIR / "filters.yml"
 EVALUATION_REPORT = EVALUATE_DIR / "report.md"
 EVALUATION_DETAILS = EVALUATE_DIR / "details.json"
 PLOTS = EVALUATE_DIR / "plots"
+EVALUATION_DETECTIONS = EVALUATE_DIR / "detections"  # {base,tuned}_{user,global}.json, COCO results
 GATE_PLOTS = EVALUATE_DIR / "gate_plots"   # forest plots of the gate's checks (PNG)
 
 EXPORT_DIR = ARTIFACTS / "export"
@@ -50,10 +51,13 @@ EXPORT_DIR = ARTIFACTS / "export"
 PUBLISH_DIR = ARTIFACTS / "publish"
 RECEIPT = PUBLISH_DIR / "receipt.json"
 
+REPORT_DIR = ARTIFACTS / "report"  # index.html + img/ + charts/
+
+STEP_FILE = "step.json"  # a step's own figures, beside its outputs (see step_file)
 # the command of each stage (dvc.yaml `cmd`: python -m <module>)
 FLOWS = {"sample_data": "flows.sample_data", "validate": "flows.validate", "sample": "flows.sample",
          "train_base": "flows.train_base", "finetune": "flows.finetune", "evaluate": "flows.evaluate",
-         "export": "flows.export", "publish": "flows.publish"}
+         "export": "flows.export", "publish": "flows.publish", "report": "flows.report"}
 # set by the orchestrator for one `dvc repro`; a step copies it into its step file, so figures of
 # an earlier run (a stage DVC skipped this time) are never counted as this run's
 RUN_ENV = "CAMTUNE_RUN_ID"
@@ -65,9 +69,11 @@ OUTS: dict[str, tuple[Path, ...]] = {
     "sample": (SAMPLE_DIR,),
     "train_base": (TRAIN_BASE_DIR,),
     "finetune": (FINETUNE_DIR,),
-    "evaluate": (GATE, FILTERS, EVALUATION_REPORT, EVALUATION_DETAILS, PLOTS, GATE_PLOTS, METRICS),
+    "evaluate": (GATE, FILTERS, EVALUATION_REPORT, EVALUATION_DETAILS, EVALUATION_DETECTIONS, PLOTS, GATE_PLOTS,
+                 METRICS),
     "export": (EXPORT_DIR,),
     "publish": (RECEIPT,),
+    "report": (REPORT_DIR,),
 }
 READS: dict[str, tuple[Path, ...]] = {
     "validate": (),
@@ -77,6 +83,8 @@ READS: dict[str, tuple[Path, ...]] = {
     "evaluate": (GLOBAL_EVAL, BASE_MODEL, TUNED_MODEL, HOLDOUT),
     "export": (GLOBAL_EVAL, REPLAY, TUNED_MODEL, HOLDOUT),
     "publish": (EXPORT_DIR, GATE, METRICS, FILTERS, EVALUATION_REPORT, TRAINED_ON, BASE_MODEL, BASE_TRAIN),
+    "report": (VALIDATION_REPORT, GLOBAL_EVAL, HOLDOUT, BASE_MODEL, GATE, EVALUATION_DETAILS, FILTERS,
+               EVALUATION_DETECTIONS, EXPORT_DIR),
 }
 
 

@@ -292,6 +292,19 @@ class PublishParams(_Section):
     registry: RegistryParams = RegistryParams()
 
 
+class ReportParams(_Section):
+    """The HTML run report (artifacts/report/index.html)."""
+    images_per_camera: int = Field(4, ge=0, description="holdout images shown per user camera")
+    global_images: int = Field(6, ge=0, description="global-set images shown (where base and tuned differ most)")
+    findings_shown: int = Field(40, ge=0, description="validation findings drawn as thumbnails (errors first)")
+    panel_width: int = Field(400, ge=64, le=1600, description="pixels per base/tuned panel")
+    jpeg_quality: int = Field(80, ge=30, le=95)
+    match_iou: float = Field(0.5, gt=0, le=1, description="IoU at which a detection matches a ground-truth box")
+    conditions: list[str] = Field(
+        default_factory=lambda: ["cloudy", "sunny", "dawn", "dusk", "night"],
+        description="conditions every camera should have images of (Frigate+ advice)")
+
+
 class IngestPublicParams(_Section):
     """`python -m flows.ingest_public`: a public COCO-format dataset -> a global pool of ours."""
     name: str = Field("coco2017", pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$",
@@ -379,6 +392,7 @@ class Params(_Section):
     export: ExportParams
     publish: PublishParams
     pipeline: PipelineParams = PipelineParams()
+    report: ReportParams = ReportParams()
     ingest: IngestParams = IngestParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

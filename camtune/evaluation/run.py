@@ -19,7 +19,7 @@ from camtune.config import Params
 from camtune.dataset import Dataset, load_dataset
 from camtune.errors import StepFailed
 from camtune.evaluation import bootstrap, frigate_path, gate, inputs, report, thresholds
-from camtune.evaluation.coco_eval import evaluate_with_matches
+from camtune.evaluation.coco_eval import detections_to_coco, evaluate_with_matches
 from camtune.evaluation.predict import predict_dataset
 
 ModelKind = Literal["checkpoint", "tflite"]
@@ -181,7 +181,7 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
              predict: Predict | None = None, frigate: FrigateRuns | None = None, registry=None,
              log: Callable[[str], None] | None = None) -> Evaluation:
     """Evaluate base vs tuned with COCO mAP, decide the blessing, advise Frigate thresholds; write
-    metrics.json, gate.json, filters.yml, report.md, details.json and plots/ into `out_dir`
+    metrics.json, gate.json, filters.yml, report.md, details.json, plots/ and detections/ into `out_dir`
     (atomically, whole folder). Reads the stage outputs at their artifacts paths (cwd-relative).
     `registry`: where the user's last blessed model is looked up (default: params.publish.registry)."""
     ev = params.evaluate
@@ -216,11 +216,14 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
         results: dict[str, dict] = {}
         matches: dict[str, dict] = {}
         runs: dict[str, dict[str, list]] = {}
+        coco_results: dict[str, list] = {}  # per-image detections of base and tuned, for the report
         for model, (kind, ref) in models.items():
             results[model], matches[model], runs[model] = {}, {}, {}
             for key, ds in sets.items():
-                results[model][key], matches[model][key] = score_with_matches(kind, ref, ds, names,
-                                                                              predict=predict)
+                detections = predict(kind, Path(ref), ds)
+                results[model][key], matches[model][key] = evaluate_with_matches(ds, detections, names)
+                if model in ("base", "tuned"):
+                    coco_results[f"{model}_{key}"] = detections_to_coco(ds, detections)
                 if log:
                     log(f"{model} on {key}: mAP {results[model][key]['map']}, "
                         f"mAP@.5 {results[model][key]['map50']}")
@@ -306,5 +309,8 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
             atomic.write_json(out / artifacts.PLOTS.name / name, records)
         for name, png in report.forest_plots(verdict).items():
             atomic.write_bytes(out / artifacts.GATE_PLOTS.name / name, png)
+        # COCO results format (image_id, category_id = label index + 1, bbox xywh px, score)
+        for name, dets in coco_results.items():
+            atomic.write_json(out / artifacts.EVALUATION_DETECTIONS.name / f"{name}.json", dets, indent=None)
     return Evaluation(Verdict.from_dict(verdict, out_dir / artifacts.GATE.name), metrics, results,
                       baseline.name, md, tuple(notes), matches, side, set_info)

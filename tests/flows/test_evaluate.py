@@ -105,6 +105,11 @@ def test_flow_writes_metrics_gate_filters_report_and_plots(prefect_server, works
     assert set(runs) == {"base", "tuned"} and len(runs["tuned"]["global"]) == 5
     assert "## Frigate path" in report and "Tuned models score higher" not in report
     assert all(f["min_score"] >= 0.4 for f in filters["filters"].values())
+    dets = {p.name: json.loads(p.read_text()) for p in (ev / "detections").glob("*.json")}
+    assert set(dets) == {"base_user.json", "base_global.json", "tuned_user.json", "tuned_global.json"}
+    assert all(set(d) == {"image_id", "category_id", "bbox", "score"} for d in dets["tuned_global.json"])
+    assert {d["image_id"] for d in dets["tuned_global.json"]} <= set(json.loads(
+        (workspace / "artifacts/sample/global_eval.json").read_text())["image_ids"])
 
     # floors at zero (cannot fail: uninformative) and a model equal to its baseline: no gain shown,
     # nothing worse: inconclusive, never blessed
