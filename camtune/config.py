@@ -187,6 +187,13 @@ class GateParams(_Section):
     class_min_boxes: int = Field(5, ge=1, description="classes with fewer global boxes are not judged")
     min_user_map50: float = Field(0.0, ge=0, le=1)
     min_global_map50: float = Field(0.0, ge=0, le=1)
+    # paired bootstrap over images (camtune/evaluation/bootstrap.py): every check is judged on its
+    # interval at this confidence; seeded, so the same inputs give the same verdict
+    confidence: float = Field(0.9, gt=0.5, lt=1, description="two-sided confidence of the gate's intervals")
+    resamples: int = Field(1000, ge=100, description="bootstrap resamples per evaluation set")
+    seed: int = Field(0, description="bootstrap seed")
+    resolve_effect: float = Field(0.05, gt=0, le=1, description=(
+        "an inconclusive check reports how many images would resolve a difference this big"))
 
 
 class ThresholdParams(_Section):
@@ -253,7 +260,22 @@ class RegistryParams(_Section):
 
 class PublishParams(_Section):
     model_name: str | None = None
+    allow_inconclusive: bool = Field(False, description=(
+        "publish a model the gate found inconclusive (never not_blessed); flagged in the registry"))
     registry: RegistryParams = RegistryParams()
+
+
+class ReportParams(_Section):
+    """The HTML run report (artifacts/report/index.html)."""
+    images_per_camera: int = Field(4, ge=0, description="holdout images shown per user camera")
+    global_images: int = Field(6, ge=0, description="global-set images shown (where base and tuned differ most)")
+    findings_shown: int = Field(40, ge=0, description="validation findings drawn as thumbnails (errors first)")
+    panel_width: int = Field(400, ge=64, le=1600, description="pixels per base/tuned panel")
+    jpeg_quality: int = Field(80, ge=30, le=95)
+    match_iou: float = Field(0.5, gt=0, le=1, description="IoU at which a detection matches a ground-truth box")
+    conditions: list[str] = Field(
+        default_factory=lambda: ["cloudy", "sunny", "dawn", "dusk", "night"],
+        description="conditions every camera should have images of (Frigate+ advice)")
 
 
 class IngestPublicParams(_Section):
@@ -343,6 +365,7 @@ class Params(_Section):
     export: ExportParams
     publish: PublishParams
     pipeline: PipelineParams = PipelineParams()
+    report: ReportParams = ReportParams()
     ingest: IngestParams = IngestParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

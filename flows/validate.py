@@ -70,7 +70,9 @@ def validate_dataset(params_path: str = "params.yaml", overrides: dict | None = 
     if not report.passed:
         raise StepFailed(
             f"dataset {report.dataset} failed validation with {sev['error']} errors "
-            f"(full list: {Path(out_dir) / 'report.md'}):\n  " + "\n  ".join(report.summary_lines()))
+            f"(full list: {Path(out_dir) / 'report.md'}; each finding drawn on its image: run "
+            f"`python -m flows.report` and open artifacts/report/index.html):\n  "
+            + "\n  ".join(report.summary_lines()))
     return {"passed": True, "findings": sev, "report": str(Path(out_dir) / "report.json")}
 
 

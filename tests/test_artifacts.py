@@ -113,15 +113,34 @@ GATE = {"blessed": False, "baseline": "base", "failed": ["user_gain"], "checks":
 
 
 def test_verdict_summary_reasons_and_refusal(tmp_path):
+    # a gate.json from before verdicts (blessed + observed) still reads
     (tmp_path / "gate.json").write_text(json.dumps(GATE))
     v = Verdict.read(tmp_path / "gate.json")
-    assert not v.blessed and v.summary() == "NOT blessed (refused by user_gain)"
+    assert not v.blessed and v.verdict == "not_blessed" and v.summary() == "NOT blessed (refused by user_gain)"
     assert v.reasons() == "user_gain: observed 0.2 vs 0.3" and v.data == GATE
-    with pytest.raises(StepFailed, match=r"gate.json: the model is not blessed(.|\n)*user_gain: tuned must "
-                                         r"beat base \(observed 0.2, threshold 0.3\)"):
-        v.check_blessed()
+    with pytest.raises(StepFailed, match=r"gate.json: the model is not blessed(.|\n)*user_gain \(failed\): "
+                                         r"tuned must beat base \(observed 0.2 vs 0.3\)"):
+        v.check_blessed(allow_inconclusive=True)
     ok = Verdict.from_dict({**GATE, "blessed": True, "failed": []})
-    assert ok.check_blessed() is ok and ok.summary() == "BLESSED"
+    assert ok.check_blessed() is ok and ok.summary() == "BLESSED" and ok.verdict == "blessed"
+
+
+INCONCLUSIVE = {"verdict": "inconclusive", "blessed": False, "baseline": "base", "failed": [],
+                "deciding": ["user_gain"], "advice": ["the user holdout has 15 images; about 60 would do"],
+                "checks": [{"name": "user_gain", "metric": "user.map50", "threshold": 0.0, "point": 0.02,
+                            "interval": [-0.03, 0.07], "verdict": "inconclusive", "passed": False,
+                            "why": "tuned must beat base"}]}
+
+
+def test_inconclusive_is_refused_unless_allowed():
+    v = Verdict.from_dict(INCONCLUSIVE)
+    assert not v.blessed and v.summary() == "INCONCLUSIVE (too little evidence on user_gain)"
+    assert v.reasons() == "user_gain: estimate 0.02, interval [-0.03, 0.07] vs 0.0"
+    with pytest.raises(StepFailed, match=r"inconclusive(.|\n)*allow_inconclusive(.|\n)*about 60 would do"):
+        v.check_blessed()
+    assert v.check_blessed(allow_inconclusive=True) is v
+    with pytest.raises(StepFailed, match="verdict 'maybe'"):
+        Verdict.from_dict({**INCONCLUSIVE, "verdict": "maybe"})
 
 
 def test_missing_or_broken_gate_is_named(tmp_path, monkeypatch):

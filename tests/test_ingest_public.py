@@ -89,6 +89,8 @@ def test_foreign_categories_mapped_and_counted(tmp_path):
     assert im10["flickr_url"] and im10["captured_at"] == "2013-11-14T11:18:45Z"
     assert raw["licenses"] == [{"id": 3, "name": "CC BY"}]
     assert (pool / im10["file_name"]).read_bytes() == (imgs / "000000000010.jpg").read_bytes()
+    from camtune.dataset import file_sha256
+    assert all(i["sha256"] == file_sha256(pool / i["file_name"]) for i in raw["images"])
 
 
 def test_unmapped_tracked_class_drops_its_images(tmp_path):

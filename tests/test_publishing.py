@@ -95,9 +95,32 @@ def test_publish_read_back_and_idempotent(registry_params, tiny_tflite, tmp_path
 
 def test_unblessed_is_refused_with_failed_checks(registry_params, tiny_tflite, tmp_path):
     inputs = make_publish_inputs(tmp_path / "ws", tiny_tflite, blessed=False)
-    with pytest.raises(StepFailed, match=r"not blessed(.|\n)*user_gain(.|\n)*observed 0.2"):
+    with pytest.raises(StepFailed, match=r"not blessed(.|\n)*user_gain(.|\n)*estimate -0.1"):
         _publish(_params(registry_params), inputs, tmp_path)
     assert open_registry(registry_params).models("u_a") == []
+
+
+def test_inconclusive_is_refused_unless_allowed_then_flagged(tiny_tflite, tmp_path):
+    reg_params = RegistryParams(kind="local", root=str(tmp_path / "registry"))
+    inputs = make_publish_inputs(tmp_path / "ws", tiny_tflite, verdict="inconclusive")
+    with pytest.raises(StepFailed, match=r"inconclusive(.|\n)*allow_inconclusive(.|\n)*user_gain"
+                                         r"(.|\n)*about 40 verified images"):
+        _publish(_params(reg_params), inputs, tmp_path)
+    reg = open_registry(reg_params)
+    assert reg.models("u_a") == []
+    receipt = _publish(_params(reg_params, **{"publish.allow_inconclusive": True}), inputs, tmp_path)
+    entry = reg.models("u_a")[0]
+    assert entry["blessed"] is False and entry["verdict"] == "inconclusive"
+    meta = reg.read_json("u_a", receipt["model_id"], "metadata.json")
+    assert meta["published_unblessed"]["verdict"] == "inconclusive"
+    assert meta["published_unblessed"]["warning"].startswith("NOT BLESSED")
+
+
+def test_not_blessed_is_refused_even_when_inconclusive_is_allowed(tiny_tflite, tmp_path):
+    reg_params = RegistryParams(kind="local", root=str(tmp_path / "registry"))
+    inputs = make_publish_inputs(tmp_path / "ws", tiny_tflite, blessed=False)
+    with pytest.raises(StepFailed, match="not blessed"):
+        _publish(_params(reg_params, **{"publish.allow_inconclusive": True}), inputs, tmp_path)
 
 
 def test_trained_on_must_be_this_users(tiny_tflite, tmp_path):

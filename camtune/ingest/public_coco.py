@@ -263,12 +263,21 @@ def write_pool(p: Plan, *, images_dir: str | Path, out_dir: str | Path, link: st
         listing = ", ".join(f"image {i}: {path}" for i, path in missing[:5])
         raise DatasetError(f"{len(missing)} source image file(s) not found under {images_dir} "
                            f"({listing}{', ...' if len(missing) > 5 else ''}); nothing was written")
+    # a resumed run trusts the sha256 it recorded for a file it finds in place (pool files are
+    # never rewritten; _place has checked the size against the source)
+    known = {}
+    try:
+        known = {im["file_name"]: im.get("sha256")
+                 for im in json.loads((out_dir / ANNOTATIONS_FILE).read_text())["images"]}
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+        pass
     written = 0
     for s, d in tqdm(p.files, desc=f"import {out_dir.name}", unit="img", disable=not progress,
                      mininterval=1.0):
         dest = out_dir / d
-        written += _place(images_dir / s, dest, link)
-        by_id[d]["sha256"] = file_sha256(dest)
+        new = _place(images_dir / s, dest, link)
+        written += new
+        by_id[d]["sha256"] = (not new and known.get(d)) or file_sha256(dest)
     wanted = {out_dir / d for _, d in p.files}
     removed = 0
     img_root = out_dir / IMAGES_DIR
