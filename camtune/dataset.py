@@ -75,11 +75,28 @@ def schema_errors(coco: dict) -> list[tuple[str, str]]:
     validator = jsonschema.Draft202012Validator(
         schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )
+    # jsonschema puts the offending value's repr in a type error: for the root or a whole table
+    # that is the size of the dataset. Say those ourselves and let jsonschema see small values.
     out = []
+    if not isinstance(coco, dict):
+        return [("<root>", f"expected a JSON object with images, annotations and categories, "
+                           f"got {_json_type(coco)}")]
+    shallow = dict(coco)
+    for key in ("images", "annotations", "categories"):
+        if key in shallow and not isinstance(shallow[key], list):
+            out.append((f".{key}", f"expected an array, got {_json_type(shallow[key])}"))
+            del shallow[key]
+            shallow[key] = [{"id": 0, "name": "-"}] if key == "categories" else []  # no knock-on errors
+    coco = shallow
     for err in sorted(validator.iter_errors(coco), key=lambda e: list(map(str, e.absolute_path))):
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
         out.append((path or "<root>", err.message))
     return out
+
+
+def _json_type(v) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null", int: "a number", float: "a number"}.get(type(v), type(v).__name__)
 
 
 def tables(coco: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -33,12 +33,19 @@ class _NoTracebackForUserErrors(logging.Filter):
 
 
 def parse_overrides(pairs: list[str]) -> dict:
+    """`--set key=value` pairs -> {dotted key: value}; string-typed keys (paths) keep the text
+    literally, the rest is YAML (camtune.config.parse_override)."""
+    from camtune.config import parse_override
+
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise SystemExit(f"--set expects key=value, got {pair!r}")
-        out[key] = yaml.safe_load(value)  # so numbers, booleans and null keep their type
+        try:
+            out[key] = parse_override(key, value)
+        except yaml.YAMLError as exc:
+            raise SystemExit(f"--set {key}: not a valid value: {' '.join(str(exc).split())}") from None
     return out
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
+from camtune.model.images import load_rgb
 from camtune.validation.findings import Finding
 
 
@@ -58,11 +58,6 @@ def unlabeled(detection: dict, annotations: pd.DataFrame, width: float, height: 
     best = np.where(same, iou, 0.0).max(axis=1) if len(ann) else np.zeros(len(boxes))
     miss = best < rules.iou_threshold
     return [(names[i], float(scores[i]), boxes[i], float(best[i])) for i in np.flatnonzero(miss)]
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
 
 
 def run_audit(root: str | Path, images: pd.DataFrame, anns: pd.DataFrame, model_path: str | Path,

@@ -7,7 +7,10 @@ Files are only ever opened for reading. Work is I/O bound, so images are checked
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
+import stat
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,7 +19,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from camtune.dataset import file_sha256
+from camtune.model import images
 from camtune.validation.findings import Finding
 
 
@@ -33,6 +36,24 @@ class FileCheck:
     findings: tuple[Finding, ...]
     sha256: str | None = None     # of the bytes, when the file could be read
     decoded: bool = False
+    identity: tuple[int, int] | None = None  # (st_dev, st_ino): the file, whatever the spelling
+
+
+# errno -> (rule, what to tell the user); anything else reading a path is FILE_UNREADABLE
+_OS_ERRORS = {
+    errno.ENOENT: ("FILE_MISSING", "no such file"),
+    errno.ENOTDIR: ("FILE_MISSING", "a part of the path is not a folder"),
+    errno.ENAMETOOLONG: ("FILE_NAME_TOO_LONG", "the name is longer than the file system allows"),
+    errno.ELOOP: ("FILE_SYMLINK_LOOP", "too many levels of symbolic links (a symlink loop)"),
+    errno.EACCES: ("FILE_UNREADABLE", "permission denied"),
+    errno.EPERM: ("FILE_UNREADABLE", "operation not permitted"),
+}
+
+
+def os_error_finding(exc: OSError) -> tuple[str, str]:
+    """(rule, reason) for an OSError met while reading a path the dataset names."""
+    rule, reason = _OS_ERRORS.get(exc.errno, ("FILE_UNREADABLE", exc.strerror or type(exc).__name__))
+    return rule, reason
 
 
 def resolve_inside(root: Path, file_name: str) -> tuple[Path | None, str | None, str | None]:
@@ -44,9 +65,15 @@ def resolve_inside(root: Path, file_name: str) -> tuple[Path | None, str | None,
         return None, "FILE_ABSOLUTE", f"file_name {file_name!r} is an absolute path"
     if ".." in PurePosixPath(file_name.replace("\\", "/")).parts:
         return None, "FILE_TRAVERSAL", f"file_name {file_name!r} contains '..'"
-    real_root = root.resolve()
     path = root / file_name
-    real = path.resolve()  # follows every symlink on the way, including of parent folders
+    try:
+        real_root = root.resolve()
+        real = path.resolve()  # follows every symlink on the way, including of parent folders
+    except RuntimeError:  # Python < 3.13 reports a symlink loop so
+        return None, "FILE_SYMLINK_LOOP", f"{file_name!r}: too many levels of symbolic links (a symlink loop)"
+    except OSError as exc:
+        code, reason = os_error_finding(exc)
+        return None, code, f"{file_name!r}: {reason}"
     if real != real_root and real_root not in real.parents:
         return None, "FILE_SYMLINK_OUT", f"file_name {file_name!r} resolves outside the dataset folder, to {real}"
     return path, None, None
@@ -62,9 +89,44 @@ def check_file(root: Path, image_id, file_name, width, height, sha256, rules: Fi
     path, code, msg = resolve_inside(root, fname)
     if code:
         return FileCheck(image_id, fname, (finding(code, msg),))
-    if not path.is_file():
-        return FileCheck(image_id, fname, (finding("FILE_MISSING", f"{fname}: no such file"),))
-    digest = file_sha256(path)  # streamed: a huge non-image file is never held in memory
+    try:
+        # stat before open: opening a FIFO blocks, reading a device never ends
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return FileCheck(image_id, fname, (finding(
+                "FILE_NOT_REGULAR", f"{fname!r} is a {_kind(st.st_mode)}, not an image file"),))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())  # what was opened (the path may have been swapped)
+            if not stat.S_ISREG(st.st_mode):
+                return FileCheck(image_id, fname, (finding(
+                    "FILE_NOT_REGULAR", f"{fname!r} is a {_kind(st.st_mode)}, not an image file"),))
+            identity = (st.st_dev, st.st_ino)
+            digest = _sha256(fh)  # streamed: a huge non-image file is never held in memory
+            fh.seek(0)
+            return _check_image(fh, fname, image_id, width, height, sha256, digest, identity, rules, finding)
+    except OSError as exc:
+        code, reason = os_error_finding(exc)
+        return FileCheck(image_id, fname, (finding(code, f"{fname!r}: {reason}"),))
+
+
+def _sha256(fh, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    while block := fh.read(chunk):
+        h.update(block)
+    return h.hexdigest()
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO (named pipe)"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def _check_image(fh, fname, image_id, width, height, sha256, digest, identity, rules, finding) -> FileCheck:
     out = []
     if isinstance(sha256, str) and sha256 and sha256 != digest:
         out.append(finding("SHA256_MISMATCH", f"{fname}: sha256 is {digest}, declared {sha256}"))
@@ -74,33 +136,42 @@ def check_file(root: Path, image_id, file_name, width, height, sha256, rules: Fi
             # PIL warns (or raises, at 2x its own limit) on large images while reading the header;
             # our own limit below decides, and a raise is the same verdict
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)  # reads the header only
+            img = Image.open(fh)  # reads the header only
         with img:
             real_w, real_h = img.size
             if real_w * real_h > rules.max_pixels:
                 out.append(finding("PIXEL_BOMB", f"{fname}: {real_w}x{real_h} = {real_w * real_h} pixels "
                                    f"exceeds validate.max_pixels={rules.max_pixels}; not decoded"))
-                return FileCheck(image_id, fname, tuple(out), digest)
-            if img.format not in rules.allowed_formats:
+                return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
+            fmt = images.image_format(img)  # a phone's multi-frame JPEG (MPO) is a JPEG
+            if fmt not in rules.allowed_formats:
                 out.append(finding("FORMAT_NOT_ALLOWED", f"{fname}: format {img.format} is not one of "
                                    f"validate.allowed_formats {list(rules.allowed_formats)}"))
+            reason = images.unsupported_reason(img)
+            if reason:
+                out.append(finding("MODE_UNSUPPORTED", f"{fname}: {reason}"))
+            orientation = images.exif_orientation(img)
+            if orientation is not None:
+                out.append(finding("EXIF_ORIENTATION", f"{fname}: EXIF orientation {orientation} asks for a "
+                                   "rotation/flip that training ignores (it uses the stored pixels); if the boxes "
+                                   "were drawn on the rotated view, re-save the image rotated", "warning"))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 img.load()  # the real decode: a truncated or corrupt file fails here
             decoded = True
     except Image.DecompressionBombError as exc:
         out.append(finding("PIXEL_BOMB", f"{fname}: {exc}; not decoded"))
-        return FileCheck(image_id, fname, tuple(out), digest)
+        return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
     except UnidentifiedImageError:
         out.append(finding("FILE_UNDECODABLE", f"{fname}: not an image file PIL can identify"))
-        return FileCheck(image_id, fname, tuple(out), digest)
-    except (OSError, SyntaxError, ValueError) as exc:  # PIL's decoders raise these on corrupt data
+        return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # PIL's decoders raise these on corrupt data
         out.append(finding("FILE_UNDECODABLE", f"{fname}: cannot be decoded: {exc}"))
-        return FileCheck(image_id, fname, tuple(out), digest)
+        return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
     if (width, height) != (real_w, real_h):
         declared = f"{_num(width)}x{_num(height)}"
         out.append(finding("SIZE_MISMATCH", f"{fname}: the image is {real_w}x{real_h}, declared {declared}"))
-    return FileCheck(image_id, fname, tuple(out), digest, decoded)
+    return FileCheck(image_id, fname, tuple(out), digest, decoded, identity)
 
 
 def _num(v) -> str:
@@ -115,6 +186,7 @@ def check_files(root: str | Path, images: pd.DataFrame, rules: FileRules,
     """Check every image record's file; also DUP_CONTENT across records. Returns (findings, checks)."""
     checks = check_file_records(root, images, rules, workers)
     findings = [f for c in checks for f in c.findings]
+    findings.extend(same_file(checks))
     findings.extend(duplicate_content(checks))
     return findings, checks
 
@@ -129,27 +201,44 @@ def check_file_records(root: str | Path, images: pd.DataFrame, rules: FileRules,
     def one(r):
         w = None if pd.isna(r.width) else int(r.width)
         h = None if pd.isna(r.height) else int(r.height)
-        return check_file(root, r.id, r.file_name, w, h, r.sha256, rules)
+        image_id = None if pd.isna(r.id) else int(r.id)
+        return check_file(root, image_id, r.file_name, w, h, r.sha256, rules)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, rows))
 
 
+def same_file(checks: list[FileCheck]) -> list[Finding]:
+    """FILE_SAME_AS for records that name one file under different spellings (./a.jpg, a//a.jpg,
+    a symlink or hard link, another case on a case-insensitive file system): one (device, inode)."""
+    first: dict[tuple[int, int], FileCheck] = {}
+    out = []
+    for c in checks:
+        if c.identity is None:
+            continue
+        seen = first.setdefault(c.identity, c)
+        if seen is not c and seen.file_name != c.file_name:  # the same spelling is DUP_FILE_NAME
+            out.append(Finding("error", "FILE_SAME_AS",
+                               f"{c.file_name!r} is the same file as {seen.file_name!r} of image {seen.image_id}",
+                               image_id=c.image_id, file=c.file_name))
+    return out
+
+
 def duplicate_content(checks: list[FileCheck]) -> list[Finding]:
-    """DUP_CONTENT for byte-identical files under different file names (the same file named twice
-    is DUP_FILE_NAME, a table rule)."""
+    """DUP_CONTENT for byte-identical distinct files (one file named twice is DUP_FILE_NAME, a table
+    rule, or FILE_SAME_AS)."""
     by_digest: dict[str, list[FileCheck]] = {}
     for c in checks:
         if c.sha256:
             by_digest.setdefault(c.sha256, []).append(c)
     out = []
     for group in by_digest.values():
-        names = {c.file_name for c in group}
+        names = {c.identity for c in group}
         if len(names) < 2:
             continue
         first = group[0]
         for c in group[1:]:
-            if c.file_name != first.file_name:
+            if c.identity != first.identity:
                 out.append(Finding("warning", "DUP_CONTENT",
                                    f"{c.file_name} has the same content as {first.file_name} "
                                    f"(image {first.image_id}); a duplicate can leak between train and holdout",
