@@ -9,7 +9,6 @@ loaded datasets and the params (small); a worker in another process (Dask) loads
 """
 from __future__ import annotations
 
-import threading
 import uuid
 from pathlib import Path
 
@@ -23,16 +22,7 @@ from flows import _cli
 
 OUT_DIR = Path("artifacts/validate")
 
-_LOADED: dict[str, validation.Context] = {}
-_LOCK = threading.Lock()
-
-
-def _context(key: str, params: config.Params) -> validation.Context:
-    with _LOCK:
-        ctx = _LOADED.get(key)
-        if ctx is None:  # another process (a Dask worker): load the dataset there, once
-            ctx = _LOADED[key] = validation.prepare(params)
-        return ctx
+_context = validation.shared_context
 
 
 # Each run must look afresh: nothing to cache.
@@ -100,8 +90,7 @@ def validate_dataset(params_path: str = "params.yaml", overrides: dict | None = 
     except Exception as exc:  # the top-level guard: a bug still ends in a report and exit 1
         report = _internal_report(params, exc)
     finally:
-        with _LOCK:
-            _LOADED.pop(key, None)
+        validation.release_context(key)
     try:
         with atomic.output_dir(out_dir) as tmp:
             report.write(tmp)

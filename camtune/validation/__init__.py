@@ -7,6 +7,7 @@ new data) and audit (every object labeled, with a reference model). Each returns
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from camtune.validation.report import Report
 
 __all__ = ["CHECKS", "RULES", "CheckResult", "Finding", "escape", "Report", "Context", "prepare", "validate",
            "check_schema", "check_tables", "check_attributes", "check_files", "check_lineage",
-           "check_audit", "assemble", "file_checks", "files_result", "guarded", "internal"]
+           "check_audit", "assemble", "file_checks", "files_result", "guarded", "internal",
+           "shared_context", "release_context"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,26 @@ def prepare(params: Params) -> Context:
     except Exception as exc:  # a bug in loading: the report still says so, as a finding
         loaded, findings = None, [internal("load", exc)]
     return Context(params, root, loaded, tuple(findings))
+
+
+_SHARED: dict[str, Context] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_context(key: str, params: Params) -> Context:
+    """The dataset loaded once per process under `key`, so flow tasks can take the key instead of
+    the tables (Prefect walks every input collection of a task). A process that does not have it
+    yet (a Dask worker) loads it from `params` once."""
+    with _SHARED_LOCK:
+        ctx = _SHARED.get(key)
+        if ctx is None:
+            ctx = _SHARED[key] = prepare(params)
+        return ctx
+
+
+def release_context(key: str) -> None:
+    with _SHARED_LOCK:
+        _SHARED.pop(key, None)
 
 
 def internal(where: str, exc: BaseException) -> Finding:

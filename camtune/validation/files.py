@@ -20,7 +20,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from camtune.model import images
-from camtune.validation.findings import Finding
+from camtune.validation.findings import Finding, shorten
 
 
 @dataclass(frozen=True)
@@ -56,26 +56,31 @@ def os_error_finding(exc: OSError) -> tuple[str, str]:
     return rule, reason
 
 
+def _q(name: str) -> str:
+    """A file name for a message: quoted, escaped, at most 100 characters (report.json keeps it whole)."""
+    return shorten(repr(name), 100)
+
+
 def resolve_inside(root: Path, file_name: str) -> tuple[Path | None, str | None, str | None]:
     """(path, code, message): the file's path when it stays inside `root`, else a finding code."""
     if "\x00" in file_name:
         return None, "FILE_TRAVERSAL", "file_name contains a NUL byte"
     if PurePosixPath(file_name).is_absolute() or PureWindowsPath(file_name).is_absolute() \
             or PureWindowsPath(file_name).drive:
-        return None, "FILE_ABSOLUTE", f"file_name {file_name!r} is an absolute path"
+        return None, "FILE_ABSOLUTE", f"file_name {_q(file_name)} is an absolute path"
     if ".." in PurePosixPath(file_name.replace("\\", "/")).parts:
-        return None, "FILE_TRAVERSAL", f"file_name {file_name!r} contains '..'"
+        return None, "FILE_TRAVERSAL", f"file_name {_q(file_name)} contains '..'"
     path = root / file_name
     try:
         real_root = root.resolve()
         real = path.resolve()  # follows every symlink on the way, including of parent folders
     except RuntimeError:  # Python < 3.13 reports a symlink loop so
-        return None, "FILE_SYMLINK_LOOP", f"{file_name!r}: too many levels of symbolic links (a symlink loop)"
+        return None, "FILE_SYMLINK_LOOP", f"{_q(file_name)}: too many levels of symbolic links (a symlink loop)"
     except OSError as exc:
         code, reason = os_error_finding(exc)
-        return None, code, f"{file_name!r}: {reason}"
+        return None, code, f"{_q(file_name)}: {reason}"
     if real != real_root and real_root not in real.parents:
-        return None, "FILE_SYMLINK_OUT", f"file_name {file_name!r} resolves outside the dataset folder, to {real}"
+        return None, "FILE_SYMLINK_OUT", f"file_name {_q(file_name)} resolves outside the dataset folder, to {real}"
     return path, None, None
 
 
@@ -94,20 +99,20 @@ def check_file(root: Path, image_id, file_name, width, height, sha256, rules: Fi
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):
             return FileCheck(image_id, fname, (finding(
-                "FILE_NOT_REGULAR", f"{fname!r} is a {_kind(st.st_mode)}, not an image file"),))
+                "FILE_NOT_REGULAR", f"{_q(fname)} is a {_kind(st.st_mode)}, not an image file"),))
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         with os.fdopen(fd, "rb") as fh:
             st = os.fstat(fh.fileno())  # what was opened (the path may have been swapped)
             if not stat.S_ISREG(st.st_mode):
                 return FileCheck(image_id, fname, (finding(
-                    "FILE_NOT_REGULAR", f"{fname!r} is a {_kind(st.st_mode)}, not an image file"),))
+                    "FILE_NOT_REGULAR", f"{_q(fname)} is a {_kind(st.st_mode)}, not an image file"),))
             identity = (st.st_dev, st.st_ino)
             digest = _sha256(fh)  # streamed: a huge non-image file is never held in memory
             fh.seek(0)
             return _check_image(fh, fname, image_id, width, height, sha256, digest, identity, rules, finding)
     except OSError as exc:
         code, reason = os_error_finding(exc)
-        return FileCheck(image_id, fname, (finding(code, f"{fname!r}: {reason}"),))
+        return FileCheck(image_id, fname, (finding(code, f"{_q(fname)}: {reason}"),))
 
 
 def _sha256(fh, chunk: int = 1 << 20) -> str:
@@ -129,7 +134,7 @@ def _kind(mode: int) -> str:
 def _check_image(fh, fname, image_id, width, height, sha256, digest, identity, rules, finding) -> FileCheck:
     out = []
     if isinstance(sha256, str) and sha256 and sha256 != digest:
-        out.append(finding("SHA256_MISMATCH", f"{fname}: sha256 is {digest}, declared {sha256}"))
+        out.append(finding("SHA256_MISMATCH", f"{_q(fname)}: sha256 is {digest}, declared {sha256}"))
     decoded = False
     try:
         with warnings.catch_warnings():
@@ -140,19 +145,19 @@ def _check_image(fh, fname, image_id, width, height, sha256, digest, identity, r
         with img:
             real_w, real_h = img.size
             if real_w * real_h > rules.max_pixels:
-                out.append(finding("PIXEL_BOMB", f"{fname}: {real_w}x{real_h} = {real_w * real_h} pixels "
+                out.append(finding("PIXEL_BOMB", f"{_q(fname)}: {real_w}x{real_h} = {real_w * real_h} pixels "
                                    f"exceeds validate.max_pixels={rules.max_pixels}; not decoded"))
                 return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
             fmt = images.image_format(img)  # a phone's multi-frame JPEG (MPO) is a JPEG
             if fmt not in rules.allowed_formats:
-                out.append(finding("FORMAT_NOT_ALLOWED", f"{fname}: format {img.format} is not one of "
+                out.append(finding("FORMAT_NOT_ALLOWED", f"{_q(fname)}: format {img.format} is not one of "
                                    f"validate.allowed_formats {list(rules.allowed_formats)}"))
             reason = images.unsupported_reason(img)
             if reason:
-                out.append(finding("MODE_UNSUPPORTED", f"{fname}: {reason}"))
+                out.append(finding("MODE_UNSUPPORTED", f"{_q(fname)}: {reason}"))
             orientation = images.exif_orientation(img)
             if orientation is not None:
-                out.append(finding("EXIF_ORIENTATION", f"{fname}: EXIF orientation {orientation} asks for a "
+                out.append(finding("EXIF_ORIENTATION", f"{_q(fname)}: EXIF orientation {orientation} asks for a "
                                    "rotation/flip that training ignores (it uses the stored pixels); if the boxes "
                                    "were drawn on the rotated view, re-save the image rotated", "warning"))
             with warnings.catch_warnings():
@@ -160,17 +165,17 @@ def _check_image(fh, fname, image_id, width, height, sha256, digest, identity, r
                 img.load()  # the real decode: a truncated or corrupt file fails here
             decoded = True
     except Image.DecompressionBombError as exc:
-        out.append(finding("PIXEL_BOMB", f"{fname}: {exc}; not decoded"))
+        out.append(finding("PIXEL_BOMB", f"{_q(fname)}: {exc}; not decoded"))
         return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
     except UnidentifiedImageError:
-        out.append(finding("FILE_UNDECODABLE", f"{fname}: not an image file PIL can identify"))
+        out.append(finding("FILE_UNDECODABLE", f"{_q(fname)}: not an image file PIL can identify"))
         return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # PIL's decoders raise these on corrupt data
-        out.append(finding("FILE_UNDECODABLE", f"{fname}: cannot be decoded: {exc}"))
+        out.append(finding("FILE_UNDECODABLE", f"{_q(fname)}: cannot be decoded: {exc}"))
         return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
     if (width, height) != (real_w, real_h):
         declared = f"{_num(width)}x{_num(height)}"
-        out.append(finding("SIZE_MISMATCH", f"{fname}: the image is {real_w}x{real_h}, declared {declared}"))
+        out.append(finding("SIZE_MISMATCH", f"{_q(fname)}: the image is {real_w}x{real_h}, declared {declared}"))
     return FileCheck(image_id, fname, tuple(out), digest, decoded, identity)
 
 
@@ -219,7 +224,7 @@ def same_file(checks: list[FileCheck]) -> list[Finding]:
         seen = first.setdefault(c.identity, c)
         if seen is not c and seen.file_name != c.file_name:  # the same spelling is DUP_FILE_NAME
             out.append(Finding("error", "FILE_SAME_AS",
-                               f"{c.file_name!r} is the same file as {seen.file_name!r} of image {seen.image_id}",
+                               f"{_q(c.file_name)} is the same file as {_q(seen.file_name)} of image {seen.image_id}",
                                image_id=c.image_id, file=c.file_name))
     return out
 
@@ -240,7 +245,7 @@ def duplicate_content(checks: list[FileCheck]) -> list[Finding]:
         for c in group[1:]:
             if c.identity != first.identity:
                 out.append(Finding("warning", "DUP_CONTENT",
-                                   f"{c.file_name} has the same content as {first.file_name} "
+                                   f"{_q(c.file_name)} has the same content as {_q(first.file_name)} "
                                    f"(image {first.image_id}); a duplicate can leak between train and holdout",
                                    image_id=c.image_id, file=c.file_name))
     return out

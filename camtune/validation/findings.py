@@ -72,7 +72,8 @@ RULES: dict[str, tuple[str, str]] = {
 CHECKS: tuple[str, ...] = ("schema", "tables", "attributes", "files", "lineage", "audit")
 RULE_ORDER: dict[str, int] = {code: i for i, code in enumerate(RULES)}
 
-MAX_MESSAGE = 300  # characters of a finding's message; the full text is kept in `detail`
+MAX_MESSAGE = 240  # characters of a finding's message; the full text is kept in `detail`
+MAX_LINE = 320     # a whole stderr line
 _MAX_DETAIL = 20_000
 
 
@@ -85,7 +86,10 @@ def escape(text: str) -> str:
 
 
 def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
-    return text if len(text) <= limit else text[:limit - 15] + f"... (+{len(text) - limit + 15} chars)"
+    if len(text) <= limit:
+        return text
+    tail = f"... (+{len(text)} chars in all)"
+    return text[:max(0, limit - len(tail))] + tail
 
 
 @dataclass(frozen=True)
@@ -124,11 +128,11 @@ class Finding:
         if self.annotation_id is not None:
             parts.append(f"annotation {self.annotation_id}")
         if self.file:
-            parts.append(shorten(escape(self.file), 120))
+            parts.append(shorten(escape(self.file), 80))
         return ", ".join(parts) or "dataset"
 
     def line(self) -> str:
-        return f"{self.severity.upper()} {self.rule} [{self.where()}]: {self.message}"
+        return shorten(f"{self.severity.upper()} {self.rule} [{self.where()}]: {self.message}", MAX_LINE)
 
     def to_dict(self) -> dict:
         d = asdict(self)

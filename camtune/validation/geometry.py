@@ -16,7 +16,7 @@ import pandas as pd
 from camtune.validation.findings import Finding
 from camtune.validation.load import finite_boxes
 
-PAIR_BLOCK = 1 << 20  # candidate pairs evaluated at once (bounds memory)
+PAIR_BLOCK = 1 << 18  # candidate pairs evaluated at once (bounds memory)
 
 
 def contained_fraction(child: np.ndarray, parent: np.ndarray) -> np.ndarray:

@@ -98,8 +98,7 @@ def _exact_ids(df: pd.DataFrame, cols) -> pd.DataFrame:
     """Id columns as nullable Int64: exact over the schema's whole range (a float64 column, what
     pandas makes of ints with a null among them, rounds ids above 2**53)."""
     for col in cols:
-        df[col] = pd.array([v if isinstance(v, int) and not isinstance(v, bool) and -ID_MAX - 1 <= v <= ID_MAX
-                            else None for v in df[col]], dtype="Int64")
+        df[col] = pd.array([v if ds_mod._is_id(v) else None for v in df[col]], dtype="Int64")
     return df
 
 
