@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def latency_ms(model: Path, size: int, runs: int, threads: int) -> tuple[float, float]:
     import numpy as np
 
-    from camtune.export.runtime import TFLiteDetector
+    from camtune.model.tflite import TFLiteDetector
 
     det = TFLiteDetector(model, num_threads=threads)
     frame = np.random.default_rng(0).integers(0, 255, (1, size, size, 3), dtype=np.uint8)
@@ -42,7 +42,7 @@ def latency_ms(model: Path, size: int, runs: int, threads: int) -> tuple[float, 
 
 
 def main(argv=None) -> int:
-    from flows._cli import parse_overrides
+    from camtune.config import parse_overrides
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
@@ -56,25 +56,27 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
 
-    from camtune import config
+    from camtune import artifacts, config
+    from camtune.artifacts import Manifest
     from camtune.dataset import load_dataset
-    from camtune.export import build, fidelity, tflite
+    from camtune.export import fidelity, tflite
+    from camtune.model.images import load_rgb
+
+    def manifest_subset(path):
+        m = Manifest.read(path)
+        return m.dataset(), list(m.image_ids)
 
     params = config.load(args.params, parse_overrides(args.overrides))
     size, names = params.training.input_size, list(params.labels.names)
-    evals = dict(e.split("=", 1) for e in args.eval) or {"user_holdout": str(build.HOLDOUT),
-                                                         "global_eval": str(build.GLOBAL_EVAL)}
-    sets = {}
-    for name, path in evals.items():
-        ds, ids = build._manifest_subset(Path(path))
-        sets[name] = ds.subset(ids)
+    evals = dict(e.split("=", 1) for e in args.eval) or {"user_holdout": str(artifacts.HOLDOUT),
+                                                         "global_eval": str(artifacts.GLOBAL_EVAL)}
+    sets = {name: Manifest.read(path).subset() for name, path in evals.items()}
     if args.calib:
-        pools = [build._manifest_subset(Path(p)) for p in args.calib]
+        pools = [manifest_subset(p) for p in args.calib]
     else:
-        hold_ds, hold_ids = build._manifest_subset(build.HOLDOUT)
+        hold_ds, hold_ids = manifest_subset(artifacts.HOLDOUT)
         user = load_dataset(params.data.user_dataset).verified().of_user(params.user.id)
-        pools = [(user, sorted(set(user.images["id"]) - set(hold_ids))),
-                 build._manifest_subset(build.REPLAY)]
+        pools = [(user, sorted(set(user.images["id"]) - set(hold_ids))), manifest_subset(artifacts.REPLAY)]
     calib = tflite.calibration_paths(pools, params.export.representative_images)
 
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
@@ -85,14 +87,14 @@ def main(argv=None) -> int:
         models = {"float": tmp / "float.tflite", "int8": tmp / "int8.tflite"}
         models["float"].write_bytes(tflite.convert(saved, None))
         models["int8"].write_bytes(tflite.convert(
-            saved, lambda: tflite.representative_frames((tflite.load_rgb(p) for p in calib), size)))
+            saved, lambda: tflite.representative_frames((load_rgb(p) for p in calib), size)))
         print(f"exported both from {args.model_dir} in {time.perf_counter() - t0:.0f}s "
               f"({len(calib)} calibration images, input {size}x{size})")
         rows = {}
         for kind, path in models.items():
             med, p90 = latency_ms(path, size, args.runs, args.threads)
             rows[kind] = {"mb": path.stat().st_size / 2**20, "median": med, "p90": p90,
-                          **{n: fidelity.evaluate_model(path, ds, names, args.threads)
+                          **{n: fidelity.tflite_map(path, ds, names)
                              for n, ds in sets.items()}}
 
     f, q = rows["float"], rows["int8"]

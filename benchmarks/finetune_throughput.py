@@ -33,7 +33,7 @@ def _curve(progress: list[dict], every: int) -> str:
 
 
 def main(argv=None) -> int:
-    from flows._cli import parse_overrides
+    from camtune.config import parse_overrides
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--compare-steps", type=int, default=40)
@@ -101,7 +101,7 @@ def compare(steps: int) -> None:
     from official.core import task_factory, train_lib
 
     from camtune.training import train
-    from camtune.training.detector import read_experiment, read_labels
+    from camtune.model.checkpoint import read_experiment, read_labels
 
     src = Path("artifacts/finetune/model")
     labels = read_labels(src)

@@ -364,6 +364,22 @@ def load(path: str | Path = DEFAULT_PARAMS, overrides: dict | None = None) -> Pa
     return check(raw, str(path))
 
 
+def parse_overrides(pairs: list[str]) -> dict:
+    """`["user.id=u2", "training.base.steps=10"]` (the CLIs' `--set`) -> dotted-key overrides for
+    `load`; string-typed keys (paths) keep the text literally, other values are YAML, so numbers,
+    booleans and null keep their type (`parse_override`)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        try:
+            out[key] = parse_override(key, value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {pair!r}: the value is not valid YAML: {exc}") from None
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--write-schema"]:

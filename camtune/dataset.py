@@ -206,6 +206,7 @@ def _plain(v):
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 hex digest of a file, streamed (images' `sha256`, registry and export checksums)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):

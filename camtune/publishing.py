@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -24,17 +23,13 @@ from pathlib import Path
 
 import yaml
 
-from camtune import atomic
+from camtune import artifacts, atomic
+from camtune.artifacts import Verdict, read_json
 from camtune.config import Params
+from camtune.dataset import file_sha256
 from camtune.errors import StepFailed
-from camtune.registry import Registry, check_segment, sha256_file
-
-EXPORT_DIR = Path("artifacts/export")
-EVALUATE_DIR = Path("artifacts/evaluate")
-FINETUNE_DIR = Path("artifacts/finetune")
-TRAIN_BASE_DIR = Path("artifacts/train_base")
-SAMPLE_DIR = Path("artifacts/sample")
-PUBLISH_DIR = Path("artifacts/publish")
+from camtune.model.labelmap import read_labelmap
+from camtune.registry import Registry, check_segment
 
 # registry file name -> where it comes from (None = staged here)
 SOURCES = {
@@ -66,45 +61,6 @@ class Plan:
 
 # ------------------------------------------------------------------------------------------
 # reading the stage outputs
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise StepFailed(f"{path}: missing (did the stage that writes it run?)") from None
-    except json.JSONDecodeError as exc:
-        raise StepFailed(f"{path}: not valid JSON: {exc}") from None
-
-
-def check_blessed(gate_path: Path) -> dict:
-    """gate.json must say blessed: true; otherwise refuse, naming every failed check."""
-    gate = _read_json(gate_path)
-    if gate.get("blessed") is True:
-        return gate
-    failed = [c for c in gate.get("checks", []) if not c.get("passed")]
-    lines = [f"  - {c.get('name')}: {c.get('why', '')} (observed {c.get('observed')}, "
-             f"threshold {c.get('threshold')})" for c in failed]
-    if not lines:
-        lines = [f"  - {name}" for name in gate.get("failed", [])] or ["  - (gate.json lists no checks)"]
-    raise StepFailed(f"{gate_path}: the model is not blessed; refusing to publish. Failed checks:\n"
-                     + "\n".join(lines))
-
-
-def read_labelmap(path: Path) -> dict[str, str]:
-    """labelmap.txt as Frigate reads it: `index label` lines (or bare labels, index = line)."""
-    out: dict[str, str] = {}
-    for lineno, line in enumerate(path.read_text().splitlines()):
-        if not line.strip():
-            continue
-        m = re.match(r"^\s*(\d+)\s+(.+?)\s*$", line)
-        idx, label = (m.group(1), m.group(2)) if m else (str(lineno), line.strip())
-        if idx in out:
-            raise StepFailed(f"{path}: line {lineno + 1}: index {idx} appears twice")
-        out[idx] = label
-    if not out:
-        raise StepFailed(f"{path}: empty label map")
-    return out
 
 
 def tflite_input(path: Path) -> tuple[int, int, str]:
@@ -142,7 +98,7 @@ def content_model_id(user_id: str, files: dict[str, Path]) -> str:
     h = hashlib.sha256(f"camtune-model-v1\0{user_id}\0".encode())
     for name in ("model.tflite", "model_edgetpu.tflite", "labelmap.txt"):
         if name in files:
-            h.update(f"{name}\0{sha256_file(files[name])}\0".encode())
+            h.update(f"{name}\0{file_sha256(files[name])}\0".encode())
     return h.hexdigest()[:16]
 
 
@@ -233,11 +189,11 @@ def base_identity(model_dir: Path, files: dict[str, Path]) -> tuple[str, dict]:
     content id."""
     pulled = model_dir / "registry_base.json"
     if pulled.is_file():
-        return check_segment(_read_json(pulled)["base_id"], "base id"), {"pulled_from_registry": True}
+        return check_segment(read_json(pulled)["base_id"], "base id"), {"pulled_from_registry": True}
     h = hashlib.sha256(b"camtune-base-v1\0")
     for name in sorted(files):
         if name != "checkpoint":
-            h.update(f"{name}\0{sha256_file(files[name])}\0".encode())
+            h.update(f"{name}\0{file_sha256(files[name])}\0".encode())
     return f"base-{h.hexdigest()[:12]}", {"pulled_from_registry": False}
 
 
@@ -245,14 +201,14 @@ def base_identity(model_dir: Path, files: dict[str, Path]) -> tuple[str, dict]:
 # prepare + upload
 
 
-def prepare(params: Params, staging: Path, *, export_dir: Path = EXPORT_DIR,
-            evaluate_dir: Path = EVALUATE_DIR, finetune_dir: Path = FINETUNE_DIR,
-            train_base_dir: Path = TRAIN_BASE_DIR, sample_dir: Path = SAMPLE_DIR,
+def prepare(params: Params, staging: Path, *, export_dir: Path = artifacts.EXPORT_DIR,
+            evaluate_dir: Path = artifacts.EVALUATE_DIR, finetune_dir: Path = artifacts.FINETUNE_DIR,
+            train_base_dir: Path = artifacts.TRAIN_BASE_DIR, sample_dir: Path = artifacts.SAMPLE_DIR,
             trained_at: dt.datetime | None = None, lock_path: Path = Path("dvc.lock")) -> Plan:
     """Check the gate and the inputs, stage metadata.json and lineage.json in `staging`."""
     user_id = check_segment(params.user.id, "user id")
-    gate = check_blessed(evaluate_dir / "gate.json")
-    metrics = _read_json(evaluate_dir / "metrics.json")
+    gate = Verdict.read(evaluate_dir / artifacts.GATE.name).check_blessed().data
+    metrics = read_json(evaluate_dir / artifacts.METRICS.name)
 
     dirs = {"export": export_dir, "evaluate": evaluate_dir}
     files: dict[str, Path] = {}
@@ -264,7 +220,8 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = EXPORT_DIR,
             raise StepFailed(f"{path}: missing; the {stage} stage writes it")
 
     width, height, data_type = tflite_input(files["model.tflite"])
-    label_map = read_labelmap(files["labelmap.txt"])
+    # Frigate's labelMap: {"0": "person", ...}
+    label_map = {str(i): name for i, name in enumerate(read_labelmap(files["labelmap.txt"]))}
     expected = params.labels.label_map
     if label_map != expected:
         raise StepFailed(f"{files['labelmap.txt']}: label map {label_map} differs from params.yaml "
@@ -276,10 +233,10 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = EXPORT_DIR,
     if base_model_dir.is_dir():
         base_files = base_checkpoint_files(base_model_dir, staging / "base")
         base_id, provenance = base_identity(base_model_dir, base_files)
-        manifest = sample_dir / "base_train.json"
+        manifest = sample_dir / artifacts.BASE_TRAIN.name
         base_meta = {
             "trained_at": dt.datetime.fromtimestamp(base_model_dir.stat().st_mtime, dt.timezone.utc).isoformat(),
-            "sample_manifest_sha256": sha256_file(manifest) if manifest.is_file() else None,
+            "sample_manifest_sha256": file_sha256(manifest) if manifest.is_file() else None,
             "params": {"labels": params.labels.model_dump(),
                        "training": params.training.model_dump(exclude={"finetune"})},
             "metrics": metrics.get("base"),  # evaluate's figures for the base model
@@ -287,8 +244,8 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = EXPORT_DIR,
         }
 
     model_id = content_model_id(user_id, files)
-    trained_on_path = finetune_dir / "trained_on.json"
-    trained_on = _read_json(trained_on_path)
+    trained_on_path = finetune_dir / artifacts.TRAINED_ON.name
+    trained_on = read_json(trained_on_path)
     # finetune writes trained_on.json when training ends: that is the model's train date
     trained_at = trained_at or dt.datetime.fromtimestamp(trained_on_path.stat().st_mtime, dt.timezone.utc)
     name = params.publish.model_name or f"{user_id}-{trained_at:%Y-%m-%d}"
@@ -326,7 +283,7 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = EXPORT_DIR,
         "id": model_id, "supportedDetectors": ["cpu"], **frigate,
         "user_id": user_id, "variants": variants,
         "metrics": metrics, "gate": gate,
-        "sha256": {n: sha256_file(p) for n, p in files.items()},
+        "sha256": {n: file_sha256(p) for n, p in files.items()},
     }
     files["metadata.json"] = atomic.write_json(staging / "metadata.json", metadata)
     return Plan(user_id=user_id, model_id=model_id, files=files, metadata=metadata, lineage=lineage,
@@ -367,10 +324,10 @@ def upload(plan: Plan, registry: Registry) -> dict:
             "published_at": entry["published_at"], "files": files, "base": base}
 
 
-def write_receipt(receipt: dict, publish_dir: Path = PUBLISH_DIR) -> Path:
+def write_receipt(receipt: dict, publish_dir: Path = artifacts.PUBLISH_DIR) -> Path:
     with atomic.output_dir(publish_dir) as tmp:
-        atomic.write_json(tmp / "receipt.json", receipt)
-    return publish_dir / "receipt.json"
+        atomic.write_json(tmp / artifacts.RECEIPT.name, receipt)
+    return publish_dir / artifacts.RECEIPT.name
 
 
 # ------------------------------------------------------------------------------------------
@@ -402,7 +359,7 @@ def install(registry: Registry, user_id: str, dest_dir: str | Path, *, model_id:
                                      "height", "inputShape", "pixelFormat", "inputDataType", "labelMap",
                                      "attributes") if k in metadata}
     info = {"id": frigate_id, **info, "supportedDetectors": variant["supportedDetectors"],
-            "sha256": sha256_file(model_path), "registryModelId": model_id}
+            "sha256": file_sha256(model_path), "registryModelId": model_id}
     info_path = atomic.write_json(dest_dir / f"{frigate_id}.json", info)
     return {"model_id": model_id, "frigate_id": frigate_id, "model": str(model_path),
             "info": str(info_path), "sha256": info["sha256"], "frigate_path": f"plus://{frigate_id}"}

@@ -31,6 +31,7 @@ from typing import Callable, Protocol
 
 from camtune import atomic
 from camtune.config import SAFE_SEGMENT, RegistryParams
+from camtune.dataset import file_sha256
 from camtune.errors import StepFailed
 
 log = logging.getLogger(__name__)
@@ -48,14 +49,6 @@ class RegistryError(StepFailed):
 
 class ChecksumMismatch(RegistryError):
     """A file's sha256 after upload/download is not the one expected (worth retrying an upload)."""
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -120,7 +113,7 @@ class LocalStore:
     def put_file(self, key: str, src: Path, sha256: str) -> None:
         dest = self._path(key)
         self._copy(src, dest)
-        got = sha256_file(dest)
+        got = file_sha256(dest)
         if got != sha256:
             raise ChecksumMismatch(f"{self.uri(key)}: sha256 after copy is {got}, expected {sha256}")
 
@@ -362,7 +355,7 @@ class Registry:
         dest = Path(dest)
         tmp = dest.with_name(f".{dest.name}.download")
         self.store.download(key, tmp)
-        got = sha256_file(tmp)
+        got = file_sha256(tmp)
         if got != expected:
             tmp.unlink(missing_ok=True)
             raise ChecksumMismatch(f"{self.uri(key)}: sha256 {got} does not match the index ({expected})")
@@ -381,7 +374,7 @@ class Registry:
     def put_model_file(self, user_id: str, model_id: str, name: str, src: str | Path) -> dict:
         key = self._model_key(user_id, model_id, name)
         src = Path(src)
-        digest = sha256_file(src)
+        digest = file_sha256(src)
         self.store.put_file(key, src, digest)
         return {"sha256": digest, "size": src.stat().st_size, "uri": self.store.uri(key)}
 
@@ -430,7 +423,7 @@ class Registry:
             if PurePosixPath(rel).is_absolute() or ".." in parts or not parts:
                 raise RegistryError(f"base {base_id!r}: unsafe file name {rel!r}")
             path = Path(path)
-            digest = sha256_file(path)
+            digest = file_sha256(path)
             self.store.put_file(_key("base", base_id, "files", rel), path, digest)
             listed[rel] = {"sha256": digest, "size": path.stat().st_size}
         meta = {**metadata, "base_id": base_id, "files": listed}
@@ -451,7 +444,7 @@ class Registry:
                     raise RegistryError(f"base {base_id!r}: unsafe file name {rel!r} in metadata.json")
                 dest = tmp.joinpath(*parts)
                 self.store.download(_key("base", base_id, "files", rel), dest)
-                got = sha256_file(dest)
+                got = file_sha256(dest)
                 if got != info["sha256"]:
                     raise ChecksumMismatch(f"{self.uri(_key('base', base_id, 'files', rel))}: sha256 {got} "
                                         f"does not match metadata.json ({info['sha256']})")

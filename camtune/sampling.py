@@ -554,12 +554,3 @@ def write_outputs(out_dir: str | Path, result: SampleResult) -> Path:
             atomic.write_json(tmp / f"{name}.json", m)
         atomic.write_text(tmp / "strata.csv", result.samples.strata.to_csv(index=False, lineterminator="\n"))
     return Path(out_dir)
-
-
-def load_manifest(path: str | Path) -> dict:
-    """Read a manifest written here; `repeats` comes back keyed by int image id (JSON keys are
-    strings on disk)."""
-    m = json.loads(Path(path).read_text())
-    if "repeats" in m:
-        m["repeats"] = {int(k): int(v) for k, v in m["repeats"].items()}
-    return m

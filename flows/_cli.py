@@ -12,8 +12,6 @@ import sys
 import time
 from typing import Callable
 
-import yaml
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -32,23 +30,6 @@ class _NoTracebackForUserErrors(logging.Filter):
         return True
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    """`--set key=value` pairs -> {dotted key: value}; string-typed keys (paths) keep the text
-    literally, the rest is YAML (camtune.config.parse_override)."""
-    from camtune.config import parse_override
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set expects key=value, got {pair!r}")
-        try:
-            out[key] = parse_override(key, value)
-        except yaml.YAMLError as exc:
-            raise SystemExit(f"--set {key}: not a valid value: {' '.join(str(exc).split())}") from None
-    return out
-
-
 def base_parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
@@ -60,7 +41,7 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None,
         **extra) -> int:
     """Parse the common arguments, run the flow, map known errors to exit codes."""
-    from camtune.config import ConfigError
+    from camtune.config import ConfigError, parse_overrides
     from camtune.dataset import DatasetError
     from camtune.errors import StepFailed
 

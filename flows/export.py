@@ -3,16 +3,14 @@ edgetpu_compiler exists), `labelmap.txt`, the Edge TPU compatibility report and 
 `python -m flows.export`."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from camtune import atomic, config
+from camtune import artifacts, atomic, config
 from camtune.export import build
 from flows import _cli
 
-OUT_DIR = Path("artifacts/export")
+OUT_DIR = artifacts.EXPORT_DIR
 
 
 @flow(name="export_model")

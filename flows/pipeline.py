@@ -20,7 +20,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, Failed
 
-from camtune import config, orchestration
+from camtune import artifacts, config, orchestration
+from camtune.artifacts import Verdict
 from camtune.dataset import load_dataset
 from camtune.errors import StepFailed
 from flows import _cli
@@ -132,18 +133,16 @@ def train_model(user_id: str | None = None, params_path: str = "params.yaml",
                 reason = "validation failed" if stage == "validate" else f"stage {stage} failed"
                 return Failed(message=f"{user_id}: {reason}:\n{res['error']}")
             if stage == "evaluate":
-                gate = json.loads((ws / "artifacts/evaluate/gate.json").read_text())
-                if not gate.get("blessed"):
-                    failed = [c for c in gate.get("checks", []) if not c.get("passed")]
-                    why = "; ".join(f"{c.get('name')}: observed {c.get('observed')} vs {c.get('threshold')}"
-                                    for c in failed) or "see artifacts/evaluate/report.md"
+                gate = Verdict.read(ws / artifacts.GATE)
+                if not gate.blessed:
+                    why = gate.reasons() or f"see {artifacts.EVALUATION_REPORT}"
                     _summary(user_id, results, gate, None, time.perf_counter() - t0)
                     return Completed(message=f"{user_id}: model not blessed, not published ({why})",
                                      name="NotBlessed")
-        receipt_path = ws / "artifacts/publish/receipt.json"
+        receipt_path = ws / artifacts.RECEIPT
         receipt = json.loads(receipt_path.read_text()) if receipt_path.exists() else None
-        gate_path = ws / "artifacts/evaluate/gate.json"
-        gate = json.loads(gate_path.read_text()) if gate_path.exists() else None
+        gate_path = ws / artifacts.GATE
+        gate = Verdict.read(gate_path) if gate_path.exists() else None
         if params.pipeline.record_runs:
             model = (receipt or {}).get("model_id", "no model")
             orchestration.record_run(ws, user_id, f"train_model {user_id}: {model}")
@@ -151,10 +150,10 @@ def train_model(user_id: str | None = None, params_path: str = "params.yaml",
         return {"user_id": user_id, "workspace": str(ws), "stages": results, "receipt": receipt}
 
 
-def _summary(user_id, results, gate, receipt, seconds) -> None:
+def _summary(user_id, results, gate: Verdict | None, receipt, seconds) -> None:
     rows = "\n".join(
         f"| {r['stage']} | {'ran' if r['ran'] else 'skipped'} | {r['seconds']} |" for r in results)
-    verdict = "n/a" if gate is None else ("blessed" if gate.get("blessed") else "NOT blessed")
+    verdict = "n/a" if gate is None else gate.summary()
     published = (receipt or {}).get("model_id", "nothing published")
     create_markdown_artifact(
         key=f"train-model-{user_id.lower().replace('_', '-').replace('.', '-')}",

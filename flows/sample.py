@@ -8,10 +8,10 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from camtune import config, sampling
+from camtune import artifacts, config, sampling
 from flows import _cli
 
-OUT_DIR = Path("artifacts/sample")
+OUT_DIR = artifacts.SAMPLE_DIR
 # the table artifact lives in Prefect's database: post every label and condition row, users and
 # cameras only while they are few (strata.csv always has them all)
 MAX_TABLE_ROWS = 400

@@ -16,11 +16,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from camtune import atomic, config, validation
+from camtune import artifacts, atomic, config, validation
 from camtune.errors import StepFailed
 from flows import _cli
 
-OUT_DIR = Path("artifacts/validate")
+OUT_DIR = artifacts.VALIDATE_DIR
 
 _context = validation.shared_context
 

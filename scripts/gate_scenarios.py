@@ -4,7 +4,7 @@
     python scripts/gate_scenarios.py [--workdir DIR] [--base-steps 300] ...
 
 Runs the real steps in a scratch workspace (synthetic data -> sample -> train_base -> finetune ->
-the evaluate_model flow), twice for the fine-tune. It trains on CPU: the defaults are sized for a
+`camtune.evaluation.evaluate`), twice for the fine-tune. It trains on CPU: the defaults are sized for a
 few minutes on 2 cores (small images, few steps), not for a good model; the gate's thresholds are
 params.yaml's own unless --set changes them. Prints both verdicts; exit 0 when they are as expected.
 """
@@ -59,18 +59,13 @@ def main(argv=None) -> int:
     ws = Path(args.workdir or tempfile.mkdtemp(prefix="camtune-gate-scenarios-")).resolve()
     ws.mkdir(parents=True, exist_ok=True)
     os.chdir(ws)
-    # a private Prefect home: the shared ~/.prefect SQLite is locked by other runs' servers
-    os.environ.setdefault("PREFECT_HOME", str(ws / ".prefect"))
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from camtune import config, sampling, synth
+    from camtune import artifacts, config, evaluation, sampling, synth
+    from camtune.artifacts import Manifest
+    from camtune.config import parse_overrides
     from camtune.dataset import load_dataset
     from camtune.training import stages
-    from flows._cli import parse_overrides
-    from flows.evaluate import evaluate_model
 
     params_path = str(ROOT / "params.yaml")
     common = {
@@ -92,7 +87,7 @@ def main(argv=None) -> int:
 
     stamp(f"workspace {ws}")
     synth.generate(params)
-    sampling.write_outputs("artifacts/sample", sampling.sample_from_params(params))
+    sampling.write_outputs(artifacts.SAMPLE_DIR, sampling.sample_from_params(params))
     stamp("sample data + manifests written")
     stages.train_base(params)
     stamp(f"base trained ({args.base_steps} steps at {args.input_size} px)")
@@ -100,13 +95,11 @@ def main(argv=None) -> int:
     verdicts = {}
 
     def evaluate(name: str, overrides: dict):
-        out = evaluate_model(params_path=params_path, overrides=overrides)
-        shutil.copytree("artifacts/evaluate", f"scenarios/{name}", dirs_exist_ok=True)
-        gate = json.loads(Path("artifacts/evaluate/gate.json").read_text())
-        verdicts[name] = gate
-        m = out["metrics"]
-        stamp(f"{name}: {'BLESSED' if gate['blessed'] else 'NOT blessed'}"
-              f"{'' if gate['blessed'] else ' - refused by ' + ', '.join(gate['failed'])} | "
+        out = evaluation.evaluate(config.load(params_path, overrides))
+        shutil.copytree(artifacts.EVALUATE_DIR, f"scenarios/{name}", dirs_exist_ok=True)
+        verdicts[name] = out.verdict
+        m = out.metrics
+        stamp(f"{name}: {out.verdict.summary()} | "
               f"user mAP@.5 base {m['base']['user']['map50']} tuned {m['tuned']['user']['map50']} | "
               f"global mAP base {m['base']['global']['map']} tuned {m['tuned']['global']['map']}")
 
@@ -117,12 +110,12 @@ def main(argv=None) -> int:
 
     # 2. overfit: the same holdout (hash-based, so the same ids fall out), but only a few user
     # images to train on, replay cut to the same few (replay_ratio 1), many steps, a high rate
-    hold = json.loads(Path("artifacts/finetune/holdout.json").read_text())["image_ids"]
-    seen = set(json.loads(Path("artifacts/sample/replay.json").read_text()).get("user_images_in_base_train", []))
+    hold = list(Manifest.read(artifacts.HOLDOUT).image_ids)
+    seen = set(Manifest.read(artifacts.REPLAY).get("user_images_in_base_train", []))
     user = load_dataset(params.data.user_dataset).of_user(params.user.id).verified()
     train_ids = [int(i) for i in user.images["id"] if int(i) not in set(hold) | seen][:args.overfit_user_images]
     tiny = tiny_user_dataset(Path(params.data.user_dataset), ws / "data/tiny_user", sorted(hold + train_ids))
-    replay = json.loads(Path("artifacts/sample/replay.json").read_text())
+    replay = json.loads(artifacts.REPLAY.read_text())  # rewritten below as a smaller manifest
     replay["image_ids"] = replay["image_ids"][:len(train_ids)]
     replay["count"] = len(replay["image_ids"])
     replay.pop("repeats", None)
@@ -137,13 +130,12 @@ def main(argv=None) -> int:
 
     print()
     for name, g in verdicts.items():
-        print(f"{name:8s} {'BLESSED' if g['blessed'] else 'NOT blessed'}"
-              f"{'' if g['blessed'] else ' (refused by: ' + ', '.join(g['failed']) + ')'}")
-        for c in g["checks"]:
+        print(f"{name:8s} {g.summary()}")
+        for c in g.checks:
             print(f"           {'ok  ' if c['passed'] else 'FAIL'} {c['name']:24s} observed {c['observed']} "
                   f"threshold {c['threshold']}")
     print(f"reports: {ws}/scenarios/{{healthy,overfit}}/report.md")
-    expected = verdicts["healthy"]["blessed"] and not verdicts["overfit"]["blessed"]
+    expected = verdicts["healthy"].blessed and not verdicts["overfit"].blessed
     print("as expected" if expected else "NOT as expected")
     return 0 if expected else 1
 

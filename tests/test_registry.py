@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from camtune.config import RegistryParams, S3Params
-from camtune.registry import ChecksumMismatch, RegistryError, open_registry, sha256_file
+from camtune.dataset import file_sha256
+from camtune.registry import ChecksumMismatch, RegistryError, open_registry
 from s3_support import s3_client
 
 
@@ -94,7 +95,7 @@ def test_s3_upload_keeps_a_verified_sha256(s3_server, s3_bucket, tmp_path):
     info = reg.put_model_file("u1", "m1", "model.tflite", src)
     assert info["uri"] == f"s3://{s3_bucket}/users/u1/m1/model.tflite"
     head = s3_client(s3_server).head_object(Bucket=s3_bucket, Key="users/u1/m1/model.tflite", ChecksumMode="ENABLED")
-    assert base64.b64decode(head["ChecksumSHA256"]).hex() == sha256_file(src) == info["sha256"]
+    assert base64.b64decode(head["ChecksumSHA256"]).hex() == file_sha256(src) == info["sha256"]
     with pytest.raises(ChecksumMismatch, match="sha256 after upload"):
         reg.store.verify("users/u1/m1/model.tflite", "0" * 64)
 
@@ -107,7 +108,7 @@ def test_s3_multipart_upload_is_verified_by_rereading(s3_server, s3_bucket, tmp_
     reg = open_registry(rp)
     src = _file(tmp_path, "big.tflite", bytes(range(256)) * (6 * 4096 + 7))  # ~6 MiB
     info = reg.put_model_file("u1", "m1", "model.tflite", src)
-    assert info["sha256"] == sha256_file(src)
+    assert info["sha256"] == file_sha256(src)
     head = s3_client(s3_server).head_object(Bucket=s3_bucket, Key="users/u1/m1/model.tflite")
     assert "-" in head["ETag"]  # it really was a multipart upload
 

@@ -211,7 +211,7 @@ def test_finetune_starts_from_base_weights(base, tmp_path):
 def _restored_base(model_dir):
     from official.core import task_factory
 
-    from camtune.training.detector import latest_checkpoint, read_experiment, restore_model
+    from camtune.model.checkpoint import latest_checkpoint, read_experiment, restore_model
 
     exp = read_experiment(model_dir)
     model = task_factory.get_task(exp.task).build_model()
@@ -230,7 +230,7 @@ def test_finetune_refuses_other_label_set(base, tmp_path):
 
 
 def test_corrupt_or_missing_checkpoint(base, tmp_path):
-    from camtune.training.detector import load_detector
+    from camtune.model.checkpoint import load_detector
 
     bad = tmp_path / "bad"
     shutil.copytree(base["dir"], bad)
@@ -247,7 +247,7 @@ def test_corrupt_or_missing_checkpoint(base, tmp_path):
 
 
 def test_detector_predicts_in_the_contract_format(base):
-    from camtune.training.detector import load_detector
+    from camtune.model.checkpoint import load_detector
 
     det = load_detector(base["dir"])
     assert det.label_names == base["params"].labels.names

@@ -1,5 +1,5 @@
 """COCO detection metrics with pycocotools: ground truth from a `Dataset`, detections from any
-detector with the shared interface (`camtune.training.detector` or `camtune.export.runtime`).
+detector with the shared interface (`camtune.model.checkpoint` or `camtune.model.tflite`).
 
 Every number comes out of `COCOeval` (never re-derived here): mAP@[.5:.95], mAP@.5, per-class AP,
 the same per camera / per condition slice (COCOeval re-run on that image subset), and the

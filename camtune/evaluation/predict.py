@@ -1,33 +1,14 @@
-"""Run a detector (`camtune.training.detector` or `camtune.export.runtime.TFLiteDetector`, same
-interface) over a dataset's images; shards so an orchestrator can fan the work out."""
+"""Run a detector (`camtune.model.checkpoint.Detector` or `camtune.model.tflite.TFLiteDetector`,
+same interface) over a dataset's images; shards so an orchestrator can fan the work out."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from camtune.dataset import Dataset
 from camtune.errors import StepFailed
-
-
-def check_labels(detector_labels: Sequence[str], label_names: Sequence[str], where: str | Path) -> None:
-    """A model whose label map differs from the labels being evaluated would have every class
-    scored against the wrong ground truth: refuse it, naming the model and the difference."""
-    got, want = list(detector_labels), list(label_names)
-    if got == want:
-        return
-    missing = [n for n in want if n not in got]
-    extra = [n for n in got if n not in want]
-    detail = []
-    if missing:
-        detail.append(f"missing {missing}")
-    if extra:
-        detail.append(f"unknown {extra}")
-    if not detail:
-        detail.append("same labels in a different order")
-    raise StepFailed(f"{where}: the model's label map {got} differs from labels.names {want} "
-                     f"({'; '.join(detail)})")
+from camtune.model.images import load_rgb
 
 
 def check_dataset_labels(ds: Dataset, label_names: Sequence[str]) -> None:
@@ -50,19 +31,6 @@ def shards(image_ids: Sequence[int], n: int) -> list[list[int]]:
     return [part.tolist() for part in np.array_split(np.asarray(ids, dtype="int64"), n) if len(part)]
 
 
-def load_image(ds: Dataset, file_name: str) -> np.ndarray:
-    from PIL import Image
-
-    path = ds.image_path(file_name)
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise StepFailed(f"{path}: image file not found") from None
-    except OSError as exc:
-        raise StepFailed(f"{path}: cannot read image: {exc}") from None
-
-
 def predict_dataset(detector, ds: Dataset, image_ids: Sequence[int] | None = None,
                     batch_size: int = 8) -> dict[int, dict]:
     """{image_id: {"boxes", "classes", "scores"}} for the given images (default: all of ds).
@@ -82,7 +50,7 @@ def predict_dataset(detector, ds: Dataset, image_ids: Sequence[int] | None = Non
         batch.clear()
 
     for r in rows.itertuples():
-        img = load_image(ds, r.file_name)
+        img = load_rgb(ds.image_path(r.file_name))
         if batch and (img.shape != batch[0][1].shape or len(batch) >= batch_size):
             flush()
         batch.append((int(r.id), img))

@@ -12,55 +12,32 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from camtune import atomic
+from camtune import artifacts, atomic
+from camtune.artifacts import Manifest
 from camtune.config import Params
-from camtune.dataset import Dataset, file_sha256, load_dataset, read_json
+from camtune.dataset import file_sha256, load_dataset
 from camtune.errors import StepFailed
 from camtune.export import compat, compiler, fidelity, tflite
+from camtune.model.checkpoint import LABELS_FILE, read_labels
+from camtune.model.images import load_rgb
+from camtune.model.labelmap import LABELMAP_FILE, check_labels, labelmap_text
 
 log = logging.getLogger(__name__)
 
-MODEL_DIR = Path("artifacts/finetune/model")
-HOLDOUT = Path("artifacts/finetune/holdout.json")
-GLOBAL_EVAL = Path("artifacts/sample/global_eval.json")
-REPLAY = Path("artifacts/sample/replay.json")
 
-
-def _manifest_subset(path: Path) -> tuple[Dataset, list[int]]:
-    """A `{"source", "image_ids"}` manifest -> (dataset of its source, ids), checked."""
-    m = read_json(path)
-    if "source" not in m or "image_ids" not in m:
-        raise StepFailed(f"{path}: needs 'source' and 'image_ids'")
-    ds = load_dataset(m["source"])
-    ids = [int(i) for i in m["image_ids"]]
-    unknown = sorted(set(ids) - set(int(i) for i in ds.images["id"]))
-    if unknown:
-        raise StepFailed(f"{path}: image ids {unknown[:10]} are not in {m['source']}")
-    return ds, ids
-
-
-def check_labels(model_dir: Path, names: list[str]) -> None:
-    from camtune.training.detector import read_labels
-
-    trained = read_labels(model_dir)
-    if list(trained) != list(names):
-        raise StepFailed(f"{model_dir}/labels.json names {trained} but params.yaml labels.names is "
-                         f"{names}: the label map would not match the model's classes")
-
-
-def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = MODEL_DIR,
-           holdout: str | Path = HOLDOUT, global_eval: str | Path = GLOBAL_EVAL,
-           replay: str | Path = REPLAY) -> dict:
+def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = artifacts.TUNED_MODEL,
+           holdout: str | Path = artifacts.HOLDOUT, global_eval: str | Path = artifacts.GLOBAL_EVAL,
+           replay: str | Path = artifacts.REPLAY) -> dict:
     out_dir, model_dir = Path(out_dir), Path(model_dir)
     names = list(params.labels.names)
     size, ex = params.training.input_size, params.export
-    check_labels(model_dir, names)
+    check_labels(read_labels(model_dir), names, model_dir / LABELS_FILE)
     edgetpu_compiler = compiler.resolve(required=ex.edgetpu.required,
                                         compiler_path=ex.edgetpu.compiler_path)
 
-    hold_ds, hold_ids = _manifest_subset(Path(holdout))
-    glob_ds, glob_ids = _manifest_subset(Path(global_eval))
-    rep_ds, rep_ids = _manifest_subset(Path(replay))
+    hold, glob, rep = (Manifest.read(p) for p in (holdout, global_eval, replay))
+    hold_ds, glob_ds, rep_ds = hold.dataset(), glob.dataset(), rep.dataset()
+    hold_ids, glob_ids, rep_ids = list(hold.image_ids), list(glob.image_ids), list(rep.image_ids)
     # calibrate on the user's verified images that are NOT the fidelity holdout, plus replay images
     user_ds = load_dataset(params.data.user_dataset).verified().of_user(params.user.id)
     user_ids = sorted(set(int(i) for i in user_ds.images["id"]) - set(hold_ids))
@@ -75,7 +52,7 @@ def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = MODEL
                                           max_detections=ex.max_detections)
 
         def frames():
-            return tflite.representative_frames((tflite.load_rgb(p) for p in calib), size)
+            return tflite.representative_frames((load_rgb(p) for p in calib), size)
 
         model_path = out_dir / "model.tflite"
         atomic.write_bytes(model_path, tflite.convert(saved, frames))
@@ -86,7 +63,7 @@ def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = MODEL
         problems = tflite.check_frigate_io(io, size, ex.max_detections)
         if problems:
             raise StepFailed(f"{model_path} breaks the Frigate contract:\n  " + "\n  ".join(problems))
-        atomic.write_text(out_dir / "labelmap.txt", tflite.labelmap_text(names))
+        atomic.write_text(out_dir / LABELMAP_FILE, labelmap_text(names))
 
         report = compat.check(model_path)
         compat_dict = report.to_dict()

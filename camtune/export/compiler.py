@@ -168,7 +168,7 @@ def edgetpu_latency(model_path: str | Path, runs: int = 10) -> dict:
     """Run the compiled model on a Coral through libedgetpu.so.1 and time it, or say why not."""
     import numpy as np
 
-    from camtune.export.runtime import EdgeTPUUnavailable, TFLiteDetector
+    from camtune.model.tflite import EdgeTPUUnavailable, TFLiteDetector
 
     try:
         det = TFLiteDetector(model_path, edgetpu=True)

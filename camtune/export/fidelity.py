@@ -1,5 +1,5 @@
-"""Quantization fidelity: the int8 model against its float twin, with the evaluate step's COCO
-evaluator (`camtune.evaluation.coco_eval.evaluate_detections`, pycocotools).
+"""Quantization fidelity: the int8 model against its float twin, scored by the evaluate step's
+own scorer (`camtune.evaluation.score_model`, pycocotools).
 
 Both models come from the same SavedModel with the same `TFLite_Detection_PostProcess` and run
 through the same Frigate-style runner, so the difference is the quantization alone.
@@ -17,14 +17,11 @@ def fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.4f}"
 
 
-def evaluate_model(model_path: str | Path, ds: Dataset, label_names: Sequence[str],
-                   num_threads: int = 2) -> dict:
-    from camtune.evaluation.coco_eval import evaluate_detections
-    from camtune.evaluation.predict import predict_dataset
-    from camtune.export.runtime import TFLiteDetector
+def tflite_map(model_path: str | Path, ds: Dataset, label_names: Sequence[str]) -> dict:
+    """mAP of a Frigate-contract TFLite model on a dataset: {map, map50, images, boxes}."""
+    from camtune.evaluation import score_model
 
-    det = TFLiteDetector(model_path, num_threads=num_threads, label_names=list(label_names))
-    m = evaluate_detections(ds, predict_dataset(det, ds), label_names, slices=False, curves=False)
+    m = score_model("tflite", model_path, ds, label_names, slices=False, curves=False)
     return {"map": m["map"], "map50": m["map50"], "images": m["images"], "boxes": m["boxes"]}
 
 
@@ -36,8 +33,8 @@ def compare(int8_model: str | Path, float_model: str | Path, sets: dict[str, Dat
                     "sets": {}}
     failures = []
     for name, ds in sets.items():
-        q = evaluate_model(int8_model, ds, label_names)
-        f = evaluate_model(float_model, ds, label_names)
+        q = tflite_map(int8_model, ds, label_names)
+        f = tflite_map(float_model, ds, label_names)
         # COCOeval reports null when the set has no ground truth: nothing to lose there
         drop = (f["map"] or 0.0) - (q["map"] or 0.0)
         report["sets"][name] = {"int8": q, "float": f, "map_drop": drop}

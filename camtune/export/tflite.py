@@ -31,6 +31,9 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from camtune.model.checkpoint import latest_checkpoint, read_experiment
+from camtune.model.preprocess import letterbox
+
 
 # the serving signature's output names, in Frigate's positional order
 OUTPUT_KEYS = ("output_0_boxes", "output_1_classes", "output_2_scores", "output_3_count")
@@ -83,8 +86,6 @@ def export_saved_model(model_dir: str | Path, export_dir: str | Path, *, input_s
     """Model Garden serving export of the checkpoint with TFLite post-processing."""
     import tensorflow as tf
     from official.vision.serving import export_saved_model_lib
-
-    from camtune.training.detector import latest_checkpoint, read_experiment
 
     exp = read_experiment(model_dir)
     ckpt = checkpoint or latest_checkpoint(model_dir)
@@ -278,21 +279,12 @@ def representative_frames(images: Iterable[np.ndarray], size: int) -> Iterator[n
     So the first frame carries one black and one white pixel, pinning the input to scale 1, zero
     point 0 (checked in `check_frigate_io`); two pixels do not move any other activation range.
     """
-    from camtune.export.runtime import letterbox
-
     for i, image in enumerate(images):
         frame, _, _ = letterbox(image, size, size)
         if i == 0:
             frame = frame.copy()
             frame[0, 0], frame[0, 1] = 0, 255
         yield frame[None].astype(np.float32)
-
-
-def load_rgb(path: str | Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def calibration_paths(datasets, n: int, seed: int = 0) -> list[Path]:
@@ -313,8 +305,3 @@ def calibration_paths(datasets, n: int, seed: int = 0) -> list[Path]:
         rest = [p for pool in pools for p in pool if p not in set(out)]
         out += [rest[i] for i in rng.permutation(len(rest))[: n - len(out)]]
     return out[:n]
-
-
-def labelmap_text(label_names: list[str]) -> str:
-    """Frigate's labelmap.txt: `index label` per line, index = 0-based label index."""
-    return "".join(f"{i} {name}\n" for i, name in enumerate(label_names))

@@ -1,4 +1,11 @@
-"""What every step needs of a model, in one place; `images`: an image file -> uint8 RGB array.
+"""What every step needs of a model, in one place (docs/ARCHITECTURE.md "Where things live"):
 
+- `checkpoint`: a Model Garden model_dir (experiment config, labels.json, checkpoints) -> `Detector`
+- `tflite`: `TFLiteDetector`, an exported TFLite model run the way Frigate runs it
+- `preprocess`: the frame a model is fed (letterbox)
+- `labelmap`: Frigate's labelmap.txt (read, write) and the label-set check
+- `images`: an image file -> uint8 RGB array
+
+Both detectors share one interface: `predict(images) -> [{"boxes", "classes", "scores"}]`.
 Nothing here imports a step (validation, sampling, training, evaluation, export, publishing).
 """

@@ -18,8 +18,8 @@ from official.vision.configs import backbones, decoders
 from official.vision.configs import retinanet as rn_cfg
 
 from camtune.config import Params
+from camtune.model.checkpoint import BASE_EXPERIMENT
 
-BASE_EXPERIMENT = "retinanet_mobile_coco"
 MIN_LEVEL, MAX_LEVEL = 3, 5
 Stage = Literal["base", "finetune"]
 

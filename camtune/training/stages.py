@@ -11,53 +11,20 @@ rewritten atomically at the end of the run.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
-from camtune import atomic
+from camtune import artifacts, atomic
+from camtune.artifacts import Manifest, read_json
 from camtune.config import Params
 from camtune.dataset import Dataset, load_dataset
 from camtune.errors import StepFailed
+from camtune.model.checkpoint import latest_checkpoint, read_labels
 from camtune.training import experiment, records, train
 
-SAMPLE_DIR = Path("artifacts/sample")
-BASE_DIR = Path("artifacts/train_base")
-FINETUNE_DIR = Path("artifacts/finetune")
-VALIDATE_REPORT = Path("artifacts/validate/report.json")
-
-
-def read_manifest(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        m = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise StepFailed(f"{path}: manifest not found (run the sample stage first)") from None
-    except json.JSONDecodeError as exc:
-        raise StepFailed(f"{path}: not valid JSON: {exc}") from None
-    for key in ("source", "image_ids"):
-        if key not in m:
-            raise StepFailed(f"{path}: manifest has no {key!r}")
-    return m
-
-
-def manifest_part(m: dict, where: str | Path) -> records.Part:
-    """A manifest's images (verified only) with their optional per-image `repeats`
-    ({image_id: n} or a list aligned with image_ids)."""
-    ds = load_dataset(m["source"])
-    ids = [int(i) for i in m["image_ids"]]
-    unknown = sorted(set(ids) - set(ds.images["id"].astype(int)))
-    if unknown:
-        raise StepFailed(f"{where}: image ids not in {m['source']}: {unknown[:10]}")
-    rep = m.get("repeats")
-    repeats = None
-    if isinstance(rep, dict):
-        repeats = {int(k): int(v) for k, v in rep.items()}
-    elif isinstance(rep, list):
-        if len(rep) != len(ids):
-            raise StepFailed(f"{where}: 'repeats' has {len(rep)} entries for {len(ids)} image_ids")
-        repeats = {i: int(n) for i, n in zip(ids, rep)}
-    return records.Part(ds.subset(ids), repeats)
+def manifest_part(m: Manifest) -> records.Part:
+    """A manifest's images with their optional per-image `repeats`, checked against its source."""
+    return records.Part(m.subset(), m.repeats)
 
 
 def holdout_ids(image_ids, user_id: str, fraction: float) -> list[int]:
@@ -100,16 +67,16 @@ def _log(stage_dir: Path, stage: str, result: train.TrainResult, rs: records.Rec
         "progress": progress, **extra})
 
 
-def train_base(params: Params, *, stage_dir: Path = BASE_DIR, manifest: Path | None = None,
+def train_base(params: Params, *, stage_dir: Path = artifacts.TRAIN_BASE_DIR, manifest: Path | None = None,
                progress=None) -> dict:
     stage_dir = Path(stage_dir)
     tb = params.training.base
     if tb.source == "registry":
         return pull_base(params, stage_dir)
-    manifest = Path(manifest or SAMPLE_DIR / "base_train.json")
-    m = read_manifest(manifest)
+    manifest = Path(manifest or artifacts.BASE_TRAIN)
+    m = Manifest.read(manifest)
     _forget_results(stage_dir)
-    rs = _records_dir(stage_dir, [manifest_part(m, manifest)], params, "base")
+    rs = _records_dir(stage_dir, [manifest_part(m)], params, "base")
     model_dir = stage_dir / "model"
     exp = experiment.build_experiment_config(params, stage="base", model_dir=str(model_dir),
                                              train_files=rs.files)
@@ -137,7 +104,6 @@ def pull_base(params: Params, stage_dir: Path) -> dict:
     _forget_results(stage_dir)
     shutil.rmtree(stage_dir / "records", ignore_errors=True)  # no records of a base trained here
     reg.pull_base(base_id, dest)  # verified against metadata.json's sha256s, replaced atomically
-    from camtune.training.detector import latest_checkpoint, read_labels
     labels = read_labels(dest)
     if labels != list(params.labels.names):
         raise StepFailed(f"registry base {base_id}: labels {labels} differ from labels.names "
@@ -148,14 +114,11 @@ def pull_base(params: Params, stage_dir: Path) -> dict:
     return {"model_dir": str(dest), "checkpoint": ckpt, "source": "registry", "base_id": base_id}
 
 
-def check_validation(report: Path = VALIDATE_REPORT) -> str:
+def check_validation(report: Path = artifacts.VALIDATION_REPORT) -> str:
     """Refuse to fine-tune on a user dataset that failed validation."""
     if not report.exists():
         return "no validation report (validate stage not run)"
-    try:
-        rep = json.loads(report.read_text())
-    except json.JSONDecodeError as exc:
-        raise StepFailed(f"{report}: not valid JSON: {exc}") from None
+    rep = read_json(report)
     if rep.get("passed") is False:
         raise StepFailed(f"{report}: the user dataset failed validation; fix the findings listed "
                          f"there before fine-tuning")
@@ -177,18 +140,18 @@ def user_split(params: Params, seen_by_base=()) -> tuple[Dataset, list[int], lis
     return mine, [i for i in ids if i not in hs], hold
 
 
-def finetune(params: Params, *, stage_dir: Path = FINETUNE_DIR, base_model: Path = BASE_DIR / "model",
+def finetune(params: Params, *, stage_dir: Path = artifacts.FINETUNE_DIR, base_model: Path = artifacts.BASE_MODEL,
              replay_manifest: Path | None = None, progress=None) -> dict:
     stage_dir = Path(stage_dir)
     validation = check_validation()
-    replay_manifest = Path(replay_manifest or SAMPLE_DIR / "replay.json")
-    replay = read_manifest(replay_manifest)
+    replay_manifest = Path(replay_manifest or artifacts.REPLAY)
+    replay = Manifest.read(replay_manifest)
     user_ds, train_ids, hold = user_split(params, replay.get("user_images_in_base_train", []))
     if not train_ids:
         raise StepFailed(f"{params.data.user_dataset}: every verified image of user "
                          f"{params.user.id} fell into the holdout; nothing left to train on")
     _forget_results(stage_dir)
-    rp = manifest_part(replay, replay_manifest)
+    rp = manifest_part(replay)
     # the user's own images that are also in the global pool come in through the user set (minus
     # the holdout); keeping them out of the replay keeps the holdout truly unseen
     rimg = rp.dataset.images
@@ -207,7 +170,7 @@ def finetune(params: Params, *, stage_dir: Path = FINETUNE_DIR, base_model: Path
     atomic.write_json(stage_dir / "trained_on.json", {
         "user_id": params.user.id,
         "user": {"source": params.data.user_dataset, "image_ids": train_ids, "count": len(train_ids)},
-        "replay": {"source": replay["source"], "image_ids": replay_ids, "count": len(replay_ids)},
+        "replay": {"source": replay.source, "image_ids": replay_ids, "count": len(replay_ids)},
         "base_checkpoint": exp.task.init_checkpoint})
     _log(stage_dir, "finetune", result, rs, {"base_checkpoint": exp.task.init_checkpoint,
                                              "validation": validation})

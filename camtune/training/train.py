@@ -20,7 +20,7 @@ from typing import Callable
 
 from camtune import atomic
 from camtune.errors import StepFailed
-from camtune.training.detector import LABELS_FILE, latest_checkpoint
+from camtune.model.checkpoint import LABELS_FILE, latest_checkpoint, read_labels, write_labels
 
 FINGERPRINT_FILE = "camtune_fingerprint.json"   # experiment + training data the checkpoints belong to
 PROGRESS_FILE = "progress.jsonl"                 # one line per reported loop, survives kill -9
@@ -147,8 +147,6 @@ def prepare_model_dir(model_dir: Path, fp: str) -> tuple[bool, bool]:
 def check_init_checkpoint(init_checkpoint: str, label_names: list[str]) -> str:
     """The base model a fine-tune starts from: its newest checkpoint, after checking that it was
     trained on the same label set (labels.json beside it)."""
-    from camtune.training.detector import read_labels
-
     p = Path(init_checkpoint)
     if not p.is_dir() and not Path(f"{p}.index").is_file():
         raise StepFailed(f"{p}: base model folder not found (train the base first: "
@@ -208,7 +206,7 @@ def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "bas
             raise StepFailed(f"{ckpt}: checkpoint unreadable ({str(exc).splitlines()[0]}); "
                              f"delete {model_dir} to start over") from None
     train_utils.serialize_config(exp, str(model_dir))
-    atomic.write_json(model_dir / LABELS_FILE, {"names": list(label_names)})
+    write_labels(model_dir, label_names)
     atomic.write_json(model_dir / FINGERPRINT_FILE, {"fingerprint": fp, "stage": stage})
 
     t0 = time.monotonic()

@@ -63,10 +63,10 @@ def unlabeled(detection: dict, annotations: pd.DataFrame, width: float, height: 
 def run_audit(root: str | Path, images: pd.DataFrame, anns: pd.DataFrame, model_path: str | Path,
               rules: AuditRules, detector=None) -> tuple[list[Finding], dict]:
     """Audit `images` (already filtered to verified, decodable ones). `detector` defaults to the
-    export step's TFLiteDetector (Frigate's Interpreter loop)."""
+    Frigate-contract runner `camtune.model.tflite.TFLiteDetector` (Frigate's Interpreter loop)."""
     root = Path(root)
     if detector is None:
-        from camtune.export.runtime import TFLiteDetector
+        from camtune.model.tflite import TFLiteDetector
 
         detector = TFLiteDetector(model_path, label_names=list(rules.label_names))
     severity = "error" if rules.policy == "fail" else "warning"

@@ -9,7 +9,7 @@ import pytest
 
 from camtune.config import RegistryParams
 from camtune.errors import StepFailed
-from camtune.evaluation.inputs import eval_set, parse_labelmap, resolve_baseline
+from camtune.evaluation.inputs import eval_set, resolve_baseline
 from camtune.registry import open_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,18 +44,6 @@ def test_eval_set_refuses_labels_the_model_does_not_know(tmp_path, ds_root):
         eval_set(manifest(tmp_path, [1, 2, 3], ds_root), [n for n in LABELS if n != "person"])
 
 
-def test_missing_or_broken_manifest_names_the_file(tmp_path, monkeypatch):
-    from camtune.evaluation import inputs
-
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(StepFailed, match=r"holdout.json: not found \(run `dvc repro finetune`\)"):
-        inputs.read_manifest(inputs.HOLDOUT)
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"source": "x"}')
-    with pytest.raises(StepFailed, match="bad.json: expected"):
-        inputs.read_manifest(bad)
-
-
 def publish(reg, tmp_path, model_id, labels, blessed=True):
     files = {}
     for name, data in (("model.tflite", b"tflite-bytes-" + model_id.encode()),
@@ -77,7 +65,3 @@ def test_baseline_is_the_users_last_blessed_model_else_the_base(tmp_path):
     b = resolve_baseline(reg, "u1", LABELS, tmp_path)
     assert b.name == "base" and b.tflite is None and "m3" in b.note
 
-
-def test_parse_labelmap_reads_frigate_and_bare_formats():
-    assert parse_labelmap("0 person\n1 car\n") == ["person", "car"]
-    assert parse_labelmap("person\ncar\n") == ["person", "car"]

@@ -188,7 +188,7 @@ def test_compiler_path_must_be_executable(tmp_path):
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_edgetpu_runtime_not_run_without_libedgetpu(tmp_path):
     """No libedgetpu.so.1 here: the runtime check reports why instead of pretending."""
-    from camtune.export.runtime import EDGETPU_LIBRARY
+    from camtune.model.tflite import EDGETPU_LIBRARY
 
     model = tmp_path / "model_edgetpu.tflite"
     model.write_bytes(b"not loaded: the delegate is looked up first")

@@ -27,7 +27,7 @@ def _frame(sample_datasets, size):
     import cv2
 
     from camtune.dataset import load_dataset
-    from camtune.export.tflite import load_rgb
+    from camtune.model.images import load_rgb
 
     ds = load_dataset(sample_datasets.user)
     img = load_rgb(ds.image_path(ds.images["file_name"].iloc[0]))

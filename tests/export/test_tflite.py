@@ -27,10 +27,6 @@ def test_frigate_io_checker():
     assert tflite.check_frigate_io(_io(in_dtype="float32"), 320, 25, int8=False) == []
 
 
-def test_labelmap_is_index_space_label_zero_based():
-    assert tflite.labelmap_text(["person", "car"]) == "0 person\n1 car\n"
-
-
 def test_representative_frames_are_letterboxed_and_pin_the_input_range():
     imgs = [np.full((90, 160, 3), 128, np.uint8) for _ in range(2)]
     frames = list(tflite.representative_frames(imgs, 64))

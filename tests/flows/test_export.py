@@ -70,6 +70,6 @@ def test_labels_that_do_not_match_the_model_are_refused(export_run, workdir):
 
     (workdir / "artifacts/finetune/model/labels.json").write_text(json.dumps({"names": ["person"]}))
     params = config.load(config.ROOT / "params.yaml", export_run.overrides)
-    with pytest.raises(StepFailed, match="labels.json names"):
+    with pytest.raises(StepFailed, match=r"labels.json: the model's label map \['person'\] differs"):
         build.export(params, workdir / "out")
     assert not (workdir / "out").exists()

@@ -14,7 +14,7 @@ import yaml
 
 from camtune import config
 from camtune.dataset import load_dataset
-from camtune.sampling import load_manifest
+from camtune.artifacts import Manifest
 
 LABELS = config.load(config.ROOT / "params.yaml").labels.names
 
@@ -77,34 +77,35 @@ def test_flow_writes_the_three_manifests_and_strata(sample_datasets, prefect_ser
     out = tmp_path / "artifacts/sample"
     assert sorted(p.name for p in out.iterdir()) == ["base_train.json", "global_eval.json",
                                                      "replay.json", "strata.csv"]
-    m = {n: load_manifest(out / f"{n}.json") for n in ("base_train", "global_eval", "replay")}
+    m = {n: Manifest.read(out / f"{n}.json") for n in ("base_train", "global_eval", "replay")}
+    ids = {n: list(man.image_ids) for n, man in m.items()}
     pool = load_dataset(pool_dir)
     uid = sample_datasets.params.user.id
     users = pool.images.set_index("id")["user_id"]
     for name, man in m.items():
-        assert man["name"] == name and man["source"] == pool_dir
-        assert man["count"] == len(man["image_ids"]) == res["counts"][name] > 0
-        assert man["image_ids"] == sorted(man["image_ids"])
+        assert man.get("name") == name and man.source == pool_dir
+        assert man.get("count") == len(ids[name]) == res["counts"][name] > 0
+        assert ids[name] == sorted(ids[name])
         # the consumers' contract; only verified images
-        sub = load_dataset(man["source"]).subset(man["image_ids"])
-        assert len(sub.images) == man["count"] and sub.images["verified"].all()
-    assert m["base_train"]["user_id"] is None and m["global_eval"]["user_id"] == uid
-    assert uid not in set(users[m["global_eval"]["image_ids"]])
-    assert uid not in set(users[m["replay"]["image_ids"]])
+        sub = man.subset()
+        assert len(sub.images) == man.get("count") and sub.images["verified"].all()
+    assert m["base_train"].get("user_id") is None and m["global_eval"].get("user_id") == uid
+    assert uid not in set(users[ids["global_eval"]])
+    assert uid not in set(users[ids["replay"]])
     user = load_dataset(user_dir)
     n_user_verified = int((user.images["verified"] & (user.images["user_id"] == uid)).sum())
-    assert m["replay"]["params"]["user_verified"] == n_user_verified
-    assert m["replay"]["count"] == min(round(n_user_verified), m["base_train"]["count"])
-    assert set(m["replay"]["image_ids"]) <= set(m["base_train"]["image_ids"])
+    assert m["replay"].get("params")["user_verified"] == n_user_verified
+    assert m["replay"].get("count") == min(round(n_user_verified), m["base_train"].get("count"))
+    assert set(ids["replay"]) <= set(ids["base_train"])
     cams = pool.images.set_index("id").apply(lambda r: f"{r.user_id}/{r.camera}", axis=1)
-    assert not set(cams[m["base_train"]["image_ids"]]) & set(cams[m["global_eval"]["image_ids"]])
+    assert not set(cams[ids["base_train"]]) & set(cams[ids["global_eval"]])
 
     rows = list(csv.DictReader((out / "strata.csv").open()))
     assert {r["set"] for r in rows} == {"pool_verified", "base_train", "global_eval", "replay"}
     assert {r["dimension"] for r in rows} == {"label", "user", "camera", "condition"}
     base_users = {r["value"]: int(r["images"]) for r in rows
                   if r["set"] == "base_train" and r["dimension"] == "user"}
-    assert sum(base_users.values()) == m["base_train"]["count"]
+    assert sum(base_users.values()) == m["base_train"].get("count")
 
     table = Artifact.get("sample-strata")
     assert table is not None and table.type == "table"

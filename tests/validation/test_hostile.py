@@ -315,7 +315,7 @@ def test_ids_over_the_whole_schema_range_stay_exact(tmp_path, params_for):
 
 def test_set_takes_a_path_literally(tmp_path):
     from camtune import config
-    from flows._cli import parse_overrides
+    from camtune.config import parse_overrides
 
     weird = "/tmp/a #b: c, [d] 'e' {f}"
     o = parse_overrides([f"data.user_dataset={weird}", "validate.max_pixels=12", "validate.reference_model=null",

@@ -4,19 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from camtune.export import runtime
+from camtune.errors import StepFailed
+from camtune.model import tflite
 
 
-def test_letterbox_keeps_aspect_and_pads_with_the_mean_pixel():
-    img = np.zeros((360, 640, 3), np.uint8)
-    frame, fy, fx = runtime.letterbox(img, 320, 320)
-    assert frame.shape == (320, 320, 3) and frame.dtype == np.uint8
-    assert (fy, fx) == (180 / 320, 1.0)
-    assert np.all(frame[:180] == 0) and np.all(frame[180:] == runtime.MEAN_RGB_UINT8)
-
-
-def test_predict_on_any_size(exported_model, sample_datasets):
-    det = runtime.TFLiteDetector(exported_model, num_threads=2)
+def test_predict_on_any_size(export_run, sample_datasets):
+    det = tflite.TFLiteDetector(export_run.out / "model.tflite", num_threads=2)
     assert (det.height, det.width) == (320, 320)
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (360, 640, 3), dtype=np.uint8),
@@ -37,16 +30,15 @@ def test_predict_on_any_size(exported_model, sample_datasets):
 # ai_edge_litert's Delegate.__del__ trips over its own half-built object when the library is missing
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_edgetpu_without_libedgetpu_says_how_to_install(tmp_path):
-    with pytest.raises(runtime.EdgeTPUUnavailable, match=r"libedgetpu.so.1[\s\S]*libedgetpu1-std"):
-        runtime.TFLiteDetector(tmp_path / "model_edgetpu.tflite", edgetpu=True)
+    with pytest.raises(tflite.EdgeTPUUnavailable, match=r"libedgetpu.so.1[\s\S]*libedgetpu1-std"):
+        tflite.TFLiteDetector(tmp_path / "model_edgetpu.tflite", edgetpu=True)
 
 
-def test_label_names_come_from_the_labelmap_beside_the_model(export_run):
-    det = runtime.TFLiteDetector(export_run.out / "model.tflite")
+def test_label_names_come_from_the_labelmap_beside_the_model(export_run, tmp_path):
+    det = tflite.TFLiteDetector(export_run.out / "model.tflite")
     assert det.label_names == list(export_run.params.labels.names)
-
-
-def test_read_labelmap_refuses_gaps(tmp_path):
-    (tmp_path / "labelmap.txt").write_text("0 person\n2 car\n")
-    with pytest.raises(ValueError, match="indexes must be"):
-        runtime.read_labelmap(tmp_path / "labelmap.txt")
+    # a broken label map beside a model is an error naming it, not a silently unnamed model
+    (tmp_path / "model.tflite").write_bytes((export_run.out / "model.tflite").read_bytes())
+    (tmp_path / "labelmap.txt").write_text("0 person\n0 car\n")
+    with pytest.raises(StepFailed, match=r"labelmap.txt: line 2: index 0 appears twice"):
+        tflite.TFLiteDetector(tmp_path / "model.tflite")

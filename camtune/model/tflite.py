@@ -5,7 +5,7 @@ builds `ai_edge_litert.interpreter.Interpreter(model_path=..., num_threads=...)`
 NHWC frame of the model's size and reads the four outputs BY POSITION: boxes [1,N,4] (normalized
 ymin,xmin,ymax,xmax), class ids [1,N], scores [1,N], count [1]. The `edgetpu` detector does the same
 with `load_delegate("libedgetpu.so.1")`. `TFLiteDetector` does exactly that, so what passes here is
-what Frigate sees, and offers the same `predict` interface as `camtune.training.detector`.
+what Frigate sees, and offers the same `predict` interface as `camtune.model.checkpoint.Detector`.
 """
 from __future__ import annotations
 
@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from camtune.errors import StepFailed
+from camtune.model.labelmap import LABELMAP_FILE, read_labelmap
+from camtune.model.preprocess import letterbox
 
 EDGETPU_LIBRARY = "libedgetpu.so.1"
-# Model Garden pads after normalizing, with 0, which is the mean pixel in uint8 terms
-# (official.vision.ops.preprocess_ops.MEAN_RGB); padding with it keeps letterboxed inputs identical.
-MEAN_RGB_UINT8 = (124, 116, 104)
 
 CORAL_RUNTIME_INSTALL = (
     "Install the Edge TPU runtime from Coral's apt repository:\n"
@@ -43,37 +42,6 @@ def load_edgetpu_delegate(options: dict | None = None):
     except (ValueError, OSError) as exc:  # missing library, or no TPU attached
         raise EdgeTPUUnavailable(f"cannot load the Edge TPU delegate {EDGETPU_LIBRARY}: {exc}\n"
                                  f"{CORAL_RUNTIME_INSTALL}") from exc
-
-
-def letterbox(image: np.ndarray, height: int, width: int) -> tuple[np.ndarray, float, float]:
-    """Resize keeping the aspect ratio and pad bottom/right, as Model Garden's resize_and_crop_image
-    does at inference (a square Frigate region is a plain resize). Returns the uint8 model-size frame
-    and the fraction of it the image covers (y, x), to map boxes back to the original image."""
-    import cv2
-
-    h, w = image.shape[:2]
-    scale = min(height / h, width / w)
-    nh, nw = max(1, min(height, round(h * scale))), max(1, min(width, round(w * scale)))
-    frame = np.empty((height, width, 3), np.uint8)
-    frame[...] = MEAN_RGB_UINT8
-    frame[:nh, :nw] = image if (nh, nw) == (h, w) else cv2.resize(image, (nw, nh),
-                                                                   interpolation=cv2.INTER_LINEAR)
-    return frame, nh / height, nw / width
-
-
-def read_labelmap(path: str | Path) -> list[str] | None:
-    """Frigate's `index label` labelmap.txt -> names by index (None when there is no file)."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    pairs = [line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip()]
-    try:
-        by_index = {int(i): name.strip() for i, name in pairs}
-    except ValueError:
-        raise ValueError(f"{path}: expected 'index label' lines") from None
-    if sorted(by_index) != list(range(len(by_index))):
-        raise ValueError(f"{path}: indexes must be 0..{len(by_index) - 1}")
-    return [by_index[i] for i in range(len(by_index))]
 
 
 class TFLiteDetector:
@@ -102,8 +70,10 @@ class TFLiteDetector:
             raise ValueError(f"{self.path}: expected 4 outputs (boxes, classes, scores, count), "
                              f"got {len(self.output_details)}")
         _, self.height, self.width, _ = (int(v) for v in inp["shape"])
-        self.label_names = label_names if label_names is not None else read_labelmap(
-            self.path.parent / "labelmap.txt")
+        beside = self.path.parent / LABELMAP_FILE
+        # the label map export writes beside the model, when there is one
+        self.label_names = label_names if label_names is not None else (
+            read_labelmap(beside) if beside.is_file() else None)
 
     def detect_raw(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """One uint8 [1,H,W,3] frame of the model's size -> (boxes, classes, scores, count), by position

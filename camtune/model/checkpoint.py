@@ -1,4 +1,4 @@
-"""The trained detector, rebuilt from a Model Garden model_dir alone.
+"""A Model Garden model_dir as a detector: the trained model rebuilt from the folder alone.
 
 `load_detector(model_dir)` reads the experiment config Model Garden saved there (`params.yaml`),
 builds the model with the task's own `build_model()`, restores the newest checkpoint, and runs
@@ -17,16 +17,18 @@ import numpy as np
 
 from camtune.errors import StepFailed
 
+from camtune import atomic
+
 PARAMS_FILE = "params.yaml"   # written by Model Garden (train_utils.serialize_config)
 LABELS_FILE = "labels.json"   # ours: {"names": [...]} model class k = names[k-1]
+# the registered Model Garden experiment every camtune model starts from (training/experiment.py)
+BASE_EXPERIMENT = "retinanet_mobile_coco"
 
 
 def read_experiment(model_dir: str | Path):
     """The ExperimentConfig saved in `model_dir/params.yaml` (StepFailed when missing/corrupt)."""
     from official.core import exp_factory
     from official.modeling import hyperparams
-
-    from camtune.training.experiment import BASE_EXPERIMENT
 
     path = Path(model_dir) / PARAMS_FILE
     if not path.is_file():
@@ -40,7 +42,13 @@ def read_experiment(model_dir: str | Path):
     return exp
 
 
+def write_labels(model_dir: str | Path, label_names) -> Path:
+    """labels.json beside the checkpoints: the label set the model's classes 1..K stand for."""
+    return atomic.write_json(Path(model_dir) / LABELS_FILE, {"names": list(label_names)})
+
+
 def read_labels(model_dir: str | Path) -> list[str]:
+    """The label names of a model_dir (its labels.json); StepFailed when missing or malformed."""
     path = Path(model_dir) / LABELS_FILE
     try:
         names = json.loads(path.read_text())["names"]

@@ -1,0 +1,183 @@
+"""The evaluate step as library functions (the flow in flows/evaluate.py wraps `evaluate` thinly).
+
+`score_model`: one model (a Model Garden model_dir or a TFLite file) on one dataset -> COCO metrics.
+`evaluate`: base vs tuned (and the user's last blessed model) on the global set and the user's
+holdout -> the blessing gate, Frigate threshold advice, report; written atomically to `out_dir`.
+"""
+from __future__ import annotations
+
+import functools
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+from camtune import artifacts, atomic
+from camtune.artifacts import Manifest, Verdict
+from camtune.config import Params
+from camtune.dataset import Dataset, load_dataset
+from camtune.errors import StepFailed
+from camtune.evaluation import gate, inputs, report, thresholds
+from camtune.evaluation.coco_eval import evaluate_detections
+from camtune.evaluation.predict import predict_dataset
+
+ModelKind = Literal["checkpoint", "tflite"]
+# evaluation set key -> the manifest it is read from
+SETS = {"user": artifacts.HOLDOUT, "global": artifacts.GLOBAL_EVAL}
+
+
+def _version(path: str) -> tuple:
+    """What identifies a file's or folder's content cheaply: its files' sizes and mtimes (a model
+    retrained in the same folder in the same process must not be served from the cache)."""
+    p = Path(path)
+    files = sorted(p.iterdir()) if p.is_dir() else [p]
+    return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
+
+
+@functools.lru_cache(maxsize=4)
+def _detector(kind: ModelKind, path: str, version: tuple, num_threads: int):
+    """One detector per process and model version (a Dask worker loads its own); a lock serialises
+    predict calls of threads sharing it (tf.function tracing is not meant to race)."""
+    if kind == "tflite":
+        from camtune.model.tflite import TFLiteDetector
+
+        det = TFLiteDetector(path, num_threads=num_threads)
+    else:
+        from camtune.model.checkpoint import load_detector
+
+        det = load_detector(path)
+    return det, threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(source: str, version: tuple) -> Dataset:
+    return load_dataset(source)
+
+
+def _cached_detector(kind: ModelKind, model: str | Path, num_threads: int = 2):
+    return _detector(kind, str(model), _version(str(model)), num_threads)
+
+
+def predict_images(kind: ModelKind, model: str | Path, source: str | Path, image_ids: Sequence[int],
+                   batch_size: int = 8) -> dict[int, dict]:
+    """Detections of one model on some images of a dataset folder: {image_id: {boxes, classes,
+    scores}}. Models and datasets are cached per process, so shards of one set reuse them."""
+    det, lock = _cached_detector(kind, model)
+    source = str(source)
+    ds = _dataset(source, _version(str(Path(source) / "annotations.json"))).subset(list(image_ids))
+    with lock:
+        return predict_dataset(det, ds, batch_size=batch_size)
+
+
+# (kind, model, dataset) -> detections; the flow passes one that fans shards out as Prefect tasks
+Predict = Callable[[ModelKind, Path, Dataset], dict]
+
+
+def _predict_here(batch_size: int) -> Predict:
+    def predict(kind: ModelKind, model: Path, ds: Dataset) -> dict:
+        det, lock = _cached_detector(kind, model)
+        with lock:
+            return predict_dataset(det, ds, batch_size=batch_size)
+    return predict
+
+
+def score_model(kind: ModelKind, model: str | Path, ds: Dataset, label_names: Sequence[str], *,
+                predict: Predict | None = None, slices: bool = True, curves: bool = True,
+                batch_size: int = 8) -> dict:
+    """COCO metrics (pycocotools) of one model on one dataset, as `evaluate_detections` returns
+    them: the same scorer the gate uses, for anyone who needs "how good is this model on this set"."""
+    detections = (predict or _predict_here(batch_size))(kind, Path(model), ds)
+    return evaluate_detections(ds, detections, list(label_names), slices=slices, curves=curves)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    verdict: Verdict
+    metrics: dict          # metrics.json
+    results: dict          # {model: {set: metrics}} for "base", "tuned" (and "baseline")
+    baseline: str          # "base" or "registry:<model_id>"
+    markdown: str          # report.md
+    notes: tuple[str, ...]
+
+
+def _check_holdout_user(params: Params) -> None:
+    holdout = Manifest.read(artifacts.HOLDOUT)
+    if holdout.get("user_id") not in (None, params.user.id):
+        raise StepFailed(f"{artifacts.HOLDOUT}: holdout of user {holdout.get('user_id')!r}, "
+                         f"but user.id is {params.user.id!r}")
+
+
+def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
+             predict: Predict | None = None, registry=None, log: Callable[[str], None] | None = None
+             ) -> Evaluation:
+    """Evaluate base vs tuned with COCO mAP, decide the blessing, advise Frigate thresholds; write
+    metrics.json, gate.json, filters.yml, report.md, details.json and plots/ into `out_dir`
+    (atomically, whole folder). Reads the stage outputs at their artifacts paths (cwd-relative).
+    `registry`: where the user's last blessed model is looked up (default: params.publish.registry)."""
+    ev = params.evaluate
+    names = list(params.labels.names)
+    predict = predict or _predict_here(ev.batch_size)
+
+    # every input checked before minutes of prediction
+    _check_holdout_user(params)
+    sets, notes = {}, []
+    for key, path in SETS.items():
+        sets[key], n = inputs.eval_set(path, names)
+        notes += n
+    models: dict[str, tuple[ModelKind, Path]] = {
+        "base": ("checkpoint", artifacts.BASE_MODEL), "tuned": ("checkpoint", artifacts.TUNED_MODEL)}
+    for _, model_dir in models.values():
+        inputs.check_model_dir(model_dir, names)
+    if registry is None:
+        from camtune.registry import open_registry
+
+        registry = open_registry(params.publish.registry)
+
+    with tempfile.TemporaryDirectory(prefix="camtune-baseline-") as tmp:
+        baseline = inputs.resolve_baseline(registry, params.user.id, names, Path(tmp))
+        if baseline.note:
+            notes.append(baseline.note)
+        if baseline.tflite is not None:
+            models["baseline"] = ("tflite", baseline.tflite)
+
+        results: dict[str, dict] = {}
+        for model, (kind, ref) in models.items():
+            results[model] = {}
+            for key, ds in sets.items():
+                results[model][key] = score_model(kind, ref, ds, names, predict=predict)
+                if log:
+                    log(f"{model} on {key}: mAP {results[model][key]['map']}, "
+                        f"mAP@.5 {results[model][key]['map50']}")
+
+    base_side = results["baseline" if "baseline" in results else "base"]
+    verdict = gate.decide(results["tuned"], base_side, ev.gate, baseline.name)
+    advice = thresholds.recommend(
+        names, list(params.labels.attribute_parents),
+        [("user holdout", results["tuned"]["user"]), ("global eval", results["tuned"]["global"])],
+        ev.thresholds)
+    t = ev.thresholds
+    filters = thresholds.frigate_yaml(advice, header=[
+        f"Frigate objects config for the tuned model of {params.user.id}, from its precision/recall",
+        f"curves at IoU .5: min_score = lowest score with precision >= {t.min_score_precision},",
+        f"threshold = lowest score with precision >= {t.threshold_precision}. Curves from the user holdout,",
+        f"else the global set, when a label has >= {t.min_boxes} boxes there; otherwise Frigate's",
+        f"defaults ({t.fallback_min_score} / {t.fallback_threshold}). Attribute labels get no threshold "
+        f"(Frigate ignores it for them).",
+    ])
+    md = report.markdown(results, verdict, advice, user_id=params.user.id, frigate_yaml=filters, notes=notes)
+    metrics = report.metrics_json(results, verdict)
+
+    out_dir = Path(out_dir)
+    with atomic.output_dir(out_dir) as out:
+        atomic.write_json(out / artifacts.METRICS.name, metrics)
+        atomic.write_json(out / artifacts.GATE.name, verdict)
+        atomic.write_text(out / artifacts.FILTERS.name, filters)
+        atomic.write_text(out / artifacts.EVALUATION_REPORT.name, md)
+        # everything else (per class, slices, curves) for export's fidelity check and debugging
+        atomic.write_json(out / artifacts.EVALUATION_DETAILS.name, {
+            "results": results, "advice": [a.as_dict() for a in advice], "notes": notes})
+        for name, records in report.plot_files(results).items():
+            atomic.write_json(out / artifacts.PLOTS.name / name, records)
+    return Evaluation(Verdict.from_dict(verdict, out_dir / artifacts.GATE.name), metrics, results,
+                      baseline.name, md, tuple(notes))

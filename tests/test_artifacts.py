@@ -1,0 +1,118 @@
+"""camtune/artifacts.py: the stage paths agree with dvc.yaml, manifests and the gate verdict are
+read one way, with errors naming the file."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from camtune import artifacts
+from camtune.artifacts import Manifest, Verdict
+from camtune.errors import StepFailed
+from import_graph import ROOT, closure, module_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from training_data import make_dataset  # noqa: E402
+
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+# every step imports these (a change there is a params/format change, tracked by their own tests),
+# or they only report to Prefect (flows._training_report) and write no output
+FOUNDATION = {"camtune.config", "camtune.dataset", "camtune.errors", "camtune.atomic", "camtune.registry",
+              "camtune", "flows", "flows._cli", "flows._runners", "flows._training_report"}
+
+
+def _paths(entries) -> set[str]:
+    return {next(iter(e)) if isinstance(e, dict) else e for e in entries or []}
+
+
+@pytest.mark.parametrize("stage", list(artifacts.OUTS))
+def test_dvc_yaml_outs_and_deps_are_the_artifacts_paths(stage):
+    spec = DVC[stage]
+    outs = _paths(spec.get("outs")) | _paths(spec.get("metrics"))
+    assert outs == {str(p) for p in artifacts.OUTS[stage]}
+    reads = {d for d in _paths(spec.get("deps")) if d.startswith(f"{artifacts.ARTIFACTS}/")}
+    assert reads == {str(p) for p in artifacts.READS[stage]}
+    assert set(DVC) - {"sample_data"} == set(artifacts.OUTS)
+
+
+@pytest.mark.parametrize("stage", list(artifacts.OUTS))
+def test_dvc_yaml_deps_cover_the_code_each_stage_runs(stage):
+    """A change to any module a step imports must re-run the stage: dvc.yaml lists it (or its folder)."""
+    deps = [d for d in _paths(DVC[stage].get("deps")) if not d.startswith(("$", "artifacts/"))]
+    flow = DVC[stage]["cmd"].split()[-1]
+    files = {module_file(m).relative_to(ROOT).as_posix() for m in closure(flow) - FOUNDATION}
+    uncovered = sorted(f for f in files if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps))
+    assert not uncovered, f"{stage}: dvc.yaml deps miss {uncovered}"
+
+
+def test_producer_and_hint():
+    assert artifacts.producer(artifacts.HOLDOUT) == "finetune"
+    assert artifacts.producer(artifacts.BASE_MODEL / "ckpt-1.index") == "train_base"
+    assert artifacts.producer("data/user") is None
+    assert artifacts.missing_hint(artifacts.GLOBAL_EVAL) == " (run `dvc repro sample`)"
+    assert artifacts.step_file("evaluate", "/ws") == Path("/ws/artifacts/evaluate/step.json")
+    assert artifacts.step_file("publish") == Path("artifacts/publish/step.json")
+
+
+def test_manifest_reads_ids_repeats_and_keeps_the_rest(tmp_path):
+    src = make_dataset(tmp_path / "ds", n=4, unverified=1)
+    p = tmp_path / "m.json"
+    p.write_text(json.dumps({"source": str(src), "image_ids": [1, 3], "repeats": {"3": 2}, "count": 2}))
+    m = Manifest.read(p)
+    assert m.image_ids == (1, 3) and m.repeats == {3: 2} and m.get("count") == 2
+    assert sorted(m.subset().images["id"]) == [1, 3]
+    p.write_text(json.dumps({"source": str(src), "image_ids": [1, 3], "repeats": [1, 4]}))
+    assert Manifest.read(p).repeats == {1: 1, 3: 4}
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"source": "x"}', r"m.json: expected \{'source'"),
+    ("{not json", "m.json: not valid JSON"),
+    ('{"source": "x", "image_ids": ["a"]}', "m.json: 'image_ids' must be integers"),
+    ('{"source": "x", "image_ids": [1, 2], "repeats": [1]}', "m.json: 'repeats' has 1 entries for 2"),
+])
+def test_bad_manifests_name_the_file(tmp_path, content, message):
+    (tmp_path / "m.json").write_text(content)
+    with pytest.raises(StepFailed, match=message):
+        Manifest.read(tmp_path / "m.json")
+
+
+def test_manifest_checked_against_its_source(tmp_path, monkeypatch):
+    src = make_dataset(tmp_path / "ds", n=2)
+    (tmp_path / "m.json").write_text(json.dumps({"source": str(src), "image_ids": [1, 99]}))
+    with pytest.raises(StepFailed, match=r"m.json: image ids \[99\] are not in .*annotations.json"):
+        Manifest.read(tmp_path / "m.json").subset()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StepFailed, match=r"holdout.json: not found \(run `dvc repro finetune`\)"):
+        Manifest.read(artifacts.HOLDOUT)
+
+
+GATE = {"blessed": False, "baseline": "base", "failed": ["user_gain"], "checks": [
+    {"name": "user_gain", "metric": "user.map50", "threshold": 0.3, "observed": 0.2, "passed": False,
+     "why": "tuned must beat base"},
+    {"name": "global_floor", "metric": "global.map50", "threshold": 0.1, "observed": 0.5, "passed": True,
+     "why": "floor"}]}
+
+
+def test_verdict_summary_reasons_and_refusal(tmp_path):
+    (tmp_path / "gate.json").write_text(json.dumps(GATE))
+    v = Verdict.read(tmp_path / "gate.json")
+    assert not v.blessed and v.summary() == "NOT blessed (refused by user_gain)"
+    assert v.reasons() == "user_gain: observed 0.2 vs 0.3" and v.data == GATE
+    with pytest.raises(StepFailed, match=r"gate.json: the model is not blessed(.|\n)*user_gain: tuned must "
+                                         r"beat base \(observed 0.2, threshold 0.3\)"):
+        v.check_blessed()
+    ok = Verdict.from_dict({**GATE, "blessed": True, "failed": []})
+    assert ok.check_blessed() is ok and ok.summary() == "BLESSED"
+
+
+def test_missing_or_broken_gate_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StepFailed, match=r"gate.json: not found \(run `dvc repro evaluate`\)"):
+        Verdict.read()
+    (tmp_path / "g.json").write_text("[")
+    with pytest.raises(StepFailed, match="g.json: not valid JSON"):
+        Verdict.read(tmp_path / "g.json")
