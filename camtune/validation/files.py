@@ -65,6 +65,10 @@ def resolve_inside(root: Path, file_name: str) -> tuple[Path | None, str | None,
     """(path, code, message): the file's path when it stays inside `root`, else a finding code."""
     if "\x00" in file_name:
         return None, "FILE_TRAVERSAL", "file_name contains a NUL byte"
+    try:
+        os.fsencode(file_name)
+    except UnicodeError:  # a lone surrogate (JSON allows "\udc80") names no file
+        return None, "FILE_MISSING", f"file_name {_q(file_name)} cannot be a file name (invalid Unicode)"
     if PurePosixPath(file_name).is_absolute() or PureWindowsPath(file_name).is_absolute() \
             or PureWindowsPath(file_name).drive:
         return None, "FILE_ABSOLUTE", f"file_name {_q(file_name)} is an absolute path"

@@ -39,7 +39,7 @@ def best_cover(c_img: np.ndarray, c_box: np.ndarray, p_img: np.ndarray, p_box: n
     cls = np.floor(np.log2(p_box[:, 2])).astype(np.int64)
     for k in np.unique(cls):
         sel = np.flatnonzero(cls == k)
-        span = 2.0 ** (k + 1)  # every parent of this class is narrower than this
+        span = np.ldexp(1.0, int(k) + 1)  # every parent of this class is narrower (inf past 1e308)
         # parents of the class ordered by (image, rank of left edge): an exact integer key
         x0 = p_box[sel, 0]
         xs = np.unique(x0)

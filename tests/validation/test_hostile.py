@@ -59,6 +59,7 @@ def test_every_os_error_on_an_image_path_is_its_own_finding(tmp_path):
         "images/pipe.jpg": "FILE_NOT_REGULAR",       # a FIFO: opening it would block
         "images/file/a.jpg": "FILE_MISSING",         # a part of the path is a file
         "images/nope.jpg": "FILE_MISSING",
+        "images/\udc80.jpg": "FILE_MISSING",          # JSON allows a lone surrogate; no path does
     }
     for name, code in cases.items():
         got = _in_thread(lambda: check_file(root, 7, name, W, H, None, RULES))
@@ -244,6 +245,15 @@ def test_sorted_containment_agrees_with_all_pairs(seed):
         ok_brute, ok_got = brute >= need - 1e-9, got >= need - 1e-9
         assert (ok_brute == ok_got).all()
         assert np.allclose(got[ok_got], brute[ok_got])  # exact where it passes
+
+
+def test_extreme_box_sizes_do_not_overflow():
+    img = np.array([1, 1])
+    c = np.array([[0.0, 0.0, 1.0, 1.0], [1e300, 0.0, 1e300, 1e300]])
+    p = np.array([[0.0, 0.0, 1e308, 1e308], [-1.0, -1.0, 1e-310, 2.0]])
+    with np.errstate(all="ignore"):
+        got = geometry.best_cover(img, c, img, p, 0.9)
+    assert got.shape == (2,) and got[0] == 1.0
 
 
 def test_one_image_with_many_parent_and_attribute_boxes_stays_small():
