@@ -52,13 +52,22 @@ def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.Argum
     args = parser.parse_args(argv)
     kwargs = {k: v for k, v in vars(args).items() if k not in ("params", "overrides")}
     kwargs.update(extra)
+    # one local Prefect server shared by the steps unless PREFECT_API_URL is set (not step compute)
+    from camtune import prefect_server
+
+    try:
+        api_url = prefect_server.api_url_for_step()
+    except prefect_server.ServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     t0 = time.perf_counter()
     try:
         from flows._runners import with_task_runner
 
         overrides = parse_overrides(args.overrides)
         flow_fn = with_task_runner(flow_fn, args.params, overrides)
-        flow_fn(params_path=args.params, overrides=overrides, **kwargs)
+        with prefect_server.using(api_url):
+            flow_fn(params_path=args.params, overrides=overrides, **kwargs)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="camtune-prefect-home-")
@@ -67,3 +68,11 @@ def sample_datasets(tmp_path_factory):
     synth.generate(params)
     SampleDatasets = namedtuple("SampleDatasets", "global_pool user params")
     return SampleDatasets(root / "global", root / "user", params)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A step run without the prefect_server fixture (no PREFECT_API_URL) starts camtune's shared
+    local Prefect server in this session's PREFECT_HOME: it ends with the session."""
+    from camtune import prefect_server
+
+    prefect_server.stop(Path(os.environ["PREFECT_HOME"]))
