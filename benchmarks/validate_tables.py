@@ -21,9 +21,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from camtune.validation.tables import TableRules, check_tables
+from camtune.config import ValidateParams
+from camtune.validation.tables import check_tables
 
 LABELS = ("person", "face", "car", "license_plate", "amazon", "ups", "fedex", "package", "dog", "cat", "deer")
+USER = "u1"
 
 
 def synthetic(n_ann: int, n_img: int, seed: int = 0, bad_fraction: float = 0.001):
@@ -64,7 +66,7 @@ def _rows(df: pd.DataFrame, how: str):
     return (r for _, r in df.iterrows())  # the textbook pandas loop: a Series per row
 
 
-def naive(images: pd.DataFrame, anns: pd.DataFrame, cats: pd.DataFrame, rules: TableRules,
+def naive(images: pd.DataFrame, anns: pd.DataFrame, cats: pd.DataFrame, rules: ValidateParams,
           how: str = "itertuples") -> set:
     """The same rules, one row at a time (what one writes without pandas/GX)."""
     out = set()
@@ -81,10 +83,10 @@ def naive(images: pd.DataFrame, anns: pd.DataFrame, cats: pd.DataFrame, rules: T
             out.add(("DUP_FILE_NAME", "images", seen_file[r.file_name]))
         else:
             seen_file[r.file_name] = r.id
-        if r.user_id != rules.user_id:
+        if r.user_id != USER:
             out.add(("FOREIGN_USER", "images", r.id))
     cat_ids = set(cats["id"])
-    labels = set(rules.labels)
+    labels = set(LABELS)
     tol, min_size = rules.box_tolerance_px, rules.min_box_size_px
     first_row = {}
     for row, r in enumerate(_rows(anns, how)):
@@ -123,10 +125,10 @@ def main() -> None:
     ap.add_argument("--loops", default="itertuples,iterrows",
                     help="naive loop styles to time: itertuples (the fast one), iterrows (the textbook one)")
     args = ap.parse_args()
-    rules = TableRules(labels=LABELS, user_id="u1", box_tolerance_px=1.0, min_box_size_px=2.0)
+    rules = ValidateParams(box_tolerance_px=1.0, min_box_size_px=2.0)
 
     images, anns, cats = synthetic(args.annotations, args.images)
-    check_tables(*synthetic(1000, 100, seed=1), rules)  # warm-up: GX import and first-run setup
+    check_tables(*synthetic(1000, 100, seed=1), rules, LABELS, USER)  # warm-up: GX import and first-run setup
 
     # wall clock and this process's CPU time: on a shared machine the CPU time is the steadier figure
     def timed(fn):
@@ -134,7 +136,7 @@ def main() -> None:
         out = fn()
         return out, time.perf_counter() - t, time.process_time() - c
 
-    findings, t_gx, c_gx = timed(lambda: check_tables(images, anns, cats, rules)[0])
+    findings, t_gx, c_gx = timed(lambda: check_tables(images, anns, cats, rules, LABELS, USER)[0])
     loops = {how: timed(lambda how=how: naive(images, anns, cats, rules, how)) for how in args.loops.split(",")}
 
     # same problems, row for row: image findings by image id; annotation findings by (rule, id)

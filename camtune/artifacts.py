@@ -7,10 +7,12 @@ The contracts are described in docs/ARCHITECTURE.md ("Stage contracts").
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from camtune import atomic
 from camtune.errors import StepFailed
 
 if TYPE_CHECKING:
@@ -41,13 +43,24 @@ FILTERS = EVALUATE_DIR / "filters.yml"
 EVALUATION_REPORT = EVALUATE_DIR / "report.md"
 EVALUATION_DETAILS = EVALUATE_DIR / "details.json"
 PLOTS = EVALUATE_DIR / "plots"
+EVALUATION_DETECTIONS = EVALUATE_DIR / "detections"  # {base,tuned}_{user,global}.json, COCO results
+GATE_PLOTS = EVALUATE_DIR / "gate_plots"   # forest plots of the gate's checks (PNG)
 
 EXPORT_DIR = ARTIFACTS / "export"
 
 PUBLISH_DIR = ARTIFACTS / "publish"
 RECEIPT = PUBLISH_DIR / "receipt.json"
 
+REPORT_DIR = ARTIFACTS / "report"  # index.html + img/ + charts/
+
 STEP_FILE = "step.json"  # a step's own figures, beside its outputs (see step_file)
+# the command of each stage (dvc.yaml `cmd`: python -m <module>)
+FLOWS = {"sample_data": "flows.sample_data", "validate": "flows.validate", "sample": "flows.sample",
+         "train_base": "flows.train_base", "finetune": "flows.finetune", "evaluate": "flows.evaluate",
+         "export": "flows.export", "publish": "flows.publish", "report": "flows.report"}
+# set by the orchestrator for one `dvc repro`; a step copies it into its step file, so figures of
+# an earlier run (a stage DVC skipped this time) are never counted as this run's
+RUN_ENV = "CAMTUNE_RUN_ID"
 
 # stage -> what it writes (dvc.yaml `outs`), and what it reads of the others (dvc.yaml `deps`,
 # besides the datasets and code)
@@ -56,9 +69,11 @@ OUTS: dict[str, tuple[Path, ...]] = {
     "sample": (SAMPLE_DIR,),
     "train_base": (TRAIN_BASE_DIR,),
     "finetune": (FINETUNE_DIR,),
-    "evaluate": (GATE, FILTERS, EVALUATION_REPORT, EVALUATION_DETAILS, PLOTS, METRICS),
+    "evaluate": (GATE, FILTERS, EVALUATION_REPORT, EVALUATION_DETAILS, EVALUATION_DETECTIONS, PLOTS, GATE_PLOTS,
+                 METRICS),
     "export": (EXPORT_DIR,),
     "publish": (RECEIPT,),
+    "report": (REPORT_DIR,),
 }
 READS: dict[str, tuple[Path, ...]] = {
     "validate": (),
@@ -68,6 +83,8 @@ READS: dict[str, tuple[Path, ...]] = {
     "evaluate": (GLOBAL_EVAL, BASE_MODEL, TUNED_MODEL, HOLDOUT),
     "export": (GLOBAL_EVAL, REPLAY, TUNED_MODEL, HOLDOUT),
     "publish": (EXPORT_DIR, GATE, METRICS, FILTERS, EVALUATION_REPORT, TRAINED_ON, BASE_MODEL, BASE_TRAIN),
+    "report": (VALIDATION_REPORT, GLOBAL_EVAL, HOLDOUT, BASE_MODEL, GATE, EVALUATION_DETAILS, FILTERS,
+               EVALUATION_DETECTIONS, EXPORT_DIR),
 }
 
 
@@ -89,21 +106,43 @@ def missing_hint(path: str | Path) -> str:
 def read_json(path: str | Path):
     """A stage's JSON output; StepFailed naming the file (and the stage to run) when it is missing
     or not JSON."""
+    from camtune.dataset import DatasetError, read_json as read
+
     path = Path(path)
+    if not path.is_file():
+        raise StepFailed(f"{path}: not found{missing_hint(path)}")
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise StepFailed(f"{path}: not found{missing_hint(path)}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StepFailed(f"{path}: not valid JSON: {exc}") from None
+        return read(path)
+    except DatasetError as exc:  # not JSON: a step's refusal like any other
+        raise StepFailed(str(exc)) from None
 
 
 def step_file(stage: str, root: str | Path = ".") -> Path:
-    """Where a step writes its own figures (`step.json`, e.g. its compute seconds) for the
-    orchestrator: beside its outputs, in the stage's output folder (or its first output's folder)."""
-    first = OUTS[stage][0]
-    folder = first if first.suffix == "" else first.parent
-    return Path(root) / folder / STEP_FILE
+    """Where a step writes its own figures for the orchestrator: `artifacts/<stage>.step.json`,
+    beside its outputs but not one of them (DVC hashes stay those of the outputs alone)."""
+    return Path(root) / ARTIFACTS / f"{stage}.step.json"
+
+
+def stage_of_module(module: str | None) -> str | None:
+    """`flows.evaluate` -> `evaluate`: the stage a `python -m` module runs, None for others."""
+    return next((stage for stage, m in FLOWS.items() if m == module), None)
+
+
+def write_step(stage: str, figures: dict, root: str | Path = ".") -> Path:
+    """The step's own figures (e.g. `compute_s`), tagged with the orchestrator's run id if any."""
+    return atomic.write_json(step_file(stage, root), {"stage": stage, "run": os.environ.get(RUN_ENV),
+                                                      **figures})
+
+
+def read_step(stage: str, root: str | Path = ".", run: str | None = None) -> dict | None:
+    """The figures the stage's step wrote, None when absent, unreadable or of another run."""
+    try:
+        step = json.loads(step_file(stage, root).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(step, dict) or (run is not None and step.get("run") != run):
+        return None
+    return step
 
 
 # ---------------------------------------------------------------- sample manifests
@@ -171,10 +210,16 @@ class Manifest:
 # ---------------------------------------------------------------- the gate verdict
 
 
+VERDICTS = ("blessed", "not_blessed", "inconclusive")
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """evaluate's gate.json: `{"blessed", "baseline", "failed": [names], "checks": [{name, metric,
-    threshold, observed, passed, why}]}` (camtune.evaluation.gate.decide writes it)."""
+    """evaluate's gate.json (camtune.evaluation.gate.decide writes it): `{"verdict": blessed |
+    not_blessed | inconclusive, "blessed", "baseline", "summary", "deciding": [names], "failed",
+    "inconclusive", "uninformative", "advice": [...], "checks": [{name, metric, kind, threshold,
+    point, interval, tuned, baseline, verdict, why, ...}]}`. A gate.json from before verdicts
+    (`blessed` + `observed` only) reads as blessed / not_blessed."""
 
     blessed: bool
     baseline: str | None
@@ -182,41 +227,68 @@ class Verdict:
     checks: tuple[dict, ...]
     path: Path | None = None
     data: dict = field(default_factory=dict, repr=False)  # gate.json as written
+    verdict: str = "not_blessed"
 
     @classmethod
     def from_dict(cls, gate: dict, path: Path | None = None) -> "Verdict":
         if not isinstance(gate, dict):
             raise StepFailed(f"{path or 'gate'}: expected a JSON object")
         checks = tuple(c for c in gate.get("checks", []) if isinstance(c, dict))
-        failed = tuple(gate.get("failed") or (c.get("name") for c in checks if not c.get("passed")))
-        return cls(gate.get("blessed") is True, gate.get("baseline"), failed, checks, path, dict(gate))
+        verdict = gate.get("verdict") or ("blessed" if gate.get("blessed") is True else "not_blessed")
+        if verdict not in VERDICTS:
+            raise StepFailed(f"{path or 'gate'}: verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
+        failed = tuple(gate.get("failed") if "failed" in gate else
+                       (c.get("name") for c in checks if not c.get("passed")))
+        return cls(verdict == "blessed" and gate.get("blessed") is not False, gate.get("baseline"), failed,
+                   checks, path, dict(gate), verdict)
 
     @classmethod
     def read(cls, path: str | Path = GATE) -> "Verdict":
         return cls.from_dict(read_json(path), Path(path))
 
     @property
+    def deciding(self) -> list[dict]:
+        """The checks the verdict rests on (failed ones for not_blessed, open ones for inconclusive)."""
+        names = self.data.get("deciding") or list(self.failed)
+        by = {c.get("name"): c for c in self.checks}
+        return [by[n] for n in names if n in by] or [c for c in self.checks if not c.get("passed")]
+
+    @property
     def failed_checks(self) -> list[dict]:
         return [c for c in self.checks if not c.get("passed")]
 
     def summary(self) -> str:
-        """One line: `BLESSED` or `NOT blessed (refused by user_gain, global_floor)`."""
+        """One line: `BLESSED`, `NOT blessed (refused by user_gain, ...)`, `INCONCLUSIVE (...)`."""
         if self.blessed:
             return "BLESSED"
+        if self.verdict == "inconclusive":
+            return f"INCONCLUSIVE (too little evidence on {', '.join(c.get('name') for c in self.deciding)})"
         return f"NOT blessed (refused by {', '.join(self.failed) or 'no listed check'})"
 
-    def reasons(self) -> str:
-        """The failed checks on one line: `name: observed X vs T; ...`."""
-        return "; ".join(f"{c.get('name')}: observed {c.get('observed')} vs {c.get('threshold')}"
-                         for c in self.failed_checks)
+    @staticmethod
+    def _line(c: dict) -> str:
+        iv = c.get("interval")
+        if iv:
+            return f"estimate {c.get('point')}, interval [{iv[0]}, {iv[1]}] vs {c.get('threshold')}"
+        return f"observed {c.get('point', c.get('observed'))} vs {c.get('threshold')}"
 
-    def check_blessed(self) -> "Verdict":
-        """Itself when blessed; otherwise StepFailed naming every failed check."""
-        if self.blessed:
+    def reasons(self) -> str:
+        """The deciding checks on one line: `name: estimate X, interval [lo, hi] vs T; ...`."""
+        return "; ".join(f"{c.get('name')}: {self._line(c)}" for c in self.deciding)
+
+    def check_blessed(self, allow_inconclusive: bool = False) -> "Verdict":
+        """Itself when blessed (or inconclusive and `allow_inconclusive`, the user accepting the
+        risk); otherwise StepFailed naming the checks the verdict rests on."""
+        if self.blessed or (self.verdict == "inconclusive" and allow_inconclusive):
             return self
-        lines = [f"  - {c.get('name')}: {c.get('why', '')} (observed {c.get('observed')}, "
-                 f"threshold {c.get('threshold')})" for c in self.failed_checks]
+        lines = [f"  - {c.get('name')} ({c.get('verdict', 'failed')}): {c.get('why', '')} ({self._line(c)})"
+                 for c in self.deciding]
         if not lines:
             lines = [f"  - {name}" for name in self.failed] or ["  - (gate.json lists no checks)"]
+        if self.verdict == "inconclusive":
+            lines += [f"  to resolve it: {a}" for a in self.data.get("advice", [])]
+            raise StepFailed(f"{self.path or 'gate'}: the gate is inconclusive (the evaluation sets are too "
+                             f"small to tell); refusing to publish. Set publish.allow_inconclusive: true to "
+                             f"publish it anyway, flagged as such. Checks:\n" + "\n".join(lines))
         raise StepFailed(f"{self.path or 'gate'}: the model is not blessed; refusing to publish. "
                          f"Failed checks:\n" + "\n".join(lines))

@@ -1,5 +1,9 @@
 """Atomic outputs: a stage writes into a temporary sibling and renames at the end, so a crash
-never leaves a half-written file or folder that a later stage would trust."""
+never leaves a half-written file or folder that a later stage would trust.
+
+The temporary file (mkstemp) and folder (mkdtemp) are created private (0600 / 0700); before the
+rename they get the mode the user's umask gives any new file or folder (0644 / 0755 by default),
+so a Frigate container running as another user can read an installed model."""
 from __future__ import annotations
 
 import contextlib
@@ -11,6 +15,29 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc: set and restore
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """What `open(path, "w")` would give a new file: 0o666 minus the umask."""
+    return 0o666 & ~_umask()
+
+
+def new_dir_mode() -> int:
+    """What `mkdir` would give a new folder: 0o777 minus the umask."""
+    return 0o777 & ~_umask()
+
+
 @contextlib.contextmanager
 def replacing(path: str | Path) -> Iterator[str]:
     """Yield a temporary sibling of `path` to fill; renamed over `path` on success, removed on error."""
@@ -20,6 +47,7 @@ def replacing(path: str | Path) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -67,6 +95,7 @@ def output_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    os.chmod(tmp, new_dir_mode())
     old = path.with_name(f".{path.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():

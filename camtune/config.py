@@ -32,8 +32,19 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Pseudo-users of public datasets in the global pool (`public.<name>`; ':' is not path-safe).
+PUBLIC_USER_PREFIX = "public."
+
+
 class UserParams(_Section):
     id: str = Field(pattern=SAFE_SEGMENT.pattern, description="the requesting user")
+
+    @model_validator(mode="after")
+    def _not_public(self) -> "UserParams":
+        if self.id.startswith(PUBLIC_USER_PREFIX):
+            raise ValueError(f"user.id {self.id!r}: the prefix {PUBLIC_USER_PREFIX!r} is reserved "
+                             f"for public datasets in the global pool")
+        return self
 
 
 class DataParams(_Section):
@@ -136,16 +147,28 @@ class StageTrainParams(_Section):
     checkpoint_every: int = Field(100, ge=1)
 
 
+InitModules = Literal["backbone", "backbone_decoder", "all"]
+
+
 class BaseTrainParams(StageTrainParams):
     source: Literal["train", "registry"] = "train"
     registry_base_id: str | None = None
+    # start from a pretrained TF2 checkpoint instead of random weights (training at home)
+    init_checkpoint: str | None = Field(
+        None, description="a Model Garden model_dir or a checkpoint prefix to start from")
+    init_modules: InitModules = Field(
+        "backbone_decoder", description="what init_checkpoint gives; the rest is re-initialised")
+    freeze_backbone_steps: int = Field(0, ge=0, description="backbone frozen for the first N steps")
 
 
 class FinetuneParams(StageTrainParams):
     freeze_backbone: bool = False
-    init_modules: Literal["all", "backbone_decoder"] = Field(
+    init_modules: InitModules = Field(
         "all", description="what the fine-tune takes from the base checkpoint")
     holdout_fraction: float = Field(0.25, ge=0, lt=1)
+    init_checkpoint: str | None = Field(
+        None, description="start from this checkpoint instead of the base (no base at hand)")
+    freeze_backbone_steps: int = Field(0, ge=0, description="backbone frozen for the first N steps")
 
 
 class TrainingParams(_Section):
@@ -168,6 +191,13 @@ class GateParams(_Section):
     class_min_boxes: int = Field(5, ge=1, description="classes with fewer global boxes are not judged")
     min_user_map50: float = Field(0.0, ge=0, le=1)
     min_global_map50: float = Field(0.0, ge=0, le=1)
+    # paired bootstrap over images (camtune/evaluation/bootstrap.py): every check is judged on its
+    # interval at this confidence; seeded, so the same inputs give the same verdict
+    confidence: float = Field(0.9, gt=0.5, lt=1, description="two-sided confidence of the gate's intervals")
+    resamples: int = Field(1000, ge=100, description="bootstrap resamples per evaluation set")
+    seed: int = Field(0, description="bootstrap seed")
+    resolve_effect: float = Field(0.05, gt=0, le=1, description=(
+        "an inconclusive check reports how many images would resolve a difference this big"))
 
 
 class ThresholdParams(_Section):
@@ -234,7 +264,39 @@ class RegistryParams(_Section):
 
 class PublishParams(_Section):
     model_name: str | None = None
+    allow_inconclusive: bool = Field(False, description=(
+        "publish a model the gate found inconclusive (never not_blessed); flagged in the registry"))
     registry: RegistryParams = RegistryParams()
+
+
+class ReportParams(_Section):
+    """The HTML run report (artifacts/report/index.html)."""
+    images_per_camera: int = Field(4, ge=0, description="holdout images shown per user camera")
+    global_images: int = Field(6, ge=0, description="global-set images shown (where base and tuned differ most)")
+    findings_shown: int = Field(40, ge=0, description="validation findings drawn as thumbnails (errors first)")
+    panel_width: int = Field(400, ge=64, le=1600, description="pixels per base/tuned panel")
+    jpeg_quality: int = Field(80, ge=30, le=95)
+    match_iou: float = Field(0.5, gt=0, le=1, description="IoU at which a detection matches a ground-truth box")
+    conditions: list[str] = Field(
+        default_factory=lambda: ["cloudy", "sunny", "dawn", "dusk", "night"],
+        description="conditions every camera should have images of (Frigate+ advice)")
+
+
+class IngestPublicParams(_Section):
+    """`python -m flows.ingest_public`: a public COCO-format dataset -> a global pool of ours."""
+    name: str = Field("coco2017", pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$",
+                      description="source name; its pseudo-user is 'public.<name>'")
+    annotations: str | None = Field(None, description="the source's COCO json (instances_*.json)")
+    images: str | None = Field(None, description="folder the source's file_name values are relative to")
+    out: str = Field("data/public", description="pools are written to <out>/<name>")
+    map: dict[str, str] = Field(default_factory=dict, description="source category -> our label")
+    tracked: list[str] = Field(
+        default_factory=list,
+        description="source categories that are objects we detect: an image with one unmapped is dropped")
+    max_images: int = Field(20000, ge=1)
+    negative_share: float = Field(0.1, ge=0, lt=1, description="at most this share of images without boxes")
+    salt: str = "camtune-public-v1"
+    link: Literal["hardlink", "copy"] = Field("hardlink", description="hardlink falls back to copy across devices")
 
 
 class PipelineParams(_Section):
@@ -249,6 +311,52 @@ class PipelineParams(_Section):
     dask_workers: int = Field(2, ge=1)
 
 
+class FrigateIngestParams(_Section):
+    # The password is never a param: CAMTUNE_FRIGATE_PASSWORD (or a token in CAMTUNE_FRIGATE_TOKEN).
+    url: str | None = Field(None, description="Frigate base URL, e.g. http://frigate:5000 (8971 needs login)")
+    username: str | None = Field(None, description="login for the authenticated port (POST /api/login)")
+    cameras: list[str] = Field(default_factory=list, description="empty = all cameras")
+    labels: list[str] = Field(default_factory=list, description="Frigate labels to ask for; empty = all")
+    after: str | None = Field(None, description="only events that started after this date/time (ISO 8601)")
+    label_map: dict[str, str | None] = Field(
+        default_factory=dict, description="Frigate label -> ours (case-insensitive); null or absent = dropped")
+    page_size: int = Field(100, ge=1, le=10000, description="events per GET /api/events page")
+    batch_size: int = Field(25, ge=1, description="events written per atomic dataset update")
+    workers: int = Field(4, ge=1, le=32, description="snapshots downloaded and re-encoded at once")
+    store_format: Literal["jpeg", "png"] = Field("jpeg", description="how snapshots are stored (TF cannot read WebP)")
+    jpeg_quality: int = Field(95, ge=50, le=100)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    read_timeout_s: float = Field(30.0, gt=0)
+    retries: int = Field(4, ge=0, le=20, description="retries per request (5xx, timeouts, resets)")
+    backoff_s: float = Field(0.5, ge=0, description="exponential backoff factor between retries")
+
+
+class SuggestIngestParams(_Section):
+    model: str | None = Field(None, description="a Frigate-contract TFLite file; null = the user's newest published model")
+    score_floor: float = Field(0.4, gt=0, le=1, description="detections below are not suggested")
+    merge_iou: float = Field(0.5, gt=0, le=1, description="a detection overlapping a box of its label this much is the same object")
+    default_threshold: float = Field(0.7, gt=0, le=1, description="the label threshold when the model advises none")
+    margin_weight: float = Field(1.0, ge=0)
+    disagreement_weight: float = Field(1.0, ge=0)
+    scarcity_weight: float = Field(0.5, ge=0)
+    scarcity_scale: float = Field(20.0, gt=0, description="verified images per camera at which scarcity halves")
+
+
+class ToolsIngestParams(_Section):
+    export_dir: str = Field("exports", description="where export-ls / export-cvat write")
+    ls_image_url_prefix: str = Field("/data/local-files/?d=", description="Label Studio local-files URL prefix")
+    ls_document_root: str = Field(".", description="LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT, image paths are relative to it")
+    max_images: int | None = Field(None, ge=1, description="export at most this many (highest priority first)")
+
+
+class IngestParams(_Section):
+    out_dir: str = Field("artifacts/ingest", description="reports and the ranked review list")
+    frigate: FrigateIngestParams = FrigateIngestParams()
+    suggest: SuggestIngestParams = SuggestIngestParams()
+    tools: ToolsIngestParams = ToolsIngestParams()
+    public: IngestPublicParams = IngestPublicParams()
+
+
 class Params(_Section):
     user: UserParams
     data: DataParams
@@ -261,6 +369,8 @@ class Params(_Section):
     export: ExportParams
     publish: PublishParams
     pipeline: PipelineParams = PipelineParams()
+    report: ReportParams = ReportParams()
+    ingest: IngestParams = IngestParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

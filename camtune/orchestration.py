@@ -11,16 +11,18 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from camtune import artifacts
 from camtune.config import SAFE_SEGMENT, Params
 from camtune.errors import StepFailed
 
-# Pipeline order; matches dvc.yaml. sample_data only exists for the bundled sample data.
-STAGES = ["validate", "sample", "train_base", "finetune", "evaluate", "export", "publish"]
+# Pipeline order (dvc.yaml's stages; sample_data only exists for the bundled sample data)
+STAGES = list(artifacts.OUTS)
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class StageResult:
     returncode: int
     output: str
     seconds: float       # wall time of the whole `dvc repro` call
-    compute: float = 0.0  # time inside the step's own flow (what flows._cli reports)
+    compute: float = 0.0  # time inside the steps' own flows (their artifacts/<stage>.step.json)
 
 
 # ---------------------------------------------------------------- who is due
@@ -119,7 +121,7 @@ def set_params(workspace: Path, overrides: dict) -> None:
         yaml.dump(doc, fh)
 
 
-_COMPUTE = re.compile(r"camtune: step compute ([0-9.]+)s")
+_RAN = re.compile(r"Running stage '([^']+)'")
 
 
 def run_stage(workspace: Path, stage: str, env: dict | None = None) -> StageResult:
@@ -128,14 +130,18 @@ def run_stage(workspace: Path, stage: str, env: dict | None = None) -> StageResu
     import time
 
     t0 = time.perf_counter()
+    run_id = uuid.uuid4().hex  # the steps tag their step files with it
     proc = subprocess.run(
         [sys.executable, "-m", "dvc", "repro", stage],
         cwd=workspace, capture_output=True, text=True,
-        env={**os.environ, **(env or {}), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+        env={**os.environ, **(env or {}), artifacts.RUN_ENV: run_id,
+             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
     )
     output = proc.stdout + proc.stderr
-    ran = f"Running stage '{stage}'" in output or proc.returncode != 0
-    compute = sum(float(s) for s in _COMPUTE.findall(output))
+    ran_stages = _RAN.findall(output)  # this stage and whatever DVC ran upstream of it
+    ran = stage in ran_stages or proc.returncode != 0
+    steps = [artifacts.read_step(s, workspace, run_id) for s in dict.fromkeys(ran_stages)]
+    compute = sum(float(s.get("compute_s", 0.0)) for s in steps if s)
     return StageResult(stage, ran, proc.returncode, output, time.perf_counter() - t0, compute)
 
 

@@ -135,9 +135,12 @@ def _write_state(paths: _Paths, state: dict) -> None:
     os.replace(tmp, paths.state)
 
 
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via HTTP_PROXY
+
+
 def _healthy(url: str, timeout: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as resp:
+        with _DIRECT.open(f"{url}/health", timeout=timeout) as resp:
             return resp.status == 200
     except OSError:
         return False

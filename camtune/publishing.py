@@ -15,13 +15,8 @@ the top level of metadata.json is the CPU variant and `variants` lists both.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
 
 from camtune import artifacts, atomic
 from camtune.artifacts import Verdict, read_json
@@ -30,6 +25,9 @@ from camtune.dataset import file_sha256
 from camtune.errors import StepFailed
 from camtune.model.labelmap import read_labelmap
 from camtune.registry import Registry, check_segment
+# moved to camtune/provenance.py (the report names models the same way); kept importable from here
+from camtune.provenance import (base_checkpoint_files, base_identity, content_model_id,  # noqa: F401
+                                dvc_hashes, git_revision)
 
 # registry file name -> where it comes from (None = staged here)
 SOURCES = {
@@ -93,15 +91,6 @@ def attribute_map(attribute_parents: dict[str, list[str]]) -> dict[str, list[str
     return {k: sorted(v) for k, v in sorted(out.items())}
 
 
-def content_model_id(user_id: str, files: dict[str, Path]) -> str:
-    """Same model files + same user = same id (the idempotency key); 16 hex chars."""
-    h = hashlib.sha256(f"camtune-model-v1\0{user_id}\0".encode())
-    for name in ("model.tflite", "model_edgetpu.tflite", "labelmap.txt"):
-        if name in files:
-            h.update(f"{name}\0{file_sha256(files[name])}\0".encode())
-    return h.hexdigest()[:16]
-
-
 def trained_user_image_ids(trained_on: dict, user_id: str, path: Path) -> list[int]:
     """The user's image ids from finetune's trained_on.json (`user.image_ids`; the replay images
     are other users' and do not count against this user's "new verified images")."""
@@ -114,89 +103,6 @@ def trained_user_image_ids(trained_on: dict, user_id: str, path: Path) -> list[i
     return sorted(int(i) for i in user["image_ids"])
 
 
-def dvc_hashes(params: Params, lock_path: Path = Path("dvc.lock")) -> dict:
-    """DVC's hashes of the data the model came from: the finetune stage's deps in dvc.lock (what
-    `dvc repro` actually used), else computed now with DVC's own hashing for the data folders."""
-    if lock_path.is_file():
-        lock = yaml.safe_load(lock_path.read_text()) or {}
-        stage = (lock.get("stages") or {}).get("finetune")
-        if stage:
-            deps = {d["path"]: {k: v for k, v in d.items() if k != "path"} for d in stage.get("deps", [])}
-            return {"source": str(lock_path), "stage": "finetune", "deps": deps}
-    from dvc_data.hashfile.build import build
-    from dvc_data.hashfile.db.local import LocalHashFileDB
-    from dvc_objects.fs.local import LocalFileSystem
-    import tempfile
-
-    fs = LocalFileSystem()
-    out = {}
-    with tempfile.TemporaryDirectory() as odb_dir:
-        odb = LocalHashFileDB(fs, odb_dir)
-        for path in (params.data.user_dataset, params.data.global_pool):
-            if Path(path).exists():
-                _, meta, obj = build(odb, str(Path(path).resolve()), fs, "md5", dry_run=True)
-                out[path] = {"md5": obj.hash_info.value, "size": meta.size, "nfiles": meta.nfiles}
-    return {"source": "computed (dvc_data md5)", "deps": out}
-
-
-def git_revision(cwd: Path = Path(".")) -> dict:
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                                  check=True, timeout=30).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    rev = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"rev": rev, "dirty": bool(status) if status is not None else None}
-
-
-# ------------------------------------------------------------------------------------------
-# the base model
-
-
-_CKPT_RE = re.compile(r'^model_checkpoint_path:\s*"([^"]+)"', re.M)
-
-
-def base_checkpoint_files(model_dir: Path, staging: Path) -> dict[str, Path]:
-    """The files that make a Model Garden model_dir usable for fine-tuning: its top-level config
-    and label files plus the NEWEST checkpoint only (with a `checkpoint` index naming just it)."""
-    ckpt_index = model_dir / "checkpoint"
-    if not ckpt_index.is_file():
-        raise StepFailed(f"{model_dir}: no 'checkpoint' file; not a trained model folder")
-    m = _CKPT_RE.search(ckpt_index.read_text())
-    if not m:
-        raise StepFailed(f"{ckpt_index}: names no model_checkpoint_path")
-    latest = Path(m.group(1)).name
-    files: dict[str, Path] = {}
-    for p in sorted(model_dir.iterdir()):
-        if not p.is_file() or p.name.startswith(".") or p.name == "checkpoint":
-            continue
-        if p.name.startswith("ckpt-") and not p.name.startswith(latest + "."):
-            continue  # older checkpoints kept by CheckpointManager
-        files[p.name] = p
-    if not any(n.startswith(latest + ".") for n in files):
-        raise StepFailed(f"{model_dir}: checkpoint {latest} is named but its files are missing")
-    atomic.write_text(staging / "checkpoint",
-                      f'model_checkpoint_path: "{latest}"\nall_model_checkpoint_paths: "{latest}"\n')
-    files["checkpoint"] = staging / "checkpoint"
-    return files
-
-
-def base_identity(model_dir: Path, files: dict[str, Path]) -> tuple[str, dict]:
-    """(base_id, provenance). A base pulled from the registry keeps its id; a trained one gets a
-    content id."""
-    pulled = model_dir / "registry_base.json"
-    if pulled.is_file():
-        return check_segment(read_json(pulled)["base_id"], "base id"), {"pulled_from_registry": True}
-    h = hashlib.sha256(b"camtune-base-v1\0")
-    for name in sorted(files):
-        if name != "checkpoint":
-            h.update(f"{name}\0{file_sha256(files[name])}\0".encode())
-    return f"base-{h.hexdigest()[:12]}", {"pulled_from_registry": False}
-
-
 # ------------------------------------------------------------------------------------------
 # prepare + upload
 
@@ -207,7 +113,8 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = artifacts.EXPOR
             trained_at: dt.datetime | None = None, lock_path: Path = Path("dvc.lock")) -> Plan:
     """Check the gate and the inputs, stage metadata.json and lineage.json in `staging`."""
     user_id = check_segment(params.user.id, "user id")
-    gate = Verdict.read(evaluate_dir / artifacts.GATE.name).check_blessed().data
+    checked = Verdict.read(evaluate_dir / artifacts.GATE.name).check_blessed(params.publish.allow_inconclusive)
+    gate, verdict = checked.data, checked.verdict
     metrics = read_json(evaluate_dir / artifacts.METRICS.name)
 
     dirs = {"export": export_dir, "evaluate": evaluate_dir}
@@ -282,9 +189,15 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = artifacts.EXPOR
     metadata = {
         "id": model_id, "supportedDetectors": ["cpu"], **frigate,
         "user_id": user_id, "variants": variants,
-        "metrics": metrics, "gate": gate,
+        "metrics": metrics, "gate": gate, "verdict": verdict,
         "sha256": {n: file_sha256(p) for n, p in files.items()},
     }
+    if verdict != "blessed":
+        # the loud flag: whoever installs this model can see it was never blessed
+        metadata["published_unblessed"] = {
+            "verdict": verdict, "allowed_by": "publish.allow_inconclusive",
+            "warning": f"NOT BLESSED: the gate was {verdict} ({gate.get('summary', '')}); published "
+                       f"because the user accepted the risk"}
     files["metadata.json"] = atomic.write_json(staging / "metadata.json", metadata)
     return Plan(user_id=user_id, model_id=model_id, files=files, metadata=metadata, lineage=lineage,
                 base_id=base_id, base_files=base_files, base_metadata=base_meta)
@@ -311,7 +224,8 @@ def upload(plan: Plan, registry: Registry) -> dict:
             "name": plan.metadata["name"],
             "published_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
             "trainDate": plan.metadata["trainDate"],
-            "blessed": True,
+            "blessed": plan.metadata.get("verdict", "blessed") == "blessed",
+            "verdict": plan.metadata.get("verdict", "blessed"),
             "base_id": plan.base_id,
             "detectors": sorted(plan.metadata["variants"]),
             "files": written,

@@ -1,4 +1,4 @@
-"""The model registry: a local folder or an S3 prefix (DESIGN.md "The registry").
+"""The model registry: a local folder or an S3 prefix (docs/ARCHITECTURE.md "The registry").
 
 ```
 <root>/base/<base_id>/                 checkpoint files + metadata.json (written last)

@@ -16,6 +16,9 @@ The split (which side of the pool an image is on)
       * with `camera`/`user` units one camera/user never sits on both sides (near-duplicate
         frames of one camera would otherwise leak from training into evaluation);
       * raising `eval_fraction` only moves units into evaluation, never out.
+    Public datasets (pseudo-users `public.<name>`, `flows.ingest_public`) are independent photos
+    with no camera: their unit is always the image, whatever `split_unit` says (as one "camera" or
+    one "user" the whole source would land on a single side).
     `global_eval` is the evaluation side's verified images minus the requesting user's. It is not
     capped on purpose: any cap ("the first N by hash") would evict old images as the pool grows,
     and metrics of models trained months apart would no longer be comparable.
@@ -35,7 +38,10 @@ The split (which side of the pool an image is on)
     Stratification, all deterministic given `seed` (a per-image priority that is a salted hash of
     the image id, so it too ignores row order):
       1. size: the largest n <= min(base_train_max_images, candidates) such that the users can
-         fill n with none above floor(max_user_share * n) images (water-filling over the users);
+         fill n with none above floor(max_user_share * n) images (water-filling over the users).
+         Public pseudo-users are exempt from the cap: the cap keeps one household's cameras from
+         dominating the shared base, and a public source is not a household - for a user
+         training at home it is most of the pool (by design);
       2. rare labels first: labels in ascending order of availability each get up to
          `min_per_label` images (images containing the label), within the user caps;
       3. the rest is filled balancing `condition` (day, night, ...; missing = "unknown"): the
@@ -76,7 +82,7 @@ import numpy as np
 import pandas as pd
 
 from camtune import atomic
-from camtune.config import Params, SampleParams
+from camtune.config import PUBLIC_USER_PREFIX, Params, SampleParams
 from camtune.dataset import Dataset, file_sha256, load_dataset
 from camtune.errors import StepFailed
 
@@ -156,15 +162,26 @@ def camera_codes(user_codes: np.ndarray, cam_codes: np.ndarray, user_names: list
 def unit_side(split_unit: str, salt: str, eval_fraction: float, *, ids: np.ndarray,
               user_codes: np.ndarray, user_names: list[str], cam_codes: np.ndarray,
               cam_names: list[str]) -> np.ndarray:
-    """Boolean per image: True where its split unit hashes into the evaluation side."""
+    """Boolean per image: True where its split unit hashes into the evaluation side
+    (images of public pseudo-users: always by image)."""
     if split_unit == "image":
         return _unit_interval(hash_ids(ids, salt)) < eval_fraction
     if split_unit == "user":
-        return (_unit_interval(hash_keys(user_names, salt)) < eval_fraction)[user_codes]
-    if split_unit == "camera":
+        side = (_unit_interval(hash_keys(user_names, salt)) < eval_fraction)[user_codes]
+    elif split_unit == "camera":
         codes, keys = camera_codes(user_codes, cam_codes, user_names, cam_names)
-        return (_unit_interval(hash_keys(keys, salt)) < eval_fraction)[codes]
-    raise ValueError(f"unknown split unit {split_unit!r}")
+        side = (_unit_interval(hash_keys(keys, salt)) < eval_fraction)[codes]
+    else:
+        raise ValueError(f"unknown split unit {split_unit!r}")
+    public = public_users(user_names)[user_codes]
+    if public.any():
+        side = np.where(public, _unit_interval(hash_ids(ids, salt)) < eval_fraction, side)
+    return side
+
+
+def public_users(user_names: list[str]) -> np.ndarray:
+    """Boolean per user code: a public dataset's pseudo-user (exempt from max_user_share)."""
+    return np.array([str(u).startswith(PUBLIC_USER_PREFIX) for u in user_names], dtype=bool)
 
 
 def eval_side(images: pd.DataFrame, split_unit: str, salt: str, eval_fraction: float) -> np.ndarray:
@@ -334,13 +351,16 @@ def sample_pool(images: pd.DataFrame, annotations: pd.DataFrame, *, user_id: str
         raise SamplingError(f"{source}: no verified training image for label(s) of labels.names "
                             f"(min_per_label={params.min_per_label}): {detail}")
     avail = np.bincount(user_codes[train], minlength=n_users)
+    public = public_users(user_names)
     target = min(params.base_train_max_images, n_train)
-    size = _feasible_size(avail, target, params.max_user_share)
+    size = _feasible_size(avail[~public], target, params.max_user_share,
+                          exempt=int(avail[public].sum()))
     if size == 0:
         raise SamplingError(
             f"sample.max_user_share={params.max_user_share} cannot be met: the training side of "
             f"the pool ({source}) has {int((avail > 0).sum())} user(s) with verified images; "
-            f"it needs at least {math.ceil(1 / params.max_user_share)}")
+            f"it needs at least {math.ceil(1 / params.max_user_share)} (or a public dataset: "
+            f"python -m flows.ingest_public)")
     if size < target:
         base_warns.append(f"base_train holds {size} images, not {target}: max_user_share="
                           f"{params.max_user_share} limits the users with most images")
@@ -354,7 +374,7 @@ def sample_pool(images: pd.DataFrame, annotations: pd.DataFrame, *, user_id: str
 
     def take(mask: np.ndarray, k: int) -> None:
         got = _balanced_take(porder[mask[porder]], k, strata=cond_codes, level=cond_level,
-                             users=user_codes, room=cap - used)
+                             users=user_codes, room=np.where(public, n, cap - used))
         chosen[got] = True
         used[:] += np.bincount(user_codes[got], minlength=n_users)
         cond_level[:] += np.bincount(cond_codes[got], minlength=len(cond_names))
@@ -416,7 +436,8 @@ def sample_pool(images: pd.DataFrame, annotations: pd.DataFrame, *, user_id: str
     info = {
         "pool_images": int(len(images)), "pool_verified": int(n),
         "eval_side_verified": int(evals.sum()), "train_side_verified": n_train,
-        "user_cap": cap, "user_images_dropped_eval_side": int((evals & is_user).sum()),
+        "user_cap": cap, "public_users": [u for u, p in zip(user_names, public) if p],
+        "user_images_dropped_eval_side": int((evals & is_user).sum()),
     }
     return Samples(
         base_train=np.sort(base_ids), repeats=repeats, global_eval=global_eval,
@@ -424,8 +445,9 @@ def sample_pool(images: pd.DataFrame, annotations: pd.DataFrame, *, user_id: str
         strata=strata, warnings=warns + base_warns, base_warnings=base_warns, info=info)
 
 
-def _feasible_size(avail: np.ndarray, target: int, share: float) -> int:
-    """Largest n <= target the users can fill with none above user_cap(share, n)."""
+def _feasible_size(avail: np.ndarray, target: int, share: float, exempt: int = 0) -> int:
+    """Largest n <= target the users can fill with none above user_cap(share, n), plus
+    `exempt` images of users without a cap (public datasets)."""
     if target <= 0:
         return 0
     a = np.sort(avail)
@@ -433,7 +455,7 @@ def _feasible_size(avail: np.ndarray, target: int, share: float) -> int:
     n = np.arange(1, target + 1, dtype=np.int64)
     c = user_cap(share, n)
     below = np.searchsorted(a, c, side="right")          # users with avail <= c give all they have
-    fillable = prefix[below] + c * (len(a) - below)
+    fillable = prefix[below] + c * (len(a) - below) + exempt
     ok = np.flatnonzero(fillable >= n)
     return int(n[ok[-1]]) if len(ok) else 0
 

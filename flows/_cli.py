@@ -78,6 +78,21 @@ def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.Argum
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     finally:
-        # read by the parent flow's overhead accounting (camtune.orchestration.run_stage)
-        print(f"camtune: step compute {time.perf_counter() - t0:.3f}s", file=sys.stderr)
+        seconds = time.perf_counter() - t0
+        print(f"camtune: step compute {seconds:.3f}s", file=sys.stderr)  # for people and benchmarks
+        _write_step_figures(seconds)
     return 0
+
+
+def _write_step_figures(seconds: float) -> None:
+    """artifacts/<stage>.step.json for the parent flow's overhead accounting (orchestration.run_stage):
+    when this process is a stage's command (`python -m flows.<step>`) run by the orchestrator."""
+    from camtune import artifacts
+
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    stage = artifacts.stage_of_module(getattr(spec, "name", None))
+    if stage and os.environ.get(artifacts.RUN_ENV):
+        try:
+            artifacts.write_step(stage, {"compute_s": round(seconds, 3)})
+        except OSError as exc:
+            print(f"warning: cannot write {artifacts.step_file(stage)}: {exc}", file=sys.stderr)

@@ -15,7 +15,8 @@ def progress_logger():
     return _emit
 
 
-def publish(stage: str, key: str, out: dict) -> None:
+def training_artifacts(stage: str, key: str, out: dict) -> None:
+    """The run's loss table and summary as Prefect artifacts (`key`-loss, `key`)."""
     rows = [{"step": r["step"], "loss": round(r["loss"], 4), "cls_loss": round(r.get("cls_loss", 0), 4),
              "box_loss": round(r.get("box_loss", 0), 5), "learning_rate": round(r.get("learning_rate", 0), 6),
              "images_per_s": round(r["images_per_s"], 2)} for r in out.get("progress", [])]

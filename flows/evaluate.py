@@ -47,8 +47,8 @@ def evaluate_model(params_path: str = "params.yaml", overrides: dict | None = No
     create_table_artifact(key="evaluate-per-class-ap", table=per_class_rows(result.results, "global"),
                           description="per-class AP on the global evaluation set (null: no ground truth)")
     log.info("gate: %s (baseline %s)", result.verdict.summary(), result.baseline)
-    return {"blessed": result.verdict.blessed, "failed": list(result.verdict.failed),
-            "metrics": result.metrics}
+    return {"verdict": result.verdict.verdict, "blessed": result.verdict.blessed,
+            "failed": list(result.verdict.failed), "metrics": result.metrics}
 
 
 if __name__ == "__main__":

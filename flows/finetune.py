@@ -16,7 +16,7 @@ def finetune_model(params_path: str = "params.yaml", overrides: dict | None = No
     params = config.load(params_path, overrides)
     log = get_run_logger()
     out = stages.finetune(params, progress=_training_report.progress_logger())
-    _training_report.publish("finetune", "finetune", out)
+    _training_report.training_artifacts("finetune", "finetune", out)
     log.info("fine-tuned model: %s (%d user images, %d held out, %d replay)", out["checkpoint"],
              out["user_images"], out["holdout"], out["replay_images"])
     return {k: v for k, v in out.items() if k != "progress"}

@@ -134,10 +134,10 @@ def train_model(user_id: str | None = None, params_path: str = "params.yaml",
                 return Failed(message=f"{user_id}: {reason}:\n{res['error']}")
             if stage == "evaluate":
                 gate = Verdict.read(ws / artifacts.GATE)
-                if not gate.blessed:
-                    why = gate.reasons() or f"see {artifacts.EVALUATION_REPORT}"
+                if not (gate.blessed or (gate.verdict == "inconclusive" and params.publish.allow_inconclusive)):
+                    why = gate.data.get("summary") or gate.reasons() or f"see {artifacts.EVALUATION_REPORT}"
                     _summary(user_id, results, gate, None, time.perf_counter() - t0)
-                    return Completed(message=f"{user_id}: model not blessed, not published ({why})",
+                    return Completed(message=f"{user_id}: model {gate.verdict.replace('_', ' ')}, not published ({why})",
                                      name="NotBlessed")
         receipt_path = ws / artifacts.RECEIPT
         receipt = json.loads(receipt_path.read_text()) if receipt_path.exists() else None

@@ -47,6 +47,10 @@ def publish_model(params_path: str = "params.yaml", overrides: dict | None = Non
         receipt = upload_entry(plan, params.publish.registry)
     path = publishing.write_receipt(receipt)
     verb = "published" if receipt["created"] else "already published (nothing changed)"
+    flag = plan.metadata.get("published_unblessed")
+    if flag:  # the user asked for it (publish.allow_inconclusive); say so where they will see it
+        print(f"WARNING: {flag['warning']}", file=sys.stderr)
+        verb += " UNBLESSED (gate inconclusive)"
     rows = "\n".join(f"| {n} | `{f['sha256'][:16]}…` | {f['size']} | {f['uri']} |"
                      for n, f in sorted(receipt["files"].items()))
     create_markdown_artifact(

@@ -15,7 +15,7 @@ def train_base_model(params_path: str = "params.yaml", overrides: dict | None = 
     params = config.load(params_path, overrides)
     log = get_run_logger()
     out = stages.train_base(params, progress=_training_report.progress_logger())
-    _training_report.publish("train_base", "train-base", out)
+    _training_report.training_artifacts("train_base", "train-base", out)
     log.info("base model: %s (step %s)", out["checkpoint"], out.get("final_step"))
     return {k: v for k, v in out.items() if k != "progress"}
 

@@ -26,8 +26,9 @@ _context = validation.shared_context
 
 
 # Each run must look afresh: nothing to cache.
-@task(name="load-dataset", cache_policy=NO_CACHE)
-def load_dataset(key: str, params: config.Params) -> dict:
+@task(name="read-user-dataset", cache_policy=NO_CACHE)
+def read_user_dataset(key: str, params: config.Params) -> dict:
+    """The user dataset read without trusting it (validation.prepare), kept in this process under `key`."""
     ctx = _context(key, params)
     return {"readable": ctx.loaded is not None, "images": 0 if ctx.loaded is None else len(ctx.loaded.images)}
 
@@ -63,7 +64,7 @@ def check_files_fanned_out(key: str, params: config.Params, images: int) -> vali
 
 
 def _run(key: str, params: config.Params) -> validation.Report:
-    info = load_dataset(key, params)
+    info = read_user_dataset(key, params)
     results = {name: run_check(name, key, params) for name in ("schema", "tables", "attributes")}
     results["files"] = check_files_fanned_out(key, params, info["images"])
     results["lineage"] = run_check("lineage", key, params)
@@ -109,7 +110,9 @@ def validate_dataset(params_path: str = "params.yaml", overrides: dict | None = 
     if not report.passed:
         raise StepFailed(
             f"dataset {validation.escape(report.dataset)} failed validation with {sev['error']} errors "
-            f"(full list: {Path(out_dir) / 'report.md'}):\n  " + "\n  ".join(report.summary_lines()))
+            f"(full list: {Path(out_dir) / 'report.md'}; each finding drawn on its image: run "
+            f"`python -m flows.report` and open artifacts/report/index.html):\n  "
+            + "\n  ".join(report.summary_lines()))
     return {"passed": True, "findings": sev, "report": str(Path(out_dir) / "report.json")}
 
 

@@ -1,12 +1,23 @@
-"""Gate scenarios on the synthetic sample data: a healthy fine-tune is blessed, an overfit one
-(tiny user set, many steps, high learning rate) is not, and its report names the refusing check.
+"""Planted gate scenarios on the synthetic sample data: the gate must bless a healthy fine-tune,
+refuse the planted failures, and never refuse a model compared with itself.
 
-    python scripts/gate_scenarios.py [--workdir DIR] [--base-steps 300] ...
+    python scripts/gate_scenarios.py --workdir DIR [--seeds 7 8 9] [--phase train|gate|all]
 
-Runs the real steps in a scratch workspace (synthetic data -> sample -> train_base -> finetune ->
-`camtune.evaluation.evaluate`), twice for the fine-tune. It trains on CPU: the defaults are sized for a
-few minutes on 2 cores (small images, few steps), not for a good model; the gate's thresholds are
-params.yaml's own unless --set changes them. Prints both verdicts; exit 0 when they are as expected.
+| scenario | what is planted | expected |
+| --- | --- | --- |
+| healthy | the user's images + replay, a short fine-tune | blessed |
+| overfit | 3 user images (replay cut to 3), many steps, a high learning rate | not_blessed |
+| label_shift | the user's data calls every cat a dog | not_blessed on class_drop[cat] |
+| forgetting | no replay, a long fine-tune at a higher rate | not_blessed on global_drop |
+| tiny | the healthy model judged on a 3-image user holdout | inconclusive |
+| noise | the base model against itself, one bootstrap seed ("salt") per seed | never not_blessed |
+
+Each seed is its own synthetic world (`sample_data.seed`), its own sample and base model; the real
+steps run in `DIR/seed<N>` (sample data -> sample -> train_base), every scenario's fine-tune in
+`DIR/seed<N>/<scenario>` (symlinks to the seed's data, sample and base). `--phase train` only
+trains (skipping what is there), `--phase gate` only evaluates (`camtune.evaluation.evaluate`, the
+real gate) and prints the table. CPU-sized: small images, few steps; not a good model, a real one.
+Exit 0 when every verdict is as expected.
 """
 from __future__ import annotations
 
@@ -15,38 +26,61 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+SCENARIOS = ("healthy", "overfit", "label_shift", "forgetting", "tiny", "noise")
+EXPECTED = {"healthy": "blessed", "overfit": "not_blessed", "label_shift": "not_blessed",
+            "forgetting": "not_blessed", "tiny": "inconclusive", "noise": "not not_blessed"}
+EXPECTED_CHECK = {"label_shift": "class_drop[cat]", "forgetting": "global_drop"}
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--workdir", help="scratch workspace (default: a new temp folder, kept)")
+    p.add_argument("--workdir", required=True, help="scratch workspace (reused: trained models are kept)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9], help="sample_data.seed per run")
+    p.add_argument("--phase", choices=("train", "gate", "all", "table"), default="all",
+                   help="table: print the table of every row gathered so far (DIR/scenarios.jsonl)")
+    p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
     p.add_argument("--input-size", type=int, default=160)
-    p.add_argument("--global-images", type=int, default=160)
-    p.add_argument("--user-images", type=int, default=48)
+    p.add_argument("--global-images", type=int, default=400)
+    p.add_argument("--user-images", type=int, default=60)
     p.add_argument("--base-steps", type=int, default=300)
     p.add_argument("--base-lr", type=float, default=0.08)
-    p.add_argument("--finetune-steps", type=int, default=80)
+    p.add_argument("--finetune-steps", type=int, default=60)
     p.add_argument("--finetune-lr", type=float, default=0.01)
-    p.add_argument("--overfit-user-images", type=int, default=3, help="user images the overfit run trains on")
-    p.add_argument("--overfit-steps", type=int, default=300)
+    p.add_argument("--overfit-user-images", type=int, default=3)
+    p.add_argument("--overfit-steps", type=int, default=150)
     p.add_argument("--overfit-lr", type=float, default=0.4)
+    p.add_argument("--shift-steps", type=int, default=150)
+    p.add_argument("--shift-lr", type=float, default=0.02)
+    p.add_argument("--forget-steps", type=int, default=200)
+    p.add_argument("--forget-lr", type=float, default=0.04)
+    p.add_argument("--tiny-holdout", type=int, default=3)
+    p.add_argument("--salts", type=int, default=3,
+                   help="bootstrap seeds per scenario and seed (re-judged on the same detections)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra params override for every step, e.g. evaluate.gate.min_gain=0.01")
+                   help="extra params override for every step, e.g. evaluate.gate.resamples=500")
     return p.parse_args(argv)
 
 
-def tiny_user_dataset(src: Path, dest: Path, keep_ids: list[int]) -> Path:
-    """A copy of the user dataset's annotations with only `keep_ids` (images shared by symlink)."""
+def copy_dataset(src: Path, dest: Path, keep_ids=None, relabel: dict[str, str] | None = None) -> Path:
+    """A copy of a dataset's annotations (images shared by symlink): only `keep_ids`, and with
+    the boxes of label a called b for every a -> b in `relabel`."""
     coco = json.loads((src / "annotations.json").read_text())
-    keep = set(keep_ids)
-    coco["images"] = [im for im in coco["images"] if im["id"] in keep]
-    coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] in keep]
+    if keep_ids is not None:
+        keep = set(keep_ids)
+        coco["images"] = [im for im in coco["images"] if im["id"] in keep]
+        coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] in keep]
+    if relabel:
+        ids = {c["name"]: c["id"] for c in coco["categories"]}
+        for a in coco["annotations"]:
+            for old, new in relabel.items():
+                if a["category_id"] == ids[old]:
+                    a["category_id"] = ids[new]
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "annotations.json").write_text(json.dumps(coco))
     if not (dest / "images").exists():
@@ -54,90 +88,214 @@ def tiny_user_dataset(src: Path, dest: Path, keep_ids: list[int]) -> Path:
     return dest
 
 
+def scenario_dir(seed_dir: Path, name: str) -> Path:
+    """A workspace whose artifacts/sample, artifacts/train_base and data are the seed's."""
+    d = seed_dir / name
+    (d / "artifacts").mkdir(parents=True, exist_ok=True)
+    for link, target in (("artifacts/sample", seed_dir / "artifacts/sample"),
+                         ("artifacts/train_base", seed_dir / "artifacts/train_base"),
+                         ("data", seed_dir / "data")):
+        if not (d / link).exists():
+            (d / link).symlink_to(target.resolve())
+    return d
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.ws = Path(args.workdir).resolve()
+        self.t0 = time.monotonic()
+        self.params_path = str(ROOT / "params.yaml")
+
+    def stamp(self, msg):
+        print(f"[{time.monotonic() - self.t0:7.1f}s] {msg}", flush=True)
+
+    def common(self, seed: int) -> dict:
+        from camtune.config import parse_overrides
+
+        a = self.args
+        return {
+            "sample_data.seed": seed, "sample_data.global_images": a.global_images,
+            "sample_data.user_images": a.user_images, "sample_data.user_images_in_pool": a.user_images // 4,
+            "training.input_size": a.input_size, "training.log_every": 50,
+            "training.base.steps": a.base_steps, "training.base.learning_rate": a.base_lr,
+            "training.base.warmup_steps": min(20, a.base_steps - 1), "training.base.checkpoint_every": a.base_steps,
+            "training.finetune.steps": a.finetune_steps, "training.finetune.learning_rate": a.finetune_lr,
+            "training.finetune.warmup_steps": min(10, a.finetune_steps - 1),
+            "training.finetune.checkpoint_every": a.finetune_steps,
+            **parse_overrides(a.sets),
+        }
+
+    def finetune_overrides(self, seed: int, steps: int, lr: float, **extra) -> dict:
+        return {**self.common(seed), "training.finetune.steps": steps, "training.finetune.learning_rate": lr,
+                "training.finetune.warmup_steps": min(10, steps - 1),
+                "training.finetune.checkpoint_every": steps, **extra}
+
+    # ---------------------------------------------------------------- training
+    def train(self, seed: int):
+        from camtune import artifacts, config, sampling, synth
+        from camtune.dataset import load_dataset
+        from camtune.training import stages
+
+        a = self.args
+        sd = self.ws / f"seed{seed}"
+        sd.mkdir(parents=True, exist_ok=True)
+        os.chdir(sd)
+        common = self.common(seed)
+        params = config.load(self.params_path, common)
+        if not (artifacts.BASE_MODEL / "checkpoint").exists():
+            synth.generate(params)
+            sampling.write_outputs(artifacts.SAMPLE_DIR, sampling.sample_from_params(params))
+            stages.train_base(params)
+            self.stamp(f"seed {seed}: base trained ({a.base_steps} steps at {a.input_size} px)")
+        replay = json.loads(artifacts.REPLAY.read_text())  # rewritten per scenario as smaller manifests
+        user_src = sd / params.data.user_dataset
+
+        def finetune(name: str, overrides: dict, replay_manifest: dict | None = None):
+            d = scenario_dir(sd, name)
+            if (d / artifacts.TRAINED_ON).exists():
+                return d
+            os.chdir(d)
+            rm = None
+            if replay_manifest is not None:
+                rm = d / "replay.json"
+                rm.write_text(json.dumps(replay_manifest))
+            t = time.monotonic()
+            stages.finetune(config.load(self.params_path, overrides), replay_manifest=rm)
+            self.stamp(f"seed {seed}: {name} fine-tuned in {time.monotonic() - t:.0f} s")
+            os.chdir(sd)
+            return d
+
+        wanted = set(a.scenarios)
+        if wanted & {"healthy", "tiny"}:
+            finetune("healthy", common)
+        if "overfit" in wanted:
+            # the same holdout (hash-based), only a few user images to train on, replay cut to as
+            # many, many steps at a high rate
+            hold = set(stages.user_split(params, replay.get("user_images_in_base_train", []))[2])
+            seen = set(replay.get("user_images_in_base_train", []))
+            user = load_dataset(user_src).of_user(params.user.id).verified()
+            train_ids = [int(i) for i in user.images["id"] if int(i) not in hold | seen][:a.overfit_user_images]
+            tiny = copy_dataset(user_src, sd / "data/overfit_user", sorted(hold | set(train_ids)))
+            few = {**replay, "image_ids": replay["image_ids"][:len(train_ids)]}
+            few["count"] = len(few["image_ids"])
+            few.pop("repeats", None)
+            finetune("overfit", self.finetune_overrides(seed, a.overfit_steps, a.overfit_lr,
+                                                        **{"data.user_dataset": str(tiny),
+                                                           "training.finetune.warmup_steps": 0}), few)
+        if "label_shift" in wanted:
+            shifted = copy_dataset(user_src, sd / "data/label_shift_user", relabel={"cat": "dog"})
+            finetune("label_shift", self.finetune_overrides(seed, a.shift_steps, a.shift_lr,
+                                                            **{"data.user_dataset": str(shifted)}))
+        if "forgetting" in wanted:
+            none = {**replay, "image_ids": [], "count": 0}
+            none.pop("repeats", None)
+            finetune("forgetting", self.finetune_overrides(seed, a.forget_steps, a.forget_lr), none)
+
+    # ---------------------------------------------------------------- gate
+    def gate(self, seed: int) -> None:
+        from camtune import artifacts, config, evaluation
+
+        a = self.args
+        sd = self.ws / f"seed{seed}"
+        for name in a.scenarios:
+            src = "healthy" if name == "tiny" else name
+            d = scenario_dir(sd, name)
+            overrides = {**self.common(seed), "evaluate.gate.seed": seed}
+            if name == "overfit":
+                overrides["data.user_dataset"] = str(sd / "data/overfit_user")
+            if name == "label_shift":
+                overrides["data.user_dataset"] = str(sd / "data/label_shift_user")
+            if name == "tiny":
+                ft = d / "artifacts/finetune"
+                if not ft.exists():
+                    shutil.copytree(sd / "healthy/artifacts/finetune", ft, symlinks=True,
+                                    ignore=shutil.ignore_patterns("records*"))
+                hold = json.loads((sd / "healthy/artifacts/finetune/holdout.json").read_text())
+                hold["image_ids"] = hold["image_ids"][:a.tiny_holdout]
+                hold["count"] = len(hold["image_ids"])
+                (ft / "holdout.json").write_text(json.dumps(hold))
+            if name == "noise":
+                # the "tuned" model is the base itself; the holdout is the healthy run's
+                ft = d / "artifacts/finetune"
+                ft.mkdir(parents=True, exist_ok=True)
+                if not (ft / "model").exists():
+                    shutil.copytree(sd / "artifacts/train_base/model", ft / "model")
+                shutil.copy(sd / "healthy/artifacts/finetune/holdout.json", ft / "holdout.json")
+            if not (d / "artifacts/finetune/model").exists():
+                self.stamp(f"seed {seed}: {name}: no model ({src} not trained); skipped")
+                continue
+            os.chdir(d)
+            try:
+                params = config.load(self.params_path, overrides)
+                out = evaluation.evaluate(params)
+            finally:
+                os.chdir(sd)
+            g = json.loads((d / artifacts.GATE).read_text())
+            self.record(self.row(seed, name, g, params.evaluate.gate.seed))
+            self.stamp(f"seed {seed}: {name}: {g['verdict']} ({g.get('summary', '')})")
+            # other salts (bootstrap seeds) on the same detections: no prediction again
+            for salt in range(1, a.salts):
+                gp = params.evaluate.gate.model_copy(update={"seed": params.evaluate.gate.seed + 1000 * salt})
+                g = out.regate(gp)
+                self.record(self.row(seed, name, g, gp.seed))
+                self.stamp(f"seed {seed}: {name}, salt {gp.seed}: {g['verdict']} ({g.get('summary', '')})")
+
+
+    def record(self, row: dict) -> None:
+        with open(self.ws / "scenarios.jsonl", "a") as f:  # one line per verdict, as they come
+            f.write(json.dumps(row) + "\n")
+
+    @staticmethod
+    def row(seed: int, name: str, g: dict, salt: int) -> dict:
+        checks = {c["name"]: c for c in g["checks"]}
+        deciding = g.get("deciding") or []
+        c = checks.get(deciding[0]) if deciding else None
+        want = EXPECTED[name]
+        ok = (g["verdict"] != "not_blessed") if want == "not not_blessed" else g["verdict"] == want
+        if ok and name in EXPECTED_CHECK:
+            ok = EXPECTED_CHECK[name] in g.get("failed", [])
+        interval = "" if c is None or c.get("interval") is None else \
+            f"{c['point']:+.3f} [{c['interval'][0]:+.3f}, {c['interval'][1]:+.3f}] vs {c['threshold']:+.3f}"
+        return {"seed": seed, "salt": salt, "scenario": name,
+                "expected": want + (f" ({EXPECTED_CHECK[name]})" if name in EXPECTED_CHECK else ""),
+                "verdict": g["verdict"], "deciding": ", ".join(deciding) or "-", "interval": interval,
+                "match": ok}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    ws = Path(args.workdir or tempfile.mkdtemp(prefix="camtune-gate-scenarios-")).resolve()
-    ws.mkdir(parents=True, exist_ok=True)
-    os.chdir(ws)
+    run = Run(args)
+    run.ws.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    run.stamp(f"workspace {run.ws}")
+    if args.phase in ("train", "all"):
+        for seed in args.seeds:
+            run.train(seed)
+    if args.phase == "train":
+        return 0
+    if args.phase != "table":
+        for seed in args.seeds:
+            run.gate(seed)
+    return print_table(run.ws / "scenarios.jsonl")
 
-    from camtune import artifacts, config, evaluation, sampling, synth
-    from camtune.artifacts import Manifest
-    from camtune.config import parse_overrides
-    from camtune.dataset import load_dataset
-    from camtune.training import stages
 
-    params_path = str(ROOT / "params.yaml")
-    common = {
-        "sample_data.global_images": args.global_images, "sample_data.user_images": args.user_images,
-        "sample_data.user_images_in_pool": args.user_images // 4,
-        "training.input_size": args.input_size, "training.log_every": 10,
-        "training.base.steps": args.base_steps, "training.base.learning_rate": args.base_lr,
-        "training.base.warmup_steps": min(20, args.base_steps - 1), "training.base.checkpoint_every": args.base_steps,
-        "training.finetune.steps": args.finetune_steps, "training.finetune.learning_rate": args.finetune_lr,
-        "training.finetune.warmup_steps": min(10, args.finetune_steps - 1),
-        "training.finetune.checkpoint_every": args.finetune_steps,
-        **parse_overrides(args.sets),
-    }
-    params = config.load(params_path, common)
-    t0 = time.monotonic()
-
-    def stamp(msg):
-        print(f"[{time.monotonic() - t0:7.1f}s] {msg}", flush=True)
-
-    stamp(f"workspace {ws}")
-    synth.generate(params)
-    sampling.write_outputs(artifacts.SAMPLE_DIR, sampling.sample_from_params(params))
-    stamp("sample data + manifests written")
-    stages.train_base(params)
-    stamp(f"base trained ({args.base_steps} steps at {args.input_size} px)")
-
-    verdicts = {}
-
-    def evaluate(name: str, overrides: dict):
-        out = evaluation.evaluate(config.load(params_path, overrides))
-        shutil.copytree(artifacts.EVALUATE_DIR, f"scenarios/{name}", dirs_exist_ok=True)
-        verdicts[name] = out.verdict
-        m = out.metrics
-        stamp(f"{name}: {out.verdict.summary()} | "
-              f"user mAP@.5 base {m['base']['user']['map50']} tuned {m['tuned']['user']['map50']} | "
-              f"global mAP base {m['base']['global']['map']} tuned {m['tuned']['global']['map']}")
-
-    # 1. healthy: the user's verified images + replay, params' fine-tune schedule
-    stages.finetune(params)
-    stamp(f"healthy fine-tune done ({args.finetune_steps} steps, lr {args.finetune_lr})")
-    evaluate("healthy", common)
-
-    # 2. overfit: the same holdout (hash-based, so the same ids fall out), but only a few user
-    # images to train on, replay cut to the same few (replay_ratio 1), many steps, a high rate
-    hold = list(Manifest.read(artifacts.HOLDOUT).image_ids)
-    seen = set(Manifest.read(artifacts.REPLAY).get("user_images_in_base_train", []))
-    user = load_dataset(params.data.user_dataset).of_user(params.user.id).verified()
-    train_ids = [int(i) for i in user.images["id"] if int(i) not in set(hold) | seen][:args.overfit_user_images]
-    tiny = tiny_user_dataset(Path(params.data.user_dataset), ws / "data/tiny_user", sorted(hold + train_ids))
-    replay = json.loads(artifacts.REPLAY.read_text())  # rewritten below as a smaller manifest
-    replay["image_ids"] = replay["image_ids"][:len(train_ids)]
-    replay["count"] = len(replay["image_ids"])
-    replay.pop("repeats", None)
-    Path("scenarios").mkdir(exist_ok=True)
-    Path("scenarios/replay_tiny.json").write_text(json.dumps(replay))
-    overfit = {**common, "data.user_dataset": str(tiny), "training.finetune.steps": args.overfit_steps,
-               "training.finetune.learning_rate": args.overfit_lr, "training.finetune.warmup_steps": 0,
-               "training.finetune.checkpoint_every": args.overfit_steps}
-    stages.finetune(config.load(params_path, overfit), replay_manifest=Path("scenarios/replay_tiny.json"))
-    stamp(f"overfit fine-tune done ({len(train_ids)} user images, {args.overfit_steps} steps, lr {args.overfit_lr})")
-    evaluate("overfit", overfit)
-
+def print_table(path: Path) -> int:
+    """The newest row per (scenario, seed, salt) of every gate run into this workspace."""
+    rows = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        r = json.loads(line)
+        rows[(SCENARIOS.index(r["scenario"]), r["seed"], r["salt"])] = r
+    rows = [rows[k] for k in sorted(rows)]
     print()
-    for name, g in verdicts.items():
-        print(f"{name:8s} {g.summary()}")
-        for c in g.checks:
-            print(f"           {'ok  ' if c['passed'] else 'FAIL'} {c['name']:24s} observed {c['observed']} "
-                  f"threshold {c['threshold']}")
-    print(f"reports: {ws}/scenarios/{{healthy,overfit}}/report.md")
-    expected = verdicts["healthy"].blessed and not verdicts["overfit"].blessed
-    print("as expected" if expected else "NOT as expected")
-    return 0 if expected else 1
+    print("| scenario | seed | salt | expected | verdict | deciding check | interval (point [lo, hi] vs threshold) | match |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['scenario']} | {r['seed']} | {r['salt']} | {r['expected']} | {r['verdict']} | {r['deciding']} | "
+              f"{r['interval']} | {'yes' if r['match'] else 'NO'} |")
+    hits = sum(r["match"] for r in rows)
+    print(f"\n{hits}/{len(rows)} verdicts as expected")
+    return 0 if rows and hits == len(rows) else 1
 
 
 if __name__ == "__main__":

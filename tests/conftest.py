@@ -70,6 +70,16 @@ def sample_datasets(tmp_path_factory):
     return SampleDatasets(root / "global", root / "user", params)
 
 
+@pytest.fixture
+def umask_022():
+    """The common default umask for the test, restored after (file modes depend on it)."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
 def pytest_sessionfinish(session, exitstatus):
     """A step run without the prefect_server fixture (no PREFECT_API_URL) starts camtune's shared
     local Prefect server in this session's PREFECT_HOME: it ends with the session."""

@@ -174,7 +174,8 @@ def tiny_tflite(tmp_path_factory) -> Path:
     return path
 
 
-def make_publish_inputs(root: Path, tflite: Path, *, blessed: bool = True, variant: bytes = b"",
+def make_publish_inputs(root: Path, tflite: Path, *, blessed: bool = True, verdict: str | None = None,
+                        variant: bytes = b"",
                         edgetpu: bool = True, user_image_ids=range(1, 21), user_id: str = "u_a") -> dict[str, Path]:
     """artifacts/{export,evaluate,finetune,train_base,sample} under `root`, as the stages write them.
     `variant` bytes are appended to the model so two calls give two distinct models (TFLite
@@ -189,12 +190,22 @@ def make_publish_inputs(root: Path, tflite: Path, *, blessed: bool = True, varia
         # stands for the compiler's output; publish only moves and checksums it
         (export / "model_edgetpu.tflite").write_bytes(tflite.read_bytes() + b"edgetpu" + variant)
     (export / "labelmap.txt").write_text("".join(f"{i} {n}\n" for i, n in enumerate(LABELS)))
-    checks = [{"name": "user_gain", "metric": "user.map50", "threshold": 0.3, "observed": 0.41 if blessed else 0.2,
-               "passed": blessed, "why": "tuned mAP@.5 on the user's holdout must be >= baseline + 0.0"},
-              {"name": "global_floor", "metric": "global.map50", "threshold": 0.05, "observed": 0.3,
-               "passed": True, "why": "absolute floor on the global mAP@.5"}]
-    (evaluate / "gate.json").write_text(json.dumps(
-        {"blessed": blessed, "baseline": "base", "failed": [] if blessed else ["user_gain"], "checks": checks}))
+    verdict = verdict or ("blessed" if blessed else "not_blessed")
+    gain = {"blessed": ("passed", 0.11, [0.05, 0.17]), "not_blessed": ("failed", -0.1, [-0.16, -0.04]),
+            "inconclusive": ("inconclusive", 0.02, [-0.03, 0.07])}[verdict]
+    checks = [{"name": "user_gain", "metric": "user.map50", "kind": "gain", "threshold": 0.0, "point": gain[1],
+               "interval": gain[2], "tuned": 0.41, "baseline": 0.41 - gain[1], "verdict": gain[0],
+               "passed": gain[0] == "passed", "required": True, "resolve": None,
+               "why": "tuned mAP@.5 on the user's holdout must beat the baseline by more than 0.0"},
+              {"name": "global_floor", "metric": "global.map50", "kind": "floor", "threshold": 0.05, "point": 0.3,
+               "interval": [0.25, 0.35], "tuned": 0.3, "baseline": 0.3, "verdict": "passed", "passed": True,
+               "required": False, "resolve": None, "why": "absolute floor on the global mAP@.5"}]
+    (evaluate / "gate.json").write_text(json.dumps(  # as camtune/evaluation/gate.py writes it
+        {"verdict": verdict, "blessed": verdict == "blessed", "baseline": "base", "summary": f"{verdict} (test)",
+         "deciding": ["user_gain"], "failed": ["user_gain"] if verdict == "not_blessed" else [],
+         "inconclusive": ["user_gain"] if verdict == "inconclusive" else [], "uninformative": [],
+         "advice": ["the user holdout has 5 images; about 40 verified images would resolve it"]
+         if verdict == "inconclusive" else [], "checks": checks}))
     (evaluate / "metrics.json").write_text(json.dumps(  # as camtune/evaluation/report.py writes it
         {"blessed": blessed, "baseline": "base", "tuned": {"user": {"map": 0.2, "map50": 0.41}},
          "base": {"user": {"map": 0.15, "map50": 0.3}}}))

@@ -19,9 +19,10 @@ from training_data import make_dataset  # noqa: E402
 
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # every step imports these (a change there is a params/format change, tracked by their own tests),
-# or they only report to Prefect (flows._training_report) and write no output
+# or they only talk to Prefect (its server, task runners, reports) and write no output
 FOUNDATION = {"camtune.config", "camtune.dataset", "camtune.errors", "camtune.atomic", "camtune.registry",
-              "camtune", "flows", "flows._cli", "flows._runners", "flows._training_report"}
+              "camtune.prefect_server", "camtune", "flows", "flows._cli", "flows._runners",
+              "flows._training_report"}
 
 
 def _paths(entries) -> set[str]:
@@ -42,7 +43,7 @@ def test_dvc_yaml_outs_and_deps_are_the_artifacts_paths(stage):
 def test_dvc_yaml_deps_cover_the_code_each_stage_runs(stage):
     """A change to any module a step imports must re-run the stage: dvc.yaml lists it (or its folder)."""
     deps = [d for d in _paths(DVC[stage].get("deps")) if not d.startswith(("$", "artifacts/"))]
-    flow = DVC[stage]["cmd"].split()[-1]
+    flow = artifacts.FLOWS[stage]
     files = {module_file(m).relative_to(ROOT).as_posix() for m in closure(flow) - FOUNDATION}
     uncovered = sorted(f for f in files if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps))
     assert not uncovered, f"{stage}: dvc.yaml deps miss {uncovered}"
@@ -53,8 +54,22 @@ def test_producer_and_hint():
     assert artifacts.producer(artifacts.BASE_MODEL / "ckpt-1.index") == "train_base"
     assert artifacts.producer("data/user") is None
     assert artifacts.missing_hint(artifacts.GLOBAL_EVAL) == " (run `dvc repro sample`)"
-    assert artifacts.step_file("evaluate", "/ws") == Path("/ws/artifacts/evaluate/step.json")
-    assert artifacts.step_file("publish") == Path("artifacts/publish/step.json")
+    assert artifacts.step_file("evaluate", "/ws") == Path("/ws/artifacts/evaluate.step.json")
+    assert artifacts.stage_of_module("flows.train_base") == "train_base"
+    assert artifacts.stage_of_module("flows.pipeline") is None
+
+
+def test_step_figures_are_read_back_only_for_their_run(tmp_path, monkeypatch):
+    monkeypatch.setenv(artifacts.RUN_ENV, "r1")
+    artifacts.write_step("export", {"compute_s": 1.5}, tmp_path)
+    assert artifacts.read_step("export", tmp_path, "r1") == {"stage": "export", "run": "r1", "compute_s": 1.5}
+    assert artifacts.read_step("export", tmp_path, "r2") is None  # an older run's figures
+    assert artifacts.read_step("evaluate", tmp_path) is None
+
+
+@pytest.mark.parametrize("stage", list(DVC))
+def test_dvc_yaml_cmd_is_the_stage_flow(stage):
+    assert DVC[stage]["cmd"] == f"python -m {artifacts.FLOWS[stage]}"
 
 
 def test_manifest_reads_ids_repeats_and_keeps_the_rest(tmp_path):
@@ -98,15 +113,34 @@ GATE = {"blessed": False, "baseline": "base", "failed": ["user_gain"], "checks":
 
 
 def test_verdict_summary_reasons_and_refusal(tmp_path):
+    # a gate.json from before verdicts (blessed + observed) still reads
     (tmp_path / "gate.json").write_text(json.dumps(GATE))
     v = Verdict.read(tmp_path / "gate.json")
-    assert not v.blessed and v.summary() == "NOT blessed (refused by user_gain)"
+    assert not v.blessed and v.verdict == "not_blessed" and v.summary() == "NOT blessed (refused by user_gain)"
     assert v.reasons() == "user_gain: observed 0.2 vs 0.3" and v.data == GATE
-    with pytest.raises(StepFailed, match=r"gate.json: the model is not blessed(.|\n)*user_gain: tuned must "
-                                         r"beat base \(observed 0.2, threshold 0.3\)"):
-        v.check_blessed()
+    with pytest.raises(StepFailed, match=r"gate.json: the model is not blessed(.|\n)*user_gain \(failed\): "
+                                         r"tuned must beat base \(observed 0.2 vs 0.3\)"):
+        v.check_blessed(allow_inconclusive=True)
     ok = Verdict.from_dict({**GATE, "blessed": True, "failed": []})
-    assert ok.check_blessed() is ok and ok.summary() == "BLESSED"
+    assert ok.check_blessed() is ok and ok.summary() == "BLESSED" and ok.verdict == "blessed"
+
+
+INCONCLUSIVE = {"verdict": "inconclusive", "blessed": False, "baseline": "base", "failed": [],
+                "deciding": ["user_gain"], "advice": ["the user holdout has 15 images; about 60 would do"],
+                "checks": [{"name": "user_gain", "metric": "user.map50", "threshold": 0.0, "point": 0.02,
+                            "interval": [-0.03, 0.07], "verdict": "inconclusive", "passed": False,
+                            "why": "tuned must beat base"}]}
+
+
+def test_inconclusive_is_refused_unless_allowed():
+    v = Verdict.from_dict(INCONCLUSIVE)
+    assert not v.blessed and v.summary() == "INCONCLUSIVE (too little evidence on user_gain)"
+    assert v.reasons() == "user_gain: estimate 0.02, interval [-0.03, 0.07] vs 0.0"
+    with pytest.raises(StepFailed, match=r"inconclusive(.|\n)*allow_inconclusive(.|\n)*about 60 would do"):
+        v.check_blessed()
+    assert v.check_blessed(allow_inconclusive=True) is v
+    with pytest.raises(StepFailed, match="verdict 'maybe'"):
+        Verdict.from_dict({**INCONCLUSIVE, "verdict": "maybe"})
 
 
 def test_missing_or_broken_gate_is_named(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from import_graph import all_modules, imports, module_file
 STEPS = {
     "validation": "camtune.validation", "sampling": "camtune.sampling", "training": "camtune.training",
     "evaluation": "camtune.evaluation", "export": "camtune.export", "publishing": "camtune.publishing",
+    "reporting": "camtune.reporting", "ingest": "camtune.ingest",
 }
 SHARED = ("camtune.model", "camtune.artifacts")
 # another step's package, as a whole (its __init__'s public API), that a step may call
@@ -50,7 +51,8 @@ def test_no_step_imports_another_steps_module(module):
 def test_flows_wrap_only_their_own_step():
     own = {"flows.validate": "validation", "flows.sample": "sampling", "flows.train_base": "training",
            "flows.finetune": "training", "flows._training_report": "training",
-           "flows.evaluate": "evaluation", "flows.export": "export", "flows.publish": "publishing"}
+           "flows.evaluate": "evaluation", "flows.export": "export", "flows.publish": "publishing",
+           "flows.report": "reporting", "flows.ingest_public": "ingest", "flows.ingest": "ingest"}
     for flow, step in own.items():
         others = sorted(i for i in imports(module_file(flow)) if step_of(i) not in (None, step))
         assert not others, f"{flow} imports {others}"

@@ -95,9 +95,32 @@ def test_publish_read_back_and_idempotent(registry_params, tiny_tflite, tmp_path
 
 def test_unblessed_is_refused_with_failed_checks(registry_params, tiny_tflite, tmp_path):
     inputs = make_publish_inputs(tmp_path / "ws", tiny_tflite, blessed=False)
-    with pytest.raises(StepFailed, match=r"not blessed(.|\n)*user_gain(.|\n)*observed 0.2"):
+    with pytest.raises(StepFailed, match=r"not blessed(.|\n)*user_gain(.|\n)*estimate -0.1"):
         _publish(_params(registry_params), inputs, tmp_path)
     assert open_registry(registry_params).models("u_a") == []
+
+
+def test_inconclusive_is_refused_unless_allowed_then_flagged(tiny_tflite, tmp_path):
+    reg_params = RegistryParams(kind="local", root=str(tmp_path / "registry"))
+    inputs = make_publish_inputs(tmp_path / "ws", tiny_tflite, verdict="inconclusive")
+    with pytest.raises(StepFailed, match=r"inconclusive(.|\n)*allow_inconclusive(.|\n)*user_gain"
+                                         r"(.|\n)*about 40 verified images"):
+        _publish(_params(reg_params), inputs, tmp_path)
+    reg = open_registry(reg_params)
+    assert reg.models("u_a") == []
+    receipt = _publish(_params(reg_params, **{"publish.allow_inconclusive": True}), inputs, tmp_path)
+    entry = reg.models("u_a")[0]
+    assert entry["blessed"] is False and entry["verdict"] == "inconclusive"
+    meta = reg.read_json("u_a", receipt["model_id"], "metadata.json")
+    assert meta["published_unblessed"]["verdict"] == "inconclusive"
+    assert meta["published_unblessed"]["warning"].startswith("NOT BLESSED")
+
+
+def test_not_blessed_is_refused_even_when_inconclusive_is_allowed(tiny_tflite, tmp_path):
+    reg_params = RegistryParams(kind="local", root=str(tmp_path / "registry"))
+    inputs = make_publish_inputs(tmp_path / "ws", tiny_tflite, blessed=False)
+    with pytest.raises(StepFailed, match="not blessed"):
+        _publish(_params(reg_params, **{"publish.allow_inconclusive": True}), inputs, tmp_path)
 
 
 def test_trained_on_must_be_this_users(tiny_tflite, tmp_path):
@@ -138,7 +161,7 @@ def test_tenancy(registry_params, tiny_tflite, tmp_path):
         assert {t[1] for t in tops if t[0] == "users"} == {"u_a", "u_b"}
 
 
-def test_install_to_frigate_layout(registry_params, tiny_tflite, tmp_path):
+def test_install_to_frigate_layout(registry_params, tiny_tflite, tmp_path, umask_022):
     inputs = make_publish_inputs(tmp_path / "ws", tiny_tflite)
     receipt = _publish(_params(registry_params), inputs, tmp_path)
     mid = receipt["model_id"]
@@ -150,6 +173,8 @@ def test_install_to_frigate_layout(registry_params, tiny_tflite, tmp_path):
     assert info["id"] == mid and info["supportedDetectors"] == ["cpu"] and info["labelMap"]["2"] == "car"
     assert (cache / mid).read_bytes() == (inputs["export_dir"] / "model.tflite").read_bytes()
     assert out["frigate_path"] == f"plus://{mid}"
+    # readable by a Frigate container running as another user: the umask's mode, not mkstemp's 0600
+    assert {oct((cache / n).stat().st_mode & 0o777) for n in (mid, f"{mid}.json")} == {"0o644"}
 
     # Frigate's CPU detector loads it: ai_edge_litert's Interpreter on the extension-less file
     from ai_edge_litert.interpreter import Interpreter
@@ -292,10 +317,11 @@ def test_validate_new_verified_rule_reads_published_lineage(s3_server, s3_bucket
     "new verified images" rule counts only verified images not in that lineage."""
     import pandas as pd
 
-    from camtune.validation.lineage import LineageRules, check_lineage, previous_lineage
+    from camtune.config import ValidateParams
+    from camtune.validation.lineage import check_lineage, previous_lineage
 
     rp = RegistryParams(kind="s3", s3=S3Params(bucket=s3_bucket, endpoint_url=s3_server))
-    rules = LineageRules(user_id="u_a", min_new_verified=10, warn_min_per_camera=0)
+    rules = ValidateParams(min_new_verified=10, warn_min_per_camera=0)
 
     def images(new: int) -> pd.DataFrame:
         ids = list(range(1, 21 + new)) + [500]  # 500: new but unverified, never counts
@@ -308,7 +334,7 @@ def test_validate_new_verified_rule_reads_published_lineage(s3_server, s3_bucket
     lineage = previous_lineage(rp, "u_a")
     assert lineage["image_ids"] == list(range(1, 21))
 
-    findings, counts = check_lineage(images(9), rules, lineage)
+    findings, counts = check_lineage(images(9), "u_a", rules, lineage)
     assert counts["new_verified"] == 9 and any(f.rule == "TOO_FEW_NEW" for f in findings)
-    findings, counts = check_lineage(images(10), rules, lineage)
+    findings, counts = check_lineage(images(10), "u_a", rules, lineage)
     assert counts["new_verified"] == 10 and not any(f.rule == "TOO_FEW_NEW" for f in findings)

@@ -320,3 +320,37 @@ def test_missing_pool_folder_names_the_file(tmp_path):
     params = config.load(config.ROOT / "params.yaml", {"data.global_pool": str(tmp_path / "nope")})
     with pytest.raises(DatasetError, match="nope/annotations.json: file not found"):
         sampling.sample_from_params(params)
+
+
+@pytest.mark.parametrize("split_unit", ["camera", "user"])
+def test_public_source_is_exempt_from_the_user_cap_and_split_by_image(split_unit):
+    """A home pool: one public pseudo-user with most images, one household with a few. The cap
+    still binds the household; the public source fills the rest and is split image by image."""
+    rows = [(i, "public.coco2017", "coco2017", True, None, ["person", "car"] if i % 3 else ["deer"])
+            for i in range(300)]
+    rows += [(1000 + i, "u1", f"cam{i % 2}", True, "day", ["person"]) for i in range(100)]
+    images, annotations = make_pool(rows)
+    params = SampleParams(split_unit=split_unit, eval_fraction=0.2, min_per_label=2, max_user_share=0.1)
+    s = sample_pool(images, annotations, user_id="u0", label_names=LABELS, params=params,
+                    user_verified=5, user_known=True)
+    users = images.set_index("id").loc[s.base_train, "user_id"]
+    n = len(s.base_train)
+    public_train = images.loc[images["user_id"].str.startswith("public.")
+                              & ~images["id"].isin(s.global_eval), "id"]
+    assert set(public_train) <= set(s.base_train)             # every public training image taken
+    assert (users == "u1").sum() == s.info["user_cap"] == int(0.1 * n)  # the household capped
+    assert s.info["public_users"] == ["public.coco2017"]
+    # per image: the public source is on both sides, in about the eval_fraction
+    pub_eval = images.loc[images["id"].isin(s.global_eval), "user_id"].str.startswith("public.").sum()
+    assert 0.1 * 300 < pub_eval < 0.3 * 300
+    # the same pool without the prefix: one user holding most images is refused
+    plain = images.assign(user_id=images["user_id"].str.replace("public.coco2017", "u9"))
+    with pytest.raises(SamplingError, match="max_user_share=0.1 cannot be met"):
+        sample_pool(plain, annotations, user_id="u0", label_names=LABELS,
+                    params=params.model_copy(update={"split_unit": "image"}),
+                    user_verified=5, user_known=True)
+
+
+def test_public_prefix_is_reserved_for_pool_sources():
+    with pytest.raises(config.ConfigError, match="reserved"):
+        config.load(config.ROOT / "params.yaml", {"user.id": "public.coco2017"})

@@ -163,6 +163,15 @@ def evaluate_detections(ds: Dataset, detections: dict[int, dict], label_names: S
     Labels absent from the ground truth have null AP. Images without detections count as
     images with no detections (every false negative counts).
     """
+    return evaluate_with_matches(ds, detections, label_names, slices=slices, curves=curves)[0]
+
+
+def evaluate_with_matches(ds: Dataset, detections: dict[int, dict], label_names: Sequence[str], *,
+                          slices: bool = True, curves: bool = True):
+    """(`evaluate_detections`' metrics, `bootstrap.CocoMatches` of the same COCOeval run): the
+    per-image matches the gate's bootstrap re-accumulates on resamples of the images."""
+    from camtune.evaluation.bootstrap import CocoMatches
+
     if ds.images.empty:
         raise StepFailed(f"evaluation set from {ds.root} has no images")
     gt = ground_truth(ds, label_names)
@@ -175,4 +184,4 @@ def evaluate_detections(ds: Dataset, detections: dict[int, dict], label_names: S
         out["pr"] = _pr_curves(ev, label_names)
     if slices:
         out["slices"] = _slices(gt, dt, ds)
-    return out
+    return out, CocoMatches.from_evaluated(ev, label_names)

@@ -1,75 +1,210 @@
-"""The blessing gate (in the spirit of TFX's Evaluator): a tuned model is blessed only when it is
-better on the user's cameras AND not worse on everybody else's, so a fine-tune on a few dozen
-images cannot ship a model that overfit them. Every threshold is a param (`evaluate.gate`).
+"""The blessing gate (in the spirit of TFX's Evaluator, with confidence intervals): a tuned model is
+blessed only when it is better on the user's cameras AND not worse on everybody else's, each at the
+chosen confidence, so a fine-tune on a few dozen images cannot ship a model that overfit them, and
+a lucky draw of 15 images cannot bless one either. Every threshold is a param (`evaluate.gate`).
 
-Inputs are metric tables as `coco_eval.evaluate_detections` returns them, one per evaluation set:
-`{"user": {...}, "global": {...}}` for the tuned model and for the baseline (the user's last
-blessed model when there is one, else the base model).
+Checks are data (`CheckSpec`: which set, which statistic, how compared, against what). Each is
+judged on a paired bootstrap over the set's images (`bootstrap.paired_draws`: the tuned model and
+the baseline on the same resamples):
+
+- `passed`: the whole interval is on the right side of the threshold (strictly, for a gain);
+- `failed`: the whole interval is on the wrong side: measurably worse;
+- `inconclusive`: the interval straddles the threshold: the set is too small to tell;
+- `uninformative`: the check cannot fail (a drop check against a baseline of about 0, a floor of
+  0), the interval spans the whole possible range, or the figure is not measurable (no ground
+  truth). It is no evidence either way and never counts as passed.
+
+Verdict: `not_blessed` when any check failed (naming it); else `blessed` when every check that is
+not uninformative passed and the required ones (the user gain, the global drop) are among them;
+else `inconclusive`, with how many images would resolve it (the interval's width scales as
+1/sqrt(images)).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from camtune.config import GateParams
+from camtune.evaluation import bootstrap
+
+VERDICTS = ("blessed", "not_blessed", "inconclusive")
+SET_TITLES = {"user": "the user holdout", "global": "the global evaluation set"}
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    set: str                 # evaluation set: "user" | "global"
+    statistic: str           # a `Statistics` name: "map", "map50", "ap[<label>]", a tally ratio, ...
+    kind: str                # "gain": tuned - baseline > threshold; "drop": tuned - baseline >= threshold;
+    threshold: float         # "floor": tuned >= threshold
+    why: str
+    required: bool = False   # blessing needs this one passed (not merely uninformative)
+
+    @property
+    def metric(self) -> str:
+        return f"{self.set}.{self.statistic}"
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
     metric: str
-    threshold: float | None
-    observed: float | None
-    passed: bool
+    kind: str
+    threshold: float
+    point: float | None              # delta (gain/drop) or tuned value (floor) on the whole set
+    interval: list[float] | None     # [lo, hi] at the gate's confidence
+    tuned: float | None
+    baseline: float | None
+    verdict: str                     # passed | failed | inconclusive | uninformative
     why: str
+    required: bool = False
+    resolve: dict | None = None      # inconclusive: images that would resolve it
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "passed"
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "passed": self.passed}
 
 
-def _at_least(name: str, metric: str, observed: float | None, threshold: float | None, why: str) -> Check:
-    # A value that cannot be measured (no ground truth) cannot prove anything: it fails.
-    if observed is None or threshold is None:
-        missing = "observed" if observed is None else "baseline"
-        return Check(name, metric, threshold, observed, False, f"{why} ({missing} value not measurable)")
-    threshold = round(float(threshold), 6)
-    return Check(name, metric, threshold, float(observed), float(observed) >= threshold - 1e-9, why)
-
-
-def checks(tuned: dict, baseline: dict, gate: GateParams) -> list[Check]:
-    """Every check of the gate, in a stable order; the verdict is all(passed)."""
-    tu, tg = tuned["user"], tuned["global"]
-    bu, bg = baseline["user"], baseline["global"]
+def specs(tuned: dict, baseline: dict, gate: GateParams) -> list[CheckSpec]:
+    """Every check of the gate, in a stable order, from the metric tables (`evaluate_detections`
+    output per set: {"user": {...}, "global": {...}}) of the tuned model and the baseline."""
     out = [
-        _at_least("user_gain", "user.map50", tu.get("map50"),
-                  None if bu.get("map50") is None else bu["map50"] + gate.min_gain,
-                  f"tuned mAP@.5 on the user's holdout must be >= baseline + {gate.min_gain}"),
-        _at_least("global_drop", "global.map", tg.get("map"),
-                  None if bg.get("map") is None else bg["map"] - gate.max_global_drop,
-                  f"tuned mAP@[.5:.95] on the global set may be at most {gate.max_global_drop} below baseline"),
+        CheckSpec("user_gain", "user", "map50", "gain", gate.min_gain,
+                  f"tuned mAP@.5 on the user's holdout must beat the baseline by more than {gate.min_gain}",
+                  required=True),
+        CheckSpec("global_drop", "global", "map", "drop", -gate.max_global_drop,
+                  f"tuned mAP@[.5:.95] on the global set may be at most {gate.max_global_drop} below the baseline",
+                  required=True),
     ]
     # Per class on the global set: a gain on the user's cameras must not hide a regression on one
-    # class elsewhere. Classes with too few boxes have a noisy AP and are not judged.
-    base_pc, tuned_pc = bg.get("per_class", {}), tg.get("per_class", {})
-    for label, b in base_pc.items():
-        t = tuned_pc.get(label, {})
+    # class elsewhere. Classes with too few boxes are not judged at all.
+    for label, b in baseline["global"].get("per_class", {}).items():
         if b.get("ap") is None or b.get("gt", 0) < gate.class_min_boxes:
             continue
-        out.append(_at_least(f"class_drop[{label}]", f"global.per_class.{label}.ap", t.get("ap"),
-                             b["ap"] - gate.max_class_drop,
+        out.append(CheckSpec(f"class_drop[{label}]", "global", f"ap[{label}]", "drop", -gate.max_class_drop,
                              f"AP of {label} on the global set may drop at most {gate.max_class_drop}"))
     out += [
-        _at_least("user_floor", "user.map50", tu.get("map50"), gate.min_user_map50,
+        CheckSpec("user_floor", "user", "map50", "floor", gate.min_user_map50,
                   "absolute floor on the user's holdout mAP@.5"),
-        _at_least("global_floor", "global.map50", tg.get("map50"), gate.min_global_map50,
+        CheckSpec("global_floor", "global", "map50", "floor", gate.min_global_map50,
                   "absolute floor on the global mAP@.5"),
     ]
     return out
 
 
-def decide(tuned: dict, baseline: dict, gate: GateParams, baseline_name: str) -> dict:
-    """gate.json: {"blessed", "baseline", "failed": [names], "checks": [{name, metric, threshold,
-    observed, passed, why}]}. Not blessed is a normal outcome; publish refuses it."""
-    cs = checks(tuned, baseline, gate)
-    failed = [c.name for c in cs if not c.passed]
-    return {"blessed": not failed, "baseline": baseline_name, "failed": failed,
+def _finite(v) -> float | None:
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+def judge(spec: CheckSpec, evidence: dict, confidence: float, sets: dict | None = None,
+          resolve_effect: float = 0.05) -> Check:
+    """One check on one set's paired draws ({"images", "points": {model: {stat}}, "draws": ...})."""
+    pts, draws = evidence["points"], evidence["draws"]
+    t, b = _finite(pts["tuned"].get(spec.statistic)), _finite(pts["baseline"].get(spec.statistic))
+    base = dict(name=spec.name, metric=spec.metric, kind=spec.kind, threshold=round(spec.threshold, 6),
+                tuned=t, baseline=b, required=spec.required)
+    if t is None or (spec.kind != "floor" and b is None):
+        return Check(**base, point=None, interval=None, verdict="uninformative",
+                     why=f"{spec.why}; not measurable on {SET_TITLES.get(spec.set, spec.set)} (no ground truth)")
+    if spec.kind == "floor":
+        point, d, feasible = t, draws["tuned"][spec.statistic], (0.0, 1.0)
+    else:
+        point = t - b
+        d = draws["tuned"][spec.statistic] - draws["baseline"][spec.statistic]
+        feasible = (-b, 1.0 - b)
+    ci = bootstrap.interval(d, confidence)
+    base.update(point=round(point, 6))
+    if ci is None:
+        return Check(**base, interval=None, verdict="uninformative",
+                     why=f"{spec.why}; not measurable on most resamples (too little ground truth)")
+    lo, hi = ci
+    base.update(interval=[round(lo, 6), round(hi, 6)])
+    thr, eps = spec.threshold, 1e-9
+    if thr <= feasible[0] + eps:
+        what = {"drop": f"the baseline is {b:.3f}, so it cannot drop more than the allowed {-thr:.3f}",
+                "gain": f"the baseline is {b:.3f}, so nothing can score measurably below it",
+                "floor": f"the floor {thr:.3f} is the lowest possible value"}[spec.kind]
+        return Check(**base, verdict="uninformative", why=f"{spec.why}; cannot fail: {what}")
+    if lo <= feasible[0] + eps and hi >= feasible[1] - eps:
+        return Check(**base, verdict="uninformative",
+                     why=f"{spec.why}; the interval spans the whole possible range: no evidence either way")
+    pct = f"{confidence:.0%}"
+    if (lo > thr + eps) if spec.kind == "gain" else (lo >= thr - eps):
+        return Check(**base, verdict="passed", why=f"{spec.why}; the whole {pct} interval clears {thr:+.3f}")
+    if hi < thr - eps:
+        return Check(**base, verdict="failed", why=f"{spec.why}; the whole {pct} interval is below {thr:+.3f}")
+    res = _resolve(spec, evidence["images"], lo, hi, point, thr, (sets or {}).get(spec.set, {}), resolve_effect)
+    return Check(**base, verdict="inconclusive", resolve=res,
+                 why=f"{spec.why}; the {pct} interval straddles {thr:+.3f}: {res['advice']}")
+
+
+def _resolve(spec: CheckSpec, n: int, lo: float, hi: float, point: float, thr: float, info: dict,
+             resolve_effect: float) -> dict:
+    """Images that would make the interval clear the threshold, from this bootstrap's variance:
+    the half-width shrinks as 1/sqrt(images), so it must shrink to the distance between the
+    point estimate and the threshold (at least `resolve_effect`, a difference worth resolving)."""
+    half = (hi - lo) / 2.0
+    effect = max(abs(point - thr), resolve_effect)
+    title = SET_TITLES.get(spec.set, spec.set)
+    boxes = info.get("boxes")
+    has = f"{title} has {n} images" + (f" with {boxes} boxes" if boxes is not None else "")
+    if half <= 0:
+        return {"images": None, "effect": effect,
+                "advice": f"{has}; the two models agree on every resample (no difference to resolve)"}
+    need = max(n + 1, math.ceil(n * (half / effect) ** 2))
+    where = ""
+    cams = info.get("cameras") or []
+    if spec.set == "user" and cams:
+        where = f" of camera{'s' if len(cams) > 1 else ''} {', '.join(cams)}"
+    kind = "verified images" if spec.set == "user" else "images"
+    return {"images": need, "effect": round(effect, 4),
+            "advice": f"{has}; at this variance about {need} {kind}{where} would resolve a difference of "
+                      f"{effect:.2f} from the threshold"}
+
+
+def decide(tuned: dict, baseline: dict, gate: GateParams, baseline_name: str, evidence: dict,
+           sets: dict | None = None, extra_specs: list[CheckSpec] = ()) -> dict:
+    """gate.json. `evidence`: {set name: `bootstrap.paired_draws` output with models "tuned" and
+    "baseline"}; `sets`: {set name: {"images", "boxes", "cameras"}} for the advice.
+
+    More checks plug in as `extra_specs` (e.g. the Frigate path's recall and false-detection rate):
+    a `CheckSpec` naming a set and a statistic, with that set's evidence drawn from any
+    `bootstrap.Statistics` per model (`bootstrap.RatioOfSums` for per-image tallies such as
+    hits / objects), e.g. `evidence["frigate_user"] = paired_draws({"tuned": RatioOfSums(ids,
+    {"recall": (hits_t, objects)}), "baseline": RatioOfSums(ids, {"recall": (hits_b, objects)})}, ...)`
+    and `CheckSpec("frigate_recall", "frigate_user", "recall", "drop", -0.05, "...")`.
+    {"verdict", "blessed", "baseline", "confidence", "resamples", "seed", "summary", "deciding",
+    "failed", "inconclusive", "uninformative", "advice", "checks": [{name, metric, kind, threshold,
+    point, interval, tuned, baseline, verdict, why, required, resolve, passed}]}."""
+    cs = [judge(s, evidence[s.set], gate.confidence, sets, gate.resolve_effect)
+          for s in [*specs(tuned, baseline, gate), *extra_specs]]
+    by = {v: [c for c in cs if c.verdict == v] for v in ("passed", "failed", "inconclusive", "uninformative")}
+    required_open = [c for c in cs if c.required and c.verdict in ("inconclusive", "uninformative")]
+    if by["failed"]:
+        verdict, deciding = "not_blessed", by["failed"]
+        summary = "measurably worse: " + "; ".join(
+            f"{c.name} {c.point:+.3f} [{c.interval[0]:+.3f}, {c.interval[1]:+.3f}] vs {c.threshold:+.3f}"
+            for c in deciding)
+    elif by["inconclusive"] or required_open:
+        verdict = "inconclusive"
+        deciding = [*required_open, *[c for c in by["inconclusive"] if c not in required_open]]
+        summary = "the evaluation sets are too small to tell: " + "; ".join(
+            f"{c.name} {c.verdict}" + (f" {c.point:+.3f} [{c.interval[0]:+.3f}, {c.interval[1]:+.3f}]"
+                                       if c.interval else "") for c in deciding)
+    else:
+        verdict, deciding = "blessed", [c for c in cs if c.required]
+        summary = "better on the user's holdout and within tolerance on the global set: " + "; ".join(
+            f"{c.name} {c.point:+.3f} [{c.interval[0]:+.3f}, {c.interval[1]:+.3f}]" for c in deciding)
+    advice = [c.resolve["advice"] for c in deciding if c.resolve] if verdict == "inconclusive" else []
+    return {"verdict": verdict, "blessed": verdict == "blessed", "baseline": baseline_name,
+            "confidence": gate.confidence, "resamples": gate.resamples, "seed": gate.seed,
+            "summary": summary, "deciding": [c.name for c in deciding],
+            "failed": [c.name for c in by["failed"]], "inconclusive": [c.name for c in by["inconclusive"]],
+            "uninformative": [c.name for c in by["uninformative"]], "advice": advice,
             "checks": [c.as_dict() for c in cs]}

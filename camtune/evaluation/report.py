@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import re
 
+from camtune import artifacts
 from camtune.evaluation.thresholds import Advice
 
 SETS = (("user", "user holdout"), ("global", "global eval"))
+GATE_PLOTS = artifacts.GATE_PLOTS.name   # forest plots (PNG) beside report.md
+VERDICT_WORDS = {
+    "blessed": "**Blessed.** Better on your cameras and not worse elsewhere, at the gate's confidence.",
+    "not_blessed": "**Not blessed.** Measurably worse somewhere; this model will not be published.",
+    "inconclusive": "**Inconclusive.** The evaluation sets are too small to tell better from luck; "
+                    "this model is not published unless `publish.allow_inconclusive` is set.",
+}
 
 
 def _r(v: float | None, nd: int = 4) -> float | None:
@@ -25,7 +33,7 @@ def metrics_json(results: dict, gate: dict) -> dict:
     """Flat enough for `dvc metrics show`: <model>.<set>.{map,map50,images,boxes} + the verdict
     (`gate_baseline` names the model the gate compared against; `baseline` holds its figures when
     it came from the registry)."""
-    out: dict = {"blessed": bool(gate["blessed"]), "gate_baseline": gate["baseline"]}
+    out: dict = {"blessed": bool(gate["blessed"]), "verdict": gate["verdict"], "gate_baseline": gate["baseline"]}
     for model, sets in results.items():
         out[model] = {
             s: {"map": _r(m.get("map")), "map50": _r(m.get("map50")), "images": m.get("images"),
@@ -78,23 +86,84 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return out
 
 
+def _family(name: str) -> str:
+    return name.split("[", 1)[0]
+
+
+def forest_plots(gate: dict) -> dict[str, bytes]:
+    """One PNG per gated metric (check family: user_gain, global_drop, class_drop, floors): each
+    check's point estimate with its interval, the threshold as a dashed line, colored by verdict."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"passed": "tab:green", "failed": "tab:red", "inconclusive": "tab:orange",
+              "uninformative": "tab:gray"}
+    fams: dict[str, list[dict]] = {}
+    for c in gate["checks"]:
+        fams.setdefault(_family(c["name"]), []).append(c)
+    out = {}
+    for fam, cs in fams.items():
+        fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.38 * len(cs)), dpi=100)
+        for y, c in enumerate(reversed(cs)):
+            col = colors.get(c["verdict"], "black")
+            if c["interval"] is not None:
+                ax.plot(c["interval"], [y, y], color=col, lw=2.5)
+            if c["point"] is not None:
+                ax.plot([c["point"]], [y], "o", color=col)
+            ax.plot([c["threshold"]], [y], "|", color="black", ms=14)
+        thr = {c["threshold"] for c in cs}
+        if len(thr) == 1:
+            ax.axvline(thr.pop(), color="black", ls="--", lw=1, label="threshold")
+        if cs[0]["kind"] != "floor":
+            ax.axvline(0, color="0.7", lw=0.8)
+        ax.set_yticks(range(len(cs)), [f"{c['name']} ({c['verdict']})" for c in reversed(cs)], fontsize=8)
+        xlabel = "tuned value" if cs[0]["kind"] == "floor" else "tuned - baseline"
+        ax.set_xlabel(f"{xlabel}, {cs[0]['metric'].split('.', 1)[0]} set "
+                      f"({gate.get('confidence', 0.9):.0%} paired-bootstrap interval, | = threshold)", fontsize=8)
+        ax.set_title(fam, fontsize=10)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        out[f"{_safe(fam)}.png"] = buf.getvalue()
+    return out
+
+
+def _interval(c: dict) -> str:
+    if c.get("interval") is None:
+        return "n/a"
+    return f"[{c['interval'][0]:+.3f}, {c['interval'][1]:+.3f}]"
+
+
 def markdown(results: dict, gate: dict, advice: list[Advice], *, user_id: str, frigate_yaml: str,
              notes: list[str] = ()) -> str:
-    blessed = gate["blessed"]
-    lines = [f"# Evaluation of the tuned model for `{user_id}`", ""]
-    if blessed:
-        lines.append(f"**Blessed.** Every check passed against the baseline (`{gate['baseline']}`).")
-    else:
-        lines.append(f"**Not blessed.** Refused by: {', '.join(f'`{n}`' for n in gate['failed'])} "
-                     f"(baseline: `{gate['baseline']}`). This model will not be published.")
-    for c in gate["checks"]:
-        if not c["passed"]:
-            lines.append(f"- `{c['name']}`: {c['why']}; observed {_fmt(c['observed'])}, "
-                         f"needed >= {_fmt(c['threshold'])}")
-    lines += [*[f"- note: {n}" for n in notes], "", "## Gate checks", ""]
-    lines += _table(["check", "metric", "observed", "threshold", "passed"],
-                    [[c["name"], c["metric"], _fmt(c["observed"]), _fmt(c["threshold"]),
-                      "yes" if c["passed"] else "**NO**"] for c in gate["checks"]])
+    verdict = gate["verdict"]
+    lines = [f"# Evaluation of the tuned model for `{user_id}`", "",
+             f"{VERDICT_WORDS[verdict]} Baseline: `{gate['baseline']}`. {gate['summary']}.", ""]
+    by_name = {c["name"]: c for c in gate["checks"]}
+    for name in gate.get("deciding", []):
+        c = by_name[name]
+        lines.append(f"- `{name}` **{c['verdict']}**: {c['why']}; estimate {_fmt(c['point'])}, "
+                     f"{gate['confidence']:.0%} interval {_interval(c)}, threshold {_fmt(c['threshold'])}")
+    for a in gate.get("advice", []):
+        lines.append(f"- to resolve it: {a}")
+    if gate.get("uninformative"):
+        lines.append(f"- uninformative (cannot fail, or no ground truth; not counted as passed): "
+                     f"{', '.join(f'`{n}`' for n in gate['uninformative'])}")
+    lines += [*[f"- note: {n}" for n in notes], "", "## Gate checks", "",
+              f"Paired bootstrap over images ({gate['resamples']} resamples, seed {gate['seed']}): "
+              f"estimate = tuned - baseline (a floor: the tuned value) on the whole set, interval at "
+              f"{gate['confidence']:.0%} confidence.", ""]
+    lines += _table(["check", "metric", "estimate", "interval", "threshold", "verdict", "why"],
+                    [[c["name"], c["metric"], _fmt(c["point"]), _interval(c), _fmt(c["threshold"]),
+                      c["verdict"] if c["verdict"] != "failed" else "**failed**", c["why"]]
+                     for c in gate["checks"]])
+    fams = list(dict.fromkeys(_family(c["name"]) for c in gate["checks"]))
+    lines += [""] + [f"![{f}]({GATE_PLOTS}/{_safe(f)}.png)" for f in fams]
 
     lines += ["", "## Overall", ""]
     rows = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
@@ -18,8 +18,8 @@ from camtune.artifacts import Manifest, Verdict
 from camtune.config import Params
 from camtune.dataset import Dataset, load_dataset
 from camtune.errors import StepFailed
-from camtune.evaluation import gate, inputs, report, thresholds
-from camtune.evaluation.coco_eval import evaluate_detections
+from camtune.evaluation import bootstrap, gate, inputs, report, thresholds
+from camtune.evaluation.coco_eval import detections_to_coco, evaluate_with_matches
 from camtune.evaluation.predict import predict_dataset
 
 ModelKind = Literal["checkpoint", "tflite"]
@@ -87,8 +87,16 @@ def score_model(kind: ModelKind, model: str | Path, ds: Dataset, label_names: Se
                 batch_size: int = 8) -> dict:
     """COCO metrics (pycocotools) of one model on one dataset, as `evaluate_detections` returns
     them: the same scorer the gate uses, for anyone who needs "how good is this model on this set"."""
+    return score_with_matches(kind, model, ds, label_names, predict=predict, slices=slices, curves=curves,
+                              batch_size=batch_size)[0]
+
+
+def score_with_matches(kind: ModelKind, model: str | Path, ds: Dataset, label_names: Sequence[str], *,
+                       predict: Predict | None = None, slices: bool = True, curves: bool = True,
+                       batch_size: int = 8) -> tuple[dict, bootstrap.CocoMatches]:
+    """`score_model` and the per-image matches of the same COCOeval run (the gate bootstraps them)."""
     detections = (predict or _predict_here(batch_size))(kind, Path(model), ds)
-    return evaluate_detections(ds, detections, list(label_names), slices=slices, curves=curves)
+    return evaluate_with_matches(ds, detections, list(label_names), slices=slices, curves=curves)
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,21 @@ class Evaluation:
     baseline: str          # "base" or "registry:<model_id>"
     markdown: str          # report.md
     notes: tuple[str, ...]
+    # the gate's inputs, to re-judge without predicting again (e.g. another bootstrap seed):
+    # {model: {set: bootstrap.CocoMatches}}, the side compared against, {set: images/boxes/cameras}
+    matches: dict = field(default_factory=dict, repr=False, compare=False)
+    side: str = "base"
+    set_info: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def regate(self, gate_params) -> dict:
+        """gate.json for other gate params (another seed, confidence, thresholds) on the same
+        detections: only the bootstrap and the checks run again."""
+        evidence = {key: bootstrap.paired_draws({"tuned": self.matches["tuned"][key],
+                                                 "baseline": self.matches[self.side][key]},
+                                                gate_params.resamples, gate_params.seed, key=key)
+                    for key in self.set_info}
+        return gate.decide(self.results["tuned"], self.results[self.side], gate_params, self.baseline,
+                           evidence, self.set_info)
 
 
 def _check_holdout_user(params: Params) -> None:
@@ -112,7 +135,7 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
              predict: Predict | None = None, registry=None, log: Callable[[str], None] | None = None
              ) -> Evaluation:
     """Evaluate base vs tuned with COCO mAP, decide the blessing, advise Frigate thresholds; write
-    metrics.json, gate.json, filters.yml, report.md, details.json and plots/ into `out_dir`
+    metrics.json, gate.json, filters.yml, report.md, details.json, plots/ and detections/ into `out_dir`
     (atomically, whole folder). Reads the stage outputs at their artifacts paths (cwd-relative).
     `registry`: where the user's last blessed model is looked up (default: params.publish.registry)."""
     ev = params.evaluate
@@ -142,16 +165,27 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
             models["baseline"] = ("tflite", baseline.tflite)
 
         results: dict[str, dict] = {}
+        matches: dict[str, dict] = {}
+        coco_results: dict[str, list] = {}  # per-image detections of base and tuned, for the report
         for model, (kind, ref) in models.items():
-            results[model] = {}
+            results[model], matches[model] = {}, {}
             for key, ds in sets.items():
-                results[model][key] = score_model(kind, ref, ds, names, predict=predict)
+                detections = predict(kind, Path(ref), ds)
+                results[model][key], matches[model][key] = evaluate_with_matches(ds, detections, names)
+                if model in ("base", "tuned"):
+                    coco_results[f"{model}_{key}"] = detections_to_coco(ds, detections)
                 if log:
                     log(f"{model} on {key}: mAP {results[model][key]['map']}, "
                         f"mAP@.5 {results[model][key]['map50']}")
 
-    base_side = results["baseline" if "baseline" in results else "base"]
-    verdict = gate.decide(results["tuned"], base_side, ev.gate, baseline.name)
+    # the gate: both sides on the same bootstrap resamples of each set's images
+    side = "baseline" if "baseline" in results else "base"
+    evidence = {key: bootstrap.paired_draws({"tuned": matches["tuned"][key], "baseline": matches[side][key]},
+                                            ev.gate.resamples, ev.gate.seed, key=key) for key in sets}
+    set_info = {key: {"images": len(ds.images), "boxes": results["tuned"][key]["boxes"],
+                      "cameras": sorted(ds.images["camera"].dropna().astype(str).unique())
+                      if "camera" in ds.images else []} for key, ds in sets.items()}
+    verdict = gate.decide(results["tuned"], results[side], ev.gate, baseline.name, evidence, set_info)
     advice = thresholds.recommend(
         names, list(params.labels.attribute_parents),
         [("user holdout", results["tuned"]["user"]), ("global eval", results["tuned"]["global"])],
@@ -179,5 +213,10 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
             "results": results, "advice": [a.as_dict() for a in advice], "notes": notes})
         for name, records in report.plot_files(results).items():
             atomic.write_json(out / artifacts.PLOTS.name / name, records)
+        for name, png in report.forest_plots(verdict).items():
+            atomic.write_bytes(out / artifacts.GATE_PLOTS.name / name, png)
+        # COCO results format (image_id, category_id = label index + 1, bbox xywh px, score)
+        for name, dets in coco_results.items():
+            atomic.write_json(out / artifacts.EVALUATION_DETECTIONS.name / f"{name}.json", dets, indent=None)
     return Evaluation(Verdict.from_dict(verdict, out_dir / artifacts.GATE.name), metrics, results,
-                      baseline.name, md, tuple(notes))
+                      baseline.name, md, tuple(notes), matches, side, set_info)

@@ -5,6 +5,7 @@
 - `preprocess`: the frame a model is fed (letterbox)
 - `labelmap`: Frigate's labelmap.txt (read, write) and the label-set check
 - `images`: an image file -> uint8 RGB array
+- `detections`: the model loop over a dataset's images, box IoU, detections no annotation covers
 
 Both detectors share one interface: `predict(images) -> [{"boxes", "classes", "scores"}]`.
 Nothing here imports a step (validation, sampling, training, evaluation, export, publishing).

@@ -22,6 +22,8 @@ from camtune.model.checkpoint import BASE_EXPERIMENT
 
 MIN_LEVEL, MAX_LEVEL = 3, 5
 Stage = Literal["base", "finetune"]
+# params' init_modules -> Model Garden's task.init_checkpoint_modules
+INIT_MODULES = {"all": "all", "backbone": ["backbone"], "backbone_decoder": ["backbone", "decoder"]}
 
 
 def _schedule(lr: float, steps: int, warmup: int, kind: str) -> optimization.OptimizationConfig:
@@ -65,7 +67,8 @@ def build_experiment_config(
 
     `model_dir` is not part of the config (train_lib takes it separately) but is accepted here so
     callers pass everything a stage needs in one place; `init_checkpoint` (a checkpoint file or a
-    model_dir) initialises the model before step 1 (fine-tune from the base).
+    model_dir) initialises the model before step 1 (fine-tune from the base);
+    `training.<stage>.init_checkpoint` in params takes precedence over it.
     """
     if stage not in ("base", "finetune"):
         raise ValueError(f"stage must be 'base' or 'finetune', got {stage!r}")
@@ -109,14 +112,12 @@ def build_experiment_config(
     data.parser.max_num_instances = 100
     task.validation_data = rn_cfg.DataConfig(is_training=False, global_batch_size=1, dtype="float32")
 
-    task.init_checkpoint = init_checkpoint or ""
-    if stage == "finetune":
-        task.init_checkpoint_modules = (
-            "all" if t.finetune.init_modules == "all" else ["backbone", "decoder"])
-        task.freeze_backbone = t.finetune.freeze_backbone
-    else:
-        task.init_checkpoint_modules = "all"
-        task.freeze_backbone = False
+    # where the weights start: the argument (the fine-tune's base) unless params name a checkpoint
+    # (a pretrained base at home; a fine-tune with no base at hand); Model Garden's own
+    # task.initialize() then restores `init_checkpoint_modules` and leaves the rest as built
+    task.init_checkpoint = sp.init_checkpoint or init_checkpoint or ""
+    task.init_checkpoint_modules = INIT_MODULES[sp.init_modules] if task.init_checkpoint else "all"
+    task.freeze_backbone = stage == "finetune" and t.finetune.freeze_backbone
 
     tr = exp.trainer
     tr.train_steps = sp.steps
@@ -133,3 +134,8 @@ def build_experiment_config(
                                     sp.lr_schedule)
     exp.validate()
     return exp
+
+
+def freeze_backbone_steps(params: Params, stage: Stage) -> int:
+    """Steps the backbone stays frozen at the start (not a Model Garden setting: train.run does it)."""
+    return (params.training.base if stage == "base" else params.training.finetune).freeze_backbone_steps

@@ -64,7 +64,7 @@ def _log(stage_dir: Path, stage: str, result: train.TrainResult, rs: records.Rec
         "images_per_s": round(result.images_per_s, 3),
         "records": {"files": rs.files, "images": rs.images, "examples": rs.examples,
                     "boxes": rs.boxes, "negatives": rs.negatives, "per_class": rs.per_class},
-        "progress": progress, **extra})
+        "progress": progress, "init": result.init, **extra})
 
 
 def train_base(params: Params, *, stage_dir: Path = artifacts.TRAIN_BASE_DIR, manifest: Path | None = None,
@@ -81,7 +81,8 @@ def train_base(params: Params, *, stage_dir: Path = artifacts.TRAIN_BASE_DIR, ma
     exp = experiment.build_experiment_config(params, stage="base", model_dir=str(model_dir),
                                              train_files=rs.files)
     result = train.run(exp, model_dir, label_names=params.labels.names, stage="base",
-                       progress=progress)
+                       progress=progress,
+                       freeze_backbone_steps=experiment.freeze_backbone_steps(params, "base"))
     _log(stage_dir, "base", result, rs, {"manifest": str(manifest)})
     return {"model_dir": str(model_dir), "checkpoint": result.checkpoint,
             "start_step": result.start_step, "final_step": result.final_step,
@@ -163,7 +164,8 @@ def finetune(params: Params, *, stage_dir: Path = artifacts.FINETUNE_DIR, base_m
     exp = experiment.build_experiment_config(params, stage="finetune", model_dir=str(model_dir),
                                              train_files=rs.files, init_checkpoint=str(base_model))
     result = train.run(exp, model_dir, label_names=params.labels.names, stage="finetune",
-                       progress=progress)
+                       progress=progress,
+                       freeze_backbone_steps=experiment.freeze_backbone_steps(params, "finetune"))
     atomic.write_json(stage_dir / "holdout.json", {
         "user_id": params.user.id, "source": params.data.user_dataset, "image_ids": hold,
         "count": len(hold), "fraction": params.training.finetune.holdout_fraction})

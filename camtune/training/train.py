@@ -20,7 +20,8 @@ from typing import Callable
 
 from camtune import atomic
 from camtune.errors import StepFailed
-from camtune.model.checkpoint import LABELS_FILE, latest_checkpoint, read_labels, write_labels
+from camtune.model.checkpoint import LABELS_FILE, latest_checkpoint, write_labels
+from camtune.training import init_checkpoint
 
 FINGERPRINT_FILE = "camtune_fingerprint.json"   # experiment + training data the checkpoints belong to
 PROGRESS_FILE = "progress.jsonl"                 # one line per reported loop, survives kill -9
@@ -94,6 +95,7 @@ class TrainResult:
     wall_s: float
     restarted: bool           # an old, different experiment was cleared
     progress: list[dict] = field(default_factory=list)
+    init: dict | None = None  # what the weights started from (init_checkpoint.describe)
 
     @property
     def images_per_s(self) -> float:
@@ -107,14 +109,16 @@ class TrainResult:
         return steps * bs / t if (bs and t > 0) else sum(r["images_per_s"] for r in recs[1:]) / (len(recs) - 1)
 
 
-def fingerprint(exp, train_files: list[str], label_names: list[str]) -> str:
+def fingerprint(exp, train_files: list[str], label_names: list[str], extra: dict | None = None) -> str:
     """What the checkpoints in a model_dir belong to: the experiment config (as Model Garden
-    serialises it) + the training records' bytes + the label names."""
+    serialises it) + the training records' bytes + the label names (+ `extra` settings of ours)."""
     import yaml
 
     h = hashlib.sha256()
     h.update(yaml.safe_dump(exp.as_dict(), sort_keys=True).encode())
     h.update(json.dumps(label_names).encode())
+    if extra:
+        h.update(json.dumps(extra, sort_keys=True).encode())
     init = exp.task.init_checkpoint
     if init and Path(init + ".index").is_file():
         # a retrained base reuses the name ckpt-N: its index (tensor checksums) tells them apart
@@ -144,23 +148,6 @@ def prepare_model_dir(model_dir: Path, fp: str) -> tuple[bool, bool]:
     return False, False
 
 
-def check_init_checkpoint(init_checkpoint: str, label_names: list[str]) -> str:
-    """The base model a fine-tune starts from: its newest checkpoint, after checking that it was
-    trained on the same label set (labels.json beside it)."""
-    p = Path(init_checkpoint)
-    if not p.is_dir() and not Path(f"{p}.index").is_file():
-        raise StepFailed(f"{p}: base model folder not found (train the base first: "
-                         f"dvc repro train_base)")
-    model_dir = p if p.is_dir() else p.parent
-    base_labels = read_labels(model_dir)
-    if base_labels != list(label_names):
-        raise StepFailed(
-            f"{model_dir / LABELS_FILE}: the base model was trained on labels {base_labels}, "
-            f"but labels.names is {list(label_names)}; retrain the base (dvc repro train_base) "
-            f"or use the base's label set")
-    return latest_checkpoint(model_dir) if p.is_dir() else init_checkpoint
-
-
 def make_strategy(exp):
     """Model Garden's distribute utils: default -> one device, mirrored, multi_worker_mirrored."""
     import tensorflow as tf
@@ -174,10 +161,13 @@ def make_strategy(exp):
 
 def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "base",
         progress: Progress | None = _print_progress,
-        on_start: Callable[[object], None] | None = None) -> TrainResult:
+        on_start: Callable[[object], None] | None = None,
+        freeze_backbone_steps: int = 0) -> TrainResult:
     """Train `exp` (from `experiment.build_experiment_config`) into `model_dir`; resume when the
     folder already holds checkpoints of the same experiment and data. `on_start(trainer)` is called
-    once the model is restored or initialised, before the first step."""
+    once the model is restored or initialised, before the first step. With an init checkpoint the
+    restored / re-initialised variables are listed in `model_dir/init.json` (TrainResult.init);
+    `freeze_backbone_steps` keeps the backbone's weights fixed for the first N steps."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     from official.core import task_factory, train_lib, train_utils
@@ -192,10 +182,13 @@ def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "bas
     if exp.task.model.num_classes != len(label_names) + 1:
         raise StepFailed(f"experiment has {exp.task.model.num_classes - 1} classes, "
                          f"labels.names has {len(label_names)}")
+    source = None
     if exp.task.init_checkpoint:
-        exp.task.init_checkpoint = check_init_checkpoint(exp.task.init_checkpoint, label_names)
+        source = init_checkpoint.check(exp, label_names)   # fails before anything is built
+        exp.task.init_checkpoint = source.prefix
 
-    fp = fingerprint(exp, files, label_names)
+    fp = fingerprint(exp, files, label_names,
+                     {"freeze_backbone_steps": freeze_backbone_steps} if freeze_backbone_steps else None)
     resume, restarted = prepare_model_dir(model_dir, fp)
     start_step = 0
     if resume:
@@ -213,6 +206,7 @@ def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "bas
     strategy = make_strategy(exp)
     with strategy.scope():
         task = task_factory.get_task(exp.task, logging_dir=str(model_dir))
+    init_checkpoint.freeze_first_steps(task, freeze_backbone_steps)
     callbacks = [progress] if progress else []
     action_holder: list[ProgressAction] = []
 
@@ -228,9 +222,23 @@ def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "bas
             return super()._build_controller(trainer, evaluator, **kw)
 
     try:
-        runner = _Runner(distribution_strategy=strategy, task=task, mode="train", params=exp,
-                         model_dir=str(model_dir))
+        try:
+            runner = _Runner(distribution_strategy=strategy, task=task, mode="train", params=exp,
+                             model_dir=str(model_dir))
+        except (ValueError, AssertionError, tf.errors.OpError) as exc:
+            if source is None or resume:
+                raise
+            raise init_checkpoint.restore_failed(exc, exp, source) from None
         # orbit restored the newest checkpoint (or ran task.initialize from init_checkpoint)
+        init = None
+        if source is not None:
+            if resume:
+                init = init_checkpoint.read(model_dir)
+            else:
+                init = init_checkpoint.describe(runner.trainer.model, exp, source, label_names)
+                init_checkpoint.write(model_dir, init)
+            if init and progress:
+                print(init_checkpoint.summary(init), flush=True)
         act = action_holder[0]
         act.start_step = act.step_last = int(runner.trainer.global_step.numpy())
         if on_start:
@@ -248,7 +256,7 @@ def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "bas
              "_batch": exp.task.train_data.global_batch_size} for r in act.records]
     return TrainResult(model_dir=model_dir, checkpoint=latest_checkpoint(model_dir),
                        start_step=start_step, final_step=final, wall_s=time.monotonic() - t0,
-                       restarted=restarted, progress=recs)
+                       restarted=restarted, progress=recs, init=init)
 
 
 def read_progress(model_dir: str | Path) -> list[dict]:

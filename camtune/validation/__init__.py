@@ -87,13 +87,11 @@ def check_schema(ctx: Context) -> CheckResult:
 def check_tables(ctx: Context) -> CheckResult:
     if ctx.loaded is None:
         return _unreadable("tables")
-    from camtune.validation.tables import TableRules, check_tables as run
+    from camtune.validation.tables import check_tables as run
 
-    v = ctx.params.validation
-    rules = TableRules(labels=tuple(ctx.params.labels.names), user_id=ctx.params.user.id,
-                       box_tolerance_px=v.box_tolerance_px, min_box_size_px=v.min_box_size_px,
-                       max_boxes_per_image=v.max_boxes_per_image)
-    findings, gx = run(ctx.loaded.images, ctx.loaded.annotations, ctx.loaded.categories, rules)
+    p = ctx.params
+    findings, gx = run(ctx.loaded.images, ctx.loaded.annotations, ctx.loaded.categories, p.validation,
+                       p.labels.names, p.user.id)
     stats = {name: dict(res.statistics) for name, res in gx.items()}
     return CheckResult("tables", findings, details={"gx_statistics": stats}, evidence=gx)
 
@@ -111,14 +109,12 @@ def check_attributes(ctx: Context) -> CheckResult:
 def file_checks(ctx: Context, shard: int = 0, shards: int = 1) -> list:
     """Per-file checks (path safety, decode, size, format, bomb, sha256) of every `shards`-th image
     record from `shard` on; shards can run on different workers (Dask)."""
-    from camtune.validation.files import FileRules, check_file_records
+    from camtune.validation.files import check_file_records
 
-    v = ctx.params.validation
     images = ctx.loaded.images
     if shards > 1:
         images = images.iloc[shard::shards]  # by row: a record without a usable id is checked too
-    return check_file_records(ctx.root, images,
-                              FileRules(allowed_formats=tuple(v.allowed_formats), max_pixels=v.max_pixels))
+    return check_file_records(ctx.root, images, ctx.params.validation)
 
 
 def files_result(checks: list) -> CheckResult:
@@ -142,17 +138,14 @@ def check_files(ctx: Context) -> CheckResult:
 def check_lineage(ctx: Context) -> CheckResult:
     if ctx.loaded is None:
         return _unreadable("lineage")
-    from camtune.validation.lineage import LineageRules, check_lineage as run, previous_lineage
+    from camtune.validation.lineage import check_lineage as run, previous_lineage
 
-    v = ctx.params.validation
-    rules = LineageRules(user_id=ctx.params.user.id, min_new_verified=v.min_new_verified,
-                         warn_min_per_camera=v.warn_min_per_camera)
     try:
         lineage = previous_lineage(ctx.params.publish.registry, ctx.params.user.id)
     except Exception as exc:  # an unreadable registry must not pass as "first model"
         return CheckResult("lineage", [Finding("error", "REGISTRY_UNREADABLE",
                                                f"cannot read the user's newest model lineage: {exc}")])
-    findings, counts = run(ctx.loaded.images, rules, lineage)
+    findings, counts = run(ctx.loaded.images, ctx.params.user.id, ctx.params.validation, lineage)
     return CheckResult("lineage", findings, details=counts)
 
 
@@ -163,16 +156,14 @@ def check_audit(ctx: Context, files: CheckResult, detector=None) -> CheckResult:
                                             "unlabeled objects were NOT audited")
     if ctx.loaded is None:
         return _unreadable("audit")
-    from camtune.validation.audit import AuditRules, run_audit
+    from camtune.validation.audit import run_audit
 
     usable = set(files.evidence.get("usable_image_ids", []))
     images = ctx.loaded.images
     images = images[images["verified"] & images["id"].isin(usable)]
-    rules = AuditRules(label_names=tuple(ctx.params.labels.names), score_threshold=v.audit.score_threshold,
-                       iou_threshold=v.audit.iou_threshold, policy=v.audit.policy)
     try:
-        findings, details = run_audit(ctx.root, images, ctx.loaded.annotations, v.reference_model, rules,
-                                      detector=detector)
+        findings, details = run_audit(ctx.root, images, ctx.loaded.annotations, v.reference_model,
+                                      ctx.params.labels.names, v.audit, detector=detector)
     except (OSError, ValueError, RuntimeError) as exc:  # missing/corrupt model, wrong I/O contract
         return CheckResult("audit", [Finding("error", "AUDIT_MODEL_UNUSABLE",
                                              f"reference model {v.reference_model}: {exc}")])

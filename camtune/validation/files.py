@@ -19,14 +19,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from camtune.model import images
+from camtune.config import ValidateParams
+from camtune.model import images as model_images
 from camtune.validation.findings import Finding, shorten
-
-
-@dataclass(frozen=True)
-class FileRules:
-    allowed_formats: tuple[str, ...] = ("JPEG", "PNG")
-    max_pixels: int = 40_000_000
 
 
 @dataclass(frozen=True)
@@ -88,7 +83,7 @@ def resolve_inside(root: Path, file_name: str) -> tuple[Path | None, str | None,
     return path, None, None
 
 
-def check_file(root: Path, image_id, file_name, width, height, sha256, rules: FileRules) -> FileCheck:
+def check_file(root: Path, image_id, file_name, width, height, sha256, v: ValidateParams) -> FileCheck:
     def finding(code, msg, severity="error"):
         return Finding(severity, code, msg, image_id=image_id, file=fname)
 
@@ -113,7 +108,7 @@ def check_file(root: Path, image_id, file_name, width, height, sha256, rules: Fi
             identity = (st.st_dev, st.st_ino)
             digest = _sha256(fh)  # streamed: a huge non-image file is never held in memory
             fh.seek(0)
-            return _check_image(fh, fname, image_id, width, height, sha256, digest, identity, rules, finding)
+            return _check_image(fh, fname, image_id, width, height, sha256, digest, identity, v, finding)
     except OSError as exc:
         code, reason = os_error_finding(exc)
         return FileCheck(image_id, fname, (finding(code, f"{_q(fname)}: {reason}"),))
@@ -135,7 +130,7 @@ def _kind(mode: int) -> str:
     return "special file"
 
 
-def _check_image(fh, fname, image_id, width, height, sha256, digest, identity, rules, finding) -> FileCheck:
+def _check_image(fh, fname, image_id, width, height, sha256, digest, identity, v, finding) -> FileCheck:
     out = []
     if isinstance(sha256, str) and sha256 and sha256 != digest:
         out.append(finding("SHA256_MISMATCH", f"{_q(fname)}: sha256 is {digest}, declared {sha256}"))
@@ -148,18 +143,18 @@ def _check_image(fh, fname, image_id, width, height, sha256, digest, identity, r
             img = Image.open(fh)  # reads the header only
         with img:
             real_w, real_h = img.size
-            if real_w * real_h > rules.max_pixels:
+            if real_w * real_h > v.max_pixels:
                 out.append(finding("PIXEL_BOMB", f"{_q(fname)}: {real_w}x{real_h} = {real_w * real_h} pixels "
-                                   f"exceeds validate.max_pixels={rules.max_pixels}; not decoded"))
+                                   f"exceeds validate.max_pixels={v.max_pixels}; not decoded"))
                 return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
-            fmt = images.image_format(img)  # a phone's multi-frame JPEG (MPO) is a JPEG
-            if fmt not in rules.allowed_formats:
+            fmt = model_images.image_format(img)  # a phone's multi-frame JPEG (MPO) is a JPEG
+            if fmt not in v.allowed_formats:
                 out.append(finding("FORMAT_NOT_ALLOWED", f"{_q(fname)}: format {img.format} is not one of "
-                                   f"validate.allowed_formats {list(rules.allowed_formats)}"))
-            reason = images.unsupported_reason(img)
+                                   f"validate.allowed_formats {list(v.allowed_formats)}"))
+            reason = model_images.unsupported_reason(img)
             if reason:
                 out.append(finding("MODE_UNSUPPORTED", f"{_q(fname)}: {reason}"))
-            orientation = images.exif_orientation(img)
+            orientation = model_images.exif_orientation(img)
             if orientation is not None:
                 out.append(finding("EXIF_ORIENTATION", f"{_q(fname)}: EXIF orientation {orientation} asks for a "
                                    "rotation/flip that training ignores (it uses the stored pixels); if the boxes "
@@ -190,17 +185,17 @@ def _num(v) -> str:
         return "?"
 
 
-def check_files(root: str | Path, images: pd.DataFrame, rules: FileRules,
+def check_files(root: str | Path, images: pd.DataFrame, v: ValidateParams,
                 workers: int | None = None) -> tuple[list[Finding], list[FileCheck]]:
     """Check every image record's file; also DUP_CONTENT across records. Returns (findings, checks)."""
-    checks = check_file_records(root, images, rules, workers)
+    checks = check_file_records(root, images, v, workers)
     findings = [f for c in checks for f in c.findings]
     findings.extend(same_file(checks))
     findings.extend(duplicate_content(checks))
     return findings, checks
 
 
-def check_file_records(root: str | Path, images: pd.DataFrame, rules: FileRules,
+def check_file_records(root: str | Path, images: pd.DataFrame, v: ValidateParams,
                        workers: int | None = None) -> list[FileCheck]:
     """The per-file checks of these image records, on a thread pool (PIL releases the GIL)."""
     root = Path(root)
@@ -211,7 +206,7 @@ def check_file_records(root: str | Path, images: pd.DataFrame, rules: FileRules,
         w = None if pd.isna(r.width) else int(r.width)
         h = None if pd.isna(r.height) else int(r.height)
         image_id = None if pd.isna(r.id) else int(r.id)
-        return check_file(root, image_id, r.file_name, w, h, r.sha256, rules)
+        return check_file(root, image_id, r.file_name, w, h, r.sha256, v)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, rows))

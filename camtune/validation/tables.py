@@ -9,23 +9,14 @@ the frames' RangeIndex (GX lists unexpected rows by index).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from camtune.config import ValidateParams
 from camtune.validation.findings import Finding
 from camtune.validation.load import image_lookup
-
-
-@dataclass(frozen=True)
-class TableRules:
-    labels: tuple[str, ...]
-    user_id: str | None = None
-    box_tolerance_px: float = 1.0
-    min_box_size_px: float = 2.0
-    max_boxes_per_image: int = 100
 
 
 def _ids(col) -> tuple[np.ndarray, np.ndarray]:
@@ -100,23 +91,23 @@ def _fmt_box(r) -> str:
     return "[" + ", ".join(f"{v:g}" for v in (r.x, r.y, r.w, r.h)) + "]"
 
 
-def _suites(rules: TableRules, gxe) -> dict[str, list[tuple]]:
-    tol, min_size = rules.box_tolerance_px, rules.min_box_size_px
+def _suites(v: ValidateParams, labels: Sequence[str], user_id: str | None, gxe) -> dict[str, list[tuple]]:
+    tol, min_size = v.box_tolerance_px, v.min_box_size_px
     images = [
         (gxe.ExpectColumnValuesToBeUnique(column="id"), "DUP_IMAGE_ID", "error",
          lambda r: f"image id {r.id} is used by more than one image"),
         (gxe.ExpectColumnValuesToBeUnique(column="file_name"), "DUP_FILE_NAME", "error",
          lambda r: f"file {r.file_name!r} is named by more than one image record"),
     ]
-    images.append((gxe.ExpectColumnValuesToBeBetween(column="box_count", max_value=rules.max_boxes_per_image),
+    images.append((gxe.ExpectColumnValuesToBeBetween(column="box_count", max_value=v.max_boxes_per_image),
                    "TOO_MANY_BOXES", "error",
-                   lambda r: f"image has {r.box_count} boxes; training keeps at most {rules.max_boxes_per_image} "
+                   lambda r: f"image has {r.box_count} boxes; training keeps at most {v.max_boxes_per_image} "
                              "(validate.max_boxes_per_image) and would drop the rest; split the image's "
                              "objects over fewer, or raise the limit with training's max_num_instances"))
-    if rules.user_id is not None:
-        images.append((gxe.ExpectColumnValuesToBeInSet(column="user_id", value_set=[rules.user_id]),
+    if user_id is not None:
+        images.append((gxe.ExpectColumnValuesToBeInSet(column="user_id", value_set=[user_id]),
                        "FOREIGN_USER", "warning",
-                       lambda r: f"image belongs to user {r.user_id!r}, not {rules.user_id!r}; "
+                       lambda r: f"image belongs to user {r.user_id!r}, not {user_id!r}; "
                                  "it does not count as this user's data"))
     annotations = [
         (gxe.ExpectColumnValuesToBeUnique(column="id"), "DUP_ANNOTATION_ID", "error",
@@ -125,7 +116,7 @@ def _suites(rules: TableRules, gxe) -> dict[str, list[tuple]]:
          "error", lambda r: f"image_id {r.image_id} names no image"),
         (gxe.ExpectColumnValuesToBeInSet(column="category_found", value_set=[True]),
          "DANGLING_CATEGORY_ID", "error", lambda r: f"category_id {r.category_id} names no category"),
-        (gxe.ExpectColumnValuesToBeInSet(column="label", value_set=list(rules.labels)), "UNKNOWN_LABEL",
+        (gxe.ExpectColumnValuesToBeInSet(column="label", value_set=list(labels)), "UNKNOWN_LABEL",
          "error", lambda r: f"label {r.label!r} is not one of labels.names"),
         (gxe.ExpectColumnValuesToBeInSet(column="box_finite", value_set=[True]), "BOX_NAN", "error",
          lambda r: "bbox has a missing or non-finite coordinate"),
@@ -159,7 +150,8 @@ def _context():
     return gx.get_context(project_config=config, mode="ephemeral")
 
 
-def run_suite(frames: dict[str, pd.DataFrame], rules: TableRules) -> tuple[list[Finding], dict]:
+def run_suite(frames: dict[str, pd.DataFrame], v: ValidateParams, labels: Sequence[str],
+              user_id: str | None = None) -> tuple[list[Finding], dict]:
     """Validate each frame with its GX suite. Returns (findings, {table: GX suite result}); turn the
     results into JSON with `results_json`."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -171,7 +163,7 @@ def run_suite(frames: dict[str, pd.DataFrame], rules: TableRules) -> tuple[list[
     source = ctx.data_sources.add_pandas("camtune")
     findings: list[Finding] = []
     results: dict[str, object] = {}
-    for name, entries in _suites(rules, gxe).items():
+    for name, entries in _suites(v, labels, user_id, gxe).items():
         frame = frames[name]
         suite = gx.ExpectationSuite(name=f"camtune_{name}")
         messages: dict[str, tuple[str, Callable]] = {}
@@ -222,10 +214,13 @@ def _to_findings(table: str, bad: pd.DataFrame, code, severity, message) -> list
 
 
 def check_tables(images: pd.DataFrame, anns: pd.DataFrame, categories: pd.DataFrame,
-                 rules: TableRules) -> tuple[list[Finding], dict]:
+                 v: ValidateParams, labels: Sequence[str], user_id: str | None = None
+                 ) -> tuple[list[Finding], dict]:
+    """The suite on the three tables: `v` (params' `validate` section) sets the tolerances,
+    `labels` the known labels, `user_id` (when given) whose images these must be."""
     frames = {
         "images": image_frame(images, anns),
         "annotations": annotation_frame(anns, images, categories),
         "categories": category_frame(categories),
     }
-    return run_suite(frames, rules)
+    return run_suite(frames, v, labels, user_id)

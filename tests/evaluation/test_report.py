@@ -1,8 +1,10 @@
 """metrics.json, DVC plot files and the Markdown report from constructed results."""
 from __future__ import annotations
 
+import numpy as np
+
 from camtune.config import GateParams, ThresholdParams
-from camtune.evaluation import report
+from camtune.evaluation import bootstrap, report
 from camtune.evaluation.gate import decide
 from camtune.evaluation.thresholds import frigate_yaml, recommend
 
@@ -24,12 +26,26 @@ RESULTS = {
 }
 
 
+def gate_of(tuned: str, base: str, name: str) -> dict:
+    """The gate on per-image figures equal to the tables' values on every image (so the
+    intervals are the points: a clear verdict)."""
+    def stats(r):
+        return {s: bootstrap.RatioOfSums(np.arange(4), {
+            "map": (np.full(4, r[s]["map"]), np.ones(4)), "map50": (np.full(4, r[s]["map50"]), np.ones(4)),
+            "ap[person]": (np.full(4, r[s]["per_class"]["person"]["ap"]), np.ones(4))}) for s in ("user", "global")}
+
+    t, b = stats(RESULTS[tuned]), stats(RESULTS[base])
+    gp = GateParams(resamples=100)
+    evidence = {s: bootstrap.paired_draws({"tuned": t[s], "baseline": b[s]}, 100, 0, s) for s in t}
+    return decide(RESULTS[tuned], RESULTS[base], gp, name, evidence)
+
+
 def test_metrics_json_is_flat_per_model_and_set_and_keeps_the_verdict():
-    gate = decide(RESULTS["tuned"], RESULTS["baseline"], GateParams(), "registry:m1")
+    gate = gate_of("tuned", "baseline", "registry:m1")
     m = report.metrics_json(RESULTS, gate)
-    assert m["blessed"] is False and m["gate_baseline"] == "registry:m1"
+    assert m["blessed"] is False and m["verdict"] == "not_blessed" and m["gate_baseline"] == "registry:m1"
     assert m["baseline"]["global"] == {"map": 0.41, "map50": 0.61, "images": 4, "boxes": 9}
-    assert set(m) == {"blessed", "gate_baseline", "base", "tuned", "baseline"}
+    assert set(m) == {"blessed", "verdict", "gate_baseline", "base", "tuned", "baseline"}
 
 
 def test_plot_files_have_one_column_per_model():
@@ -39,12 +55,20 @@ def test_plot_files_have_one_column_per_model():
 
 
 def test_markdown_names_the_refusing_check_and_shows_null_ap_as_na():
-    gate = decide(RESULTS["tuned"], RESULTS["base"], GateParams(), "base")
+    gate = gate_of("tuned", "base", "base")
     advice = recommend(["person", "face"], ["face"], [("user holdout", RESULTS["tuned"]["user"])],
                        ThresholdParams(min_boxes=1))
     md = report.markdown(RESULTS, gate, advice, user_id="u1", frigate_yaml=frigate_yaml(advice))
-    assert "**Not blessed.**" in md and "`global_drop`" in md
+    assert "**Not blessed.**" in md and "`global_drop` **failed**" in md
+    assert "![global_drop](gate_plots/global_drop.png)" in md
     assert "| face (attribute) | 0 | n/a |" in md
     assert "## Slices by camera (global eval)" in md and "```yaml\nobjects:" in md
     rows = report.per_class_rows(RESULTS, "global")
     assert rows[1]["label"] == "face" and rows[1]["tuned_ap"] is None
+
+
+def test_forest_plots_one_png_per_gated_metric():
+    gate = gate_of("tuned", "base", "base")
+    pngs = report.forest_plots(gate)
+    assert set(pngs) == {"user_gain.png", "global_drop.png", "class_drop.png", "user_floor.png", "global_floor.png"}
+    assert all(p.startswith(b"\x89PNG") and len(p) > 1000 for p in pngs.values())

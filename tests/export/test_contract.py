@@ -1,4 +1,4 @@
-"""The Frigate contract (DESIGN.md), checked on a real export at 320x320: load `model.tflite` with
+"""The Frigate contract (docs/ARCHITECTURE.md), checked on a real export at 320x320: load `model.tflite` with
 ai_edge_litert exactly as Frigate's CPU detector does and read the outputs BY POSITION."""
 from __future__ import annotations
 

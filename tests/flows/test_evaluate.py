@@ -67,14 +67,17 @@ OVERRIDES = {"publish.registry.root": "registry", "evaluate.shards": 2}
 def test_flow_writes_metrics_gate_filters_report_and_plots(prefect_server, workspace):
     from flows.evaluate import evaluate_model
 
-    # floors no 2-step model reaches; tuned == base, so every relative check passes
+    # floors no 2-step model reaches; tuned == base, so every relative check is exactly 0
     out = evaluate_model(params_path=PARAMS, overrides={**OVERRIDES, "evaluate.gate.min_user_map50": 1.0,
                                                         "evaluate.gate.min_global_map50": 1.0})
     ev = workspace / "artifacts/evaluate"
     gate = json.loads((ev / "gate.json").read_text())
     assert gate["blessed"] is False and out["blessed"] is False and gate["baseline"] == "base"
-    assert gate["failed"] == ["user_floor", "global_floor"]
-    assert all(set(c) == {"name", "metric", "threshold", "observed", "passed", "why"} for c in gate["checks"])
+    assert gate["verdict"] == out["verdict"] == "not_blessed"
+    assert gate["failed"] == gate["deciding"] == ["user_floor", "global_floor"]
+    assert all({"name", "metric", "threshold", "point", "interval", "verdict", "why"} <= set(c)
+               for c in gate["checks"])
+    assert sorted((ev / "gate_plots").glob("*.png"))
     metrics = json.loads((ev / "metrics.json").read_text())
     assert set(metrics["tuned"]) == {"user", "global"}
     assert metrics["base"]["global"]["images"] == 5  # the unverified image is not ground truth
@@ -89,12 +92,23 @@ def test_flow_writes_metrics_gate_filters_report_and_plots(prefect_server, works
     rec = json.loads(plots[0].read_text())
     assert len(rec) == 101 and set(rec[0]) == {"recall", "base", "tuned"}
     assert (ev / "details.json").exists()
+    dets = {p.name: json.loads(p.read_text()) for p in (ev / "detections").glob("*.json")}
+    assert set(dets) == {"base_user.json", "base_global.json", "tuned_user.json", "tuned_global.json"}
+    assert all(set(d) == {"image_id", "category_id", "bbox", "score"} for d in dets["tuned_global.json"])
+    assert {d["image_id"] for d in dets["tuned_global.json"]} <= set(json.loads(
+        (workspace / "artifacts/sample/global_eval.json").read_text())["image_ids"])
 
-    # floors at zero and nothing else changed: the same model is blessed
+    # floors at zero (cannot fail: uninformative) and a model equal to its baseline: no gain shown,
+    # nothing worse: inconclusive, never blessed
     out = evaluate_model(params_path=PARAMS, overrides={**OVERRIDES, "evaluate.gate.min_user_map50": 0.0,
                                                         "evaluate.gate.min_global_map50": 0.0})
-    assert out["blessed"] is True
-    assert json.loads((ev / "gate.json").read_text())["blessed"] is True
+    gate = json.loads((ev / "gate.json").read_text())
+    assert out["verdict"] == gate["verdict"] == "inconclusive" and out["blessed"] is False
+    checks = {c["name"]: c for c in gate["checks"]}
+    # (a 2-step model's mAP may be 0, and a gain over 0 cannot be negative: then uninformative)
+    assert checks["user_gain"]["interval"] == [0.0, 0.0]
+    assert checks["user_gain"]["verdict"] in ("inconclusive", "uninformative")
+    assert {"user_floor", "global_floor"} <= set(gate["uninformative"])
 
 
 def _cli(argv):

@@ -14,7 +14,7 @@ def test_prefect_yaml_validates_against_prefects_model():
 
     model = PrefectYamlModel.model_validate(yaml.safe_load((ROOT / "prefect.yaml").read_text()))
     names = {d.name for d in model.deployments}
-    assert names == {"nightly-scan", "train-model"}
+    assert names == {"nightly-scan", "train-model", "nightly-frigate-import"}
 
 
 def _prefect(*args, env):
@@ -40,6 +40,9 @@ def test_deployments_register_with_their_schedules(prefect_server):
     assert crons == {("0 2 * * *", "UTC")}
     assert {s.schedule.cron for s in train.schedules} == {"30 3 * * 0"}
     assert scan.parameters["deployment"] == "train_model/train-model"
+    with get_client(sync_client=True) as client:
+        frigate = client.read_deployment_by_name("ingest_frigate/nightly-frigate-import")
+    assert [(s.schedule.cron, s.active) for s in frigate.schedules] == [("0 1 * * *", False)]
 
 
 def test_user_lock_skips_a_second_run_for_the_same_user(prefect_server):

@@ -53,8 +53,8 @@ def test_publish_flow_writes_registry_and_receipt(prefect_server, workspace, cap
 def test_publish_flow_refuses_unblessed(prefect_server, workspace, capsys):
     gate = workspace / "artifacts/evaluate/gate.json"
     g = json.loads(gate.read_text())
-    g.update(blessed=False, failed=["user_gain"])
-    g["checks"][0].update(passed=False, observed=0.1)
+    g.update(verdict="not_blessed", blessed=False, failed=["user_gain"], deciding=["user_gain"])
+    g["checks"][0].update(passed=False, verdict="failed", point=-0.1, interval=[-0.2, -0.05])
     gate.write_text(json.dumps(g))
     assert publish.main(["--set", "user.id=u_a"]) == 1
     err = capsys.readouterr().err

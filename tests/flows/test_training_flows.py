@@ -88,7 +88,7 @@ def test_refusals_name_what_is_missing(workdir):
     with pytest.raises(StepFailed, match="registry_base_id is null"):
         stages.train_base(p)
     (tmp / "artifacts/sample/base_train.json").unlink()
-    with pytest.raises(StepFailed, match="base_train.json: manifest not found"):
+    with pytest.raises(StepFailed, match=r"base_train.json: not found \(run `dvc repro sample`\)"):
         stages.train_base(config.load(ROOT / "params.yaml", overrides))
     with pytest.raises(StepFailed, match="train_base/model: base model folder not found"):
         stages.finetune(config.load(ROOT / "params.yaml", overrides))

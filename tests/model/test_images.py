@@ -12,12 +12,13 @@ import pytest
 from PIL import Image
 
 from camtune.model import images
-from camtune.validation.files import FileRules, check_file
+from camtune.config import ValidateParams
+from camtune.validation.files import check_file
 
 rng = np.random.default_rng(0)
 BASE = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
 ALPHA = rng.integers(0, 256, (24, 32, 1), dtype=np.uint8)
-RULES = FileRules(allowed_formats=("JPEG", "PNG"), max_pixels=10_000_000)
+RULES = ValidateParams(allowed_formats=["JPEG", "PNG"], max_pixels=10_000_000)
 
 
 def _enc(im, fmt, **kw) -> bytes:

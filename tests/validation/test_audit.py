@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from camtune.validation import check_audit, check_files, prepare, validate
-from camtune.validation.audit import AuditRules, iou_matrix, unlabeled
+from camtune.config import AuditParams
+from camtune.validation.audit import iou_matrix, unlabeled
 
 from .builders import LABELS, cat_id, make_dataset, save, tree_hash
 
@@ -81,14 +82,14 @@ def test_iou_matrix():
 def test_unlabeled_matches_by_label_and_iou():
     import pandas as pd
 
-    rules = AuditRules(label_names=tuple(LABELS), score_threshold=0.5, iou_threshold=0.5)
+    rules = AuditParams(score_threshold=0.5, iou_threshold=0.5)
     det = {"boxes": np.array([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]]), "classes": np.array([0, 0]),
            "scores": np.array([0.9, 0.4])}
     person = pd.DataFrame({"x": [0.0], "y": [0.0], "w": [50.0], "h": [50.0], "label": ["person"]})
-    assert unlabeled(det, person, 100, 100, rules) == []
-    [(label, score, _, best)] = unlabeled(det, person.assign(label="dog"), 100, 100, rules)
+    assert unlabeled(det, person, 100, 100, LABELS, rules) == []
+    [(label, score, _, best)] = unlabeled(det, person.assign(label="dog"), 100, 100, LABELS, rules)
     assert (label, best) == ("person", 0.0) and score == pytest.approx(0.9)
-    assert len(unlabeled(det, person.iloc[0:0], 100, 100, rules)) == 1
+    assert len(unlabeled(det, person.iloc[0:0], 100, 100, LABELS, rules)) == 1
 
 
 def test_labeled_object_passes_the_audit(red_dataset, red_model, params_for):

@@ -6,11 +6,12 @@ import pytest
 from PIL import Image
 
 from camtune.dataset import file_sha256
-from camtune.validation.files import FileRules, check_file, check_files, resolve_inside
+from camtune.config import ValidateParams
+from camtune.validation.files import check_file, check_files, resolve_inside
 
 from .builders import tree_hash, write_image
 
-RULES = FileRules(allowed_formats=("JPEG", "PNG"), max_pixels=10_000)
+RULES = ValidateParams(allowed_formats=["JPEG", "PNG"], max_pixels=10_000)
 
 
 @pytest.mark.parametrize("name,code", [
@@ -58,7 +59,7 @@ def test_pixel_bomb_is_refused_from_the_header_without_decoding(tmp_path, monkey
     c = check_file(tmp_path, 1, "big.png", 200, 100, None, RULES)
     assert [f.rule for f in c.findings] == ["PIXEL_BOMB"] and not c.decoded
     assert decoded == []
-    ok = check_file(tmp_path, 1, "big.png", 200, 100, None, FileRules(max_pixels=20_000))
+    ok = check_file(tmp_path, 1, "big.png", 200, 100, None, ValidateParams(max_pixels=20_000))
     assert ok.findings == () and decoded  # under the limit it is decoded
 
 

@@ -15,14 +15,15 @@ import pytest
 
 from camtune.validation import files as files_mod
 from camtune.validation import geometry, validate
-from camtune.validation.files import FileRules, check_file, check_files
+from camtune.config import ValidateParams
+from camtune.validation.files import check_file, check_files
 from camtune.validation.findings import MAX_MESSAGE, CheckResult, Finding
 from camtune.validation.load import load, max_nesting, read_annotations
 from camtune.validation.report import Report
 
 from .builders import W, H, make_dataset, save, tree_hash, write_image
 
-RULES = FileRules(allowed_formats=("JPEG", "PNG"), max_pixels=10_000_000)
+RULES = ValidateParams(allowed_formats=["JPEG", "PNG"], max_pixels=10_000_000)
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 

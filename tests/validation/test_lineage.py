@@ -8,7 +8,8 @@ import pandas as pd
 from camtune.config import RegistryParams
 from camtune.registry import open_registry
 from camtune.validation import check_lineage as check_lineage_step, prepare
-from camtune.validation.lineage import LineageRules, check_lineage, previous_lineage
+from camtune.config import ValidateParams
+from camtune.validation.lineage import check_lineage, previous_lineage
 
 from .builders import USER, make_dataset
 
@@ -27,16 +28,16 @@ def publish_lineage(registry_root, model_id, image_ids, tmp_path):
 
 
 def rules(**kw):
-    return LineageRules(**{"user_id": USER, "min_new_verified": 10, "warn_min_per_camera": 5, **kw})
+    return ValidateParams(**{"min_new_verified": 10, "warn_min_per_camera": 5, **kw})
 
 
 def test_first_model_counts_every_verified_image():
-    findings, counts = check_lineage(images(10, condition=lambda i: "dn"[i % 2]), rules(), None)
+    findings, counts = check_lineage(images(10, condition=lambda i: "dn"[i % 2]), USER, rules(), None)
     assert findings == [] and counts["new_verified"] == 10 and counts["first_model"]
 
 
 def test_nine_new_verified_images_are_too_few():
-    findings, counts = check_lineage(images(12, verified=lambda i: i < 9, condition=lambda i: "dn"[i % 2]),
+    findings, counts = check_lineage(images(12, verified=lambda i: i < 9, condition=lambda i: "dn"[i % 2]), USER,
                                      rules(), None)
     assert [f.rule for f in findings] == ["TOO_FEW_NEW"] and counts["new_verified"] == 9
     assert "9 new verified" in findings[0].message
@@ -44,23 +45,23 @@ def test_nine_new_verified_images_are_too_few():
 
 def test_other_users_images_do_not_count():
     imgs = pd.concat([images(9), images(5, user="other").assign(id=range(100, 105))])
-    findings, _ = check_lineage(imgs, rules(warn_min_per_camera=0), None)
+    findings, _ = check_lineage(imgs, USER, rules(warn_min_per_camera=0), None)
     assert "TOO_FEW_NEW" in [f.rule for f in findings]
 
 
 def test_images_in_the_previous_model_are_not_new():
     imgs = images(15, condition=lambda i: "dn"[i % 2])
-    findings, counts = check_lineage(imgs, rules(), {"model_id": "m1", "image_ids": [1, 2, 3, 4, 5, 6]})
+    findings, counts = check_lineage(imgs, USER, rules(), {"model_id": "m1", "image_ids": [1, 2, 3, 4, 5, 6]})
     assert counts["new_verified"] == 9 and counts["in_previous_model"] == 6
     assert [f.rule for f in findings] == ["TOO_FEW_NEW"] and "m1" in findings[0].message
-    findings, _ = check_lineage(imgs, rules(), {"model_id": "m1", "image_ids": [1, 2, 3, 4, 5]})
+    findings, _ = check_lineage(imgs, USER, rules(), {"model_id": "m1", "image_ids": [1, 2, 3, 4, 5]})
     assert findings == []
 
 
 def test_camera_warnings():
     imgs = images(12, camera=lambda i: "cam_a" if i < 9 else "cam_b",
                   condition=lambda i: "day" if i >= 9 else "dn"[i % 2])
-    findings, counts = check_lineage(imgs, rules(), None)
+    findings, counts = check_lineage(imgs, USER, rules(), None)
     got = sorted((f.rule, f.severity) for f in findings)
     assert got == [("FEW_PER_CAMERA", "warning"), ("SINGLE_CONDITION", "warning")]
     assert all("cam_b" in f.message for f in findings)

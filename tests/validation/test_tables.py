@@ -6,12 +6,13 @@ import math
 
 import pytest
 
+from camtune.config import ValidateParams
 from camtune.dataset import tables
-from camtune.validation.tables import TableRules, annotation_frame, check_tables, results_json
+from camtune.validation.tables import annotation_frame, check_tables, results_json
 
 from .builders import LABELS, categories, cat_id
 
-RULES = TableRules(labels=tuple(LABELS), user_id="u1", box_tolerance_px=1.0, min_box_size_px=2.0)
+RULES = ValidateParams(box_tolerance_px=1.0, min_box_size_px=2.0)
 
 
 def coco(boxes, *, images=None, cats=None):
@@ -23,7 +24,7 @@ def coco(boxes, *, images=None, cats=None):
 
 
 def run(c, rules=RULES):
-    findings, gx = check_tables(*tables(c), rules)
+    findings, gx = check_tables(*tables(c), rules, LABELS, "u1")
     return findings, results_json(gx)
 
 
@@ -69,8 +70,8 @@ def test_box_rules_pass_within_tolerance(box):
 def test_tolerance_params_move_the_line():
     c = coco([(1, PERSON, [-4, 0, 10, 10]), (1, PERSON, [20, 20, 3, 3])])
     assert codes(run(c)[0]) == ["BOX_OUTSIDE"]
-    assert codes(run(c, TableRules(tuple(LABELS), "u1", box_tolerance_px=5))[0]) == []
-    assert codes(run(c, TableRules(tuple(LABELS), "u1", min_box_size_px=4))[0]) == ["BOX_OUTSIDE", "BOX_TOO_SMALL"]
+    assert codes(run(c, ValidateParams(box_tolerance_px=5))[0]) == []
+    assert codes(run(c, ValidateParams(min_box_size_px=4))[0]) == ["BOX_OUTSIDE", "BOX_TOO_SMALL"]
 
 
 def test_referential_integrity_and_labels():

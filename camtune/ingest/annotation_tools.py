@@ -1,0 +1,474 @@
+"""Round trip with the annotation tools: Label Studio and CVAT.
+
+Out (the unverified images, highest review priority first):
+- Label Studio: `tasks.json`, a list of tasks `{"data": {"image": URL, "camtune_image_id", ...},
+  "predictions": [{"model_version", "score", "result": [...]}]}` whose results are
+  `rectanglelabels` regions in PERCENT of the image (`value.x/y/width/height`, `original_width/
+  height`), plus `labeling_config.xml` (a RectangleLabels tag with our labels; attribute labels say
+  which parent they belong in; `category` = our category id, which LS's COCO export keeps).
+- CVAT: a "COCO 1.0" annotation file (`annotations/instances_default.json`, also zipped), the
+  images to upload under the same names, and the label constructor JSON.
+
+Back (a tool export -> verified annotations):
+- Label Studio JSON export: a task is done when it has an annotation that was not cancelled
+  (`was_cancelled: false`, LS's "skip" sets it true); its newest such annotation is the truth.
+  Tasks with only predictions, or only skipped annotations, are not done and change nothing.
+- Label Studio COCO export: LS writes one image entry per non-cancelled annotation (newest first)
+  and, only when "export all tasks" was ticked, entries for unannotated tasks too, which COCO
+  cannot tell apart from an empty annotation. Every image present counts as done: export
+  annotated tasks only (LS's default), or prefer the JSON export.
+- CVAT COCO 1.0 export: COCO carries no job state. CVAT's unit of "done" is a job marked
+  `completed`; so the import requires `--job-completed` (the user states the exported job or task
+  was completed), and then every image in the export is done, images without boxes as verified
+  negatives. Without it the import refuses.
+A done image gets exactly the tool's boxes (boxes the annotator deleted are deleted; a box kept
+unchanged keeps its id, origin and score; a changed or new box has origin "human"), and
+`verified: true`. An image already verified in our dataset is never changed by an import.
+Labels match case-insensitively; an unknown label or an image we do not have refuses the whole
+import, naming the file, task and region. Nothing is written unless everything is understood.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from urllib.parse import parse_qs, unquote, urlparse
+
+from camtune import atomic
+from camtune.ingest import IngestError, copy_coco, label_ids, next_id
+
+TOL_PX = 1e-3  # px: a box the annotator did not touch comes back equal up to float round trips
+COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45",
+          "#fabed4", "#469990", "#dcbeff", "#9a6324", "#800000", "#aaffc3", "#808000", "#000075"]
+LS_FROM, LS_TO = "label", "image"
+
+
+# ------------------------------------------------------------------ shared
+
+def selection(coco: dict, ranking: list[dict] | None, max_images: int | None = None) -> list[dict]:
+    """Unverified images, in review priority order (ranking.json), else by id."""
+    unverified = {img["id"]: img for img in coco["images"] if not img.get("verified")}
+    order = [e["image_id"] for e in (ranking or []) if e["image_id"] in unverified]
+    order += sorted(set(unverified) - set(order))
+    chosen = [unverified[i] for i in order]
+    return chosen[:max_images] if max_images else chosen
+
+
+def _names(coco: dict) -> dict[int, str]:
+    return {c["id"]: c["name"] for c in coco["categories"]}
+
+
+def _anns_by_image(coco: dict) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = {}
+    for a in coco["annotations"]:
+        out.setdefault(a["image_id"], []).append(a)
+    return out
+
+
+def _basename(name: str) -> str:
+    return PurePosixPath(str(name).replace("\\", "/")).name
+
+
+def export_name(img: dict) -> str:
+    """The flat file name an image has in a tool (unique: ours are unique paths)."""
+    base = _basename(img["file_name"])
+    return base if base.count(".") else f"{base}.png"
+
+
+def unique_export_names(images: list[dict]) -> dict[int, str]:
+    names, seen = {}, {}
+    for img in images:
+        name = export_name(img)
+        if name in seen:  # two folders, one base name: prefix the id
+            name = f"{img['id']}_{name}"
+        seen[name] = img["id"]
+        names[img["id"]] = name
+    return names
+
+
+@dataclass
+class Verdict:
+    """A done image as the tool returned it."""
+    image_id: int
+    boxes: list[tuple[str, list[float], str | None]]   # (our label, bbox px, our annotation id key or None)
+    verified_at: str
+    where: str                                         # for messages: file, task
+
+
+@dataclass
+class ApplyCounts:
+    verified: int = 0
+    kept_verified: int = 0
+    unchanged_boxes: int = 0
+    changed_or_new_boxes: int = 0
+    deleted_boxes: int = 0
+    not_done: list = field(default_factory=list)
+
+    def as_dict(self):
+        d = dict(self.__dict__)
+        d["not_done"] = len(self.not_done)
+        return d
+
+
+def canonical_label(name: str, ours: list[str], where: str, unknown: list[str]) -> str | None:
+    table = {n.lower(): n for n in ours}
+    got = table.get(str(name).strip().lower())
+    if got is None:
+        unknown.append(f"{where}: label {name!r}")
+    return got
+
+
+def refuse_unknown(unknown: list[str], ours: list[str], path) -> None:
+    if unknown:
+        more = f" (and {len(unknown) - 15} more)" if len(unknown) > 15 else ""
+        raise IngestError(f"{path}: refusing the import, label(s) not in labels.names "
+                          f"({', '.join(ours)}; case does not matter):\n  " + "\n  ".join(unknown[:15]) + more +
+                          "\nRename them in the tool (or add them to labels.names) and export again; "
+                          "nothing was changed.")
+
+
+def apply_verdicts(coco: dict, verdicts: list[Verdict]) -> tuple[dict, dict]:
+    """The new dataset: each done image gets exactly its verdict's boxes and verified: true.
+    Already-verified images are left exactly as they are."""
+    out = copy_coco(coco)
+    images = {img["id"]: img for img in out["images"]}
+    anns = _anns_by_image(out)
+    cat = label_ids(out, sorted({b[0] for v in verdicts for b in v.boxes}))  # refuses a missing category
+    counts = ApplyCounts()
+    replaced: dict[int, list[dict]] = {}
+    next_ann = next_id(out["annotations"])
+    for v in sorted(verdicts, key=lambda v: v.image_id):
+        img = images[v.image_id]
+        if img.get("verified"):
+            counts.kept_verified += 1
+            continue
+        old = {str(a["id"]): a for a in anns.get(v.image_id, [])}
+        new = []
+        for label, bbox, key in v.boxes:
+            prev = old.pop(key, None) if key is not None else None
+            if prev is None:  # COCO round trips renumber boxes: an identical box of the label is the same
+                key = next((k for k, a in old.items() if a["category_id"] == cat[label] and
+                            all(abs(p - q) <= TOL_PX for p, q in zip(a["bbox"], bbox))), None)
+                prev = old.pop(key, None) if key is not None else None
+            if prev is not None and cat[label] == prev["category_id"] and \
+                    all(abs(p - q) <= TOL_PX for p, q in zip(prev["bbox"], bbox)):
+                new.append(prev)                       # unchanged: id, origin, score kept
+                counts.unchanged_boxes += 1
+                continue
+            if prev is not None:                       # edited: same id, now the human's box
+                a = {"id": prev["id"]}
+            else:
+                a = {"id": next_ann}
+                next_ann += 1
+            a.update({"image_id": v.image_id, "category_id": cat[label], "bbox": [float(x) for x in bbox],
+                      "area": float(bbox[2] * bbox[3]), "iscrowd": 0, "origin": "human"})
+            new.append(a)
+            counts.changed_or_new_boxes += 1
+        counts.deleted_boxes += len(old)
+        replaced[v.image_id] = new
+        img["verified"] = True
+        img["verified_at"] = v.verified_at
+        counts.verified += 1
+    if replaced:
+        out["annotations"] = [a for a in out["annotations"] if a["image_id"] not in replaced]
+        for iid in sorted(replaced):
+            out["annotations"].extend(replaced[iid])
+        out["annotations"].sort(key=lambda a: (a["image_id"], a["id"]))
+    return out, counts.as_dict()
+
+
+def _iso(ts: str | None, fallback: str) -> str:
+    if not ts:
+        return fallback
+    try:
+        dt = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
+    except ValueError:
+        return fallback
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def read_export(path: str | Path, member_pattern: str = r"\.json$"):
+    """A JSON export file, or the JSON inside a zip export (CVAT: annotations/instances_*.json)."""
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"{path}: no such export file")
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                names = [n for n in zf.namelist() if re.search(member_pattern, n)]
+                if len(names) != 1:
+                    raise IngestError(f"{path}: expected one annotation JSON inside the zip, found {names}")
+                return json.loads(zf.read(names[0]))
+        return json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IngestError(f"{path}: not valid JSON: {exc}") from None
+
+
+# ------------------------------------------------------------------ Label Studio out
+
+def ls_labeling_config(coco: dict, label_names: list[str], attribute_parents: dict[str, list[str]]) -> str:
+    from xml.sax.saxutils import quoteattr
+
+    cat = {c["name"]: c["id"] for c in coco["categories"]}
+    lines = ["<View>",
+             "  <Header value=\"Box every object of these labels; attribute labels go inside their parent\"/>",
+             f"  <Image name=\"{LS_TO}\" value=\"$image\" zoom=\"true\" zoomControl=\"true\"/>",
+             f"  <RectangleLabels name=\"{LS_FROM}\" toName=\"{LS_TO}\" canRotate=\"false\" strokeWidth=\"2\">"]
+    for i, name in enumerate(label_names):
+        hint = ""
+        if attribute_parents.get(name):
+            hint = f" hint={quoteattr('attribute: its own box, inside its ' + ' or '.join(attribute_parents[name]))}"
+        lines.append(f"    <Label value={quoteattr(name)} category=\"{cat[name]}\" "
+                     f"background=\"{COLORS[i % len(COLORS)]}\"{hint}/>")
+    lines += ["  </RectangleLabels>", "</View>"]
+    return "\n".join(lines) + "\n"
+
+
+def ls_image_url(root: Path, file_name: str, prefix: str, document_root: str) -> str:
+    rel = os.path.relpath(os.path.abspath(root / file_name), os.path.abspath(document_root))
+    if rel.startswith(".."):
+        raise IngestError(f"{root / file_name} is outside ingest.tools.ls_document_root {document_root}: "
+                          "Label Studio's local files cannot serve it")
+    return prefix + rel.replace(os.sep, "/")
+
+
+def ls_region(ann: dict, label: str, width: int, height: int) -> dict:
+    x, y, w, h = ann["bbox"]
+    r = {"id": f"c{ann['id']}", "type": "rectanglelabels", "from_name": LS_FROM, "to_name": LS_TO,
+         "original_width": width, "original_height": height, "image_rotation": 0,
+         "value": {"x": x / width * 100.0, "y": y / height * 100.0, "width": w / width * 100.0,
+                   "height": h / height * 100.0, "rotation": 0, "rectanglelabels": [label]}}
+    if ann.get("score") is not None:
+        r["score"] = float(ann["score"])
+    return r
+
+
+def ls_tasks(root: Path, coco: dict, images: list[dict], ranking: list[dict] | None, *, model_version: str,
+             url_prefix: str, document_root: str) -> list[dict]:
+    names, anns = _names(coco), _anns_by_image(coco)
+    rank = {e["image_id"]: e for e in ranking or []}
+    tasks = []
+    for img in images:
+        result = [ls_region(a, names[a["category_id"]], img["width"], img["height"])
+                  for a in anns.get(img["id"], [])]
+        scores = [r["score"] for r in result if "score" in r]
+        data = {"image": ls_image_url(root, img["file_name"], url_prefix, document_root),
+                "camtune_image_id": img["id"], "camtune_file": img["file_name"], "camera": img["camera"],
+                "captured_at": img["captured_at"]}
+        if img["id"] in rank:
+            data.update(priority=rank[img["id"]]["priority"], rank=rank[img["id"]]["rank"])
+        task = {"data": data}
+        if result:
+            # LS sorts and filters by prediction score: the least confident box
+            task["predictions"] = [{"model_version": model_version, "score": min(scores) if scores else 0.0,
+                                    "result": result}]
+        tasks.append(task)
+    return tasks
+
+
+# ------------------------------------------------------------------ Label Studio back
+
+def _ls_image_key(task: dict) -> tuple[int | None, str | None]:
+    data = task.get("data") or {}
+    iid = data.get("camtune_image_id")
+    url = data.get("image")
+    name = None
+    if isinstance(url, str):
+        q = parse_qs(urlparse(url).query)
+        name = _basename(unquote(q["d"][-1])) if "d" in q else _basename(unquote(urlparse(url).path))
+    return (iid if isinstance(iid, int) else None), name
+
+
+def ls_verdicts(export, coco: dict, label_names: list[str], path) -> tuple[list[Verdict], list]:
+    """Label Studio's JSON export -> verdicts of the done tasks (and the tasks not done)."""
+    if not isinstance(export, list):
+        raise IngestError(f"{path}: expected Label Studio's JSON export (a list of tasks), got "
+                          f"{type(export).__name__}; for its COCO export use --format coco")
+    images = {img["id"]: img for img in coco["images"]}
+    by_name = {_basename(img["file_name"]): img["id"] for img in coco["images"]}
+    verdicts, not_done, unknown, missing = [], [], [], []
+    for t_i, task in enumerate(export):
+        tid = task.get("id", f"#{t_i}") if isinstance(task, dict) else f"#{t_i}"
+        if not isinstance(task, dict):
+            raise IngestError(f"{path}: task {tid}: not an object")
+        iid, name = _ls_image_key(task)
+        if iid is None and name in by_name:
+            iid = by_name[name]
+        if iid not in images:
+            missing.append(f"task {tid} ({(task.get('data') or {}).get('image')})")
+            continue
+        done = [a for a in task.get("annotations") or []
+                if isinstance(a, dict) and not a.get("was_cancelled") and not a.get("skipped")]
+        if not done:
+            not_done.append(tid)
+            continue
+        ann = max(done, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0))
+        img = images[iid]
+        boxes = []
+        for r in ann.get("result") or []:
+            if r.get("type") != "rectanglelabels":
+                continue
+            where = f"task {tid} annotation {ann.get('id')} region {r.get('id')}"
+            v = r.get("value") or {}
+            labels = v.get("rectanglelabels") or []
+            if len(labels) != 1:
+                unknown.append(f"{where}: expected one label, got {labels}")
+                continue
+            label = canonical_label(labels[0], label_names, where, unknown)
+            if abs(float(v.get("rotation") or 0)) > 1e-9:
+                raise IngestError(f"{path}: {where}: rotated box ({v.get('rotation')} deg); "
+                                  "rotation is not allowed, straighten it in Label Studio")
+            W = r.get("original_width") or img["width"]
+            H = r.get("original_height") or img["height"]
+            if (W, H) != (img["width"], img["height"]):
+                raise IngestError(f"{path}: {where}: the tool's image is {W}x{H} but image {iid} "
+                                  f"({img['file_name']}) is {img['width']}x{img['height']}")
+            bbox = [v["x"] * W / 100.0, v["y"] * H / 100.0, v["width"] * W / 100.0, v["height"] * H / 100.0]
+            rid = str(r.get("id", ""))
+            key = rid[1:] if rid.startswith("c") and rid[1:].isdigit() else None
+            if label is not None:
+                boxes.append((label, bbox, key))
+        verdicts.append(Verdict(iid, boxes, _iso(ann.get("updated_at") or ann.get("created_at"), _now()),
+                                f"task {tid}"))
+    if missing:
+        raise IngestError(f"{path}: refusing the import, {len(missing)} task(s) name no image of this dataset "
+                          f"({', '.join(missing[:10])}); export from the project made by export-ls")
+    refuse_unknown(unknown, label_names, path)
+    return verdicts, not_done
+
+
+_LS_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
+
+
+def coco_verdicts(export, coco: dict, label_names: list[str], path, tool: str) -> list[Verdict]:
+    """A COCO export (Label Studio's or CVAT's) -> a verdict for every image in it."""
+    if not isinstance(export, dict) or not isinstance(export.get("images"), list):
+        raise IngestError(f"{path}: expected a COCO JSON object with images, annotations, categories")
+    ours = {}
+    for img in coco["images"]:
+        ours.setdefault(_basename(img["file_name"]), img["id"])
+        ours.setdefault(export_name(img), img["id"])
+        ours.setdefault(f"{img['id']}_{export_name(img)}", img["id"])
+    cats = {c.get("id"): c.get("name") for c in export.get("categories") or [] if isinstance(c, dict)}
+    images_by_id = {img["id"]: img for img in coco["images"]}
+    picked: dict[int, int] = {}   # their image id -> ours (first entry of an image wins: LS newest first)
+    missing = []
+    for e in export["images"]:
+        base = _basename(e.get("file_name", ""))
+        iid = ours.get(base)
+        if iid is None and tool == "label_studio":
+            iid = ours.get(_LS_UPLOAD_PREFIX.sub("", base))
+        if iid is None:
+            missing.append(f"image {e.get('id')} {e.get('file_name')!r}")
+            continue
+        if iid in picked.values():
+            continue
+        img = images_by_id[iid]
+        if e.get("width") and e.get("height") and (e["width"], e["height"]) != (img["width"], img["height"]):
+            raise IngestError(f"{path}: image {e.get('id')} {e.get('file_name')!r} is {e['width']}x{e['height']} "
+                              f"in the export but {img['width']}x{img['height']} in the dataset")
+        picked[e["id"]] = iid
+    if missing:
+        raise IngestError(f"{path}: refusing the import, {len(missing)} image(s) of the export are not in the "
+                          f"dataset: {', '.join(missing[:10])}")
+    boxes: dict[int, list] = {iid: [] for iid in picked.values()}
+    unknown = []
+    for a in export.get("annotations") or []:
+        if a.get("image_id") not in picked:
+            continue
+        where = f"annotation {a.get('id')} (image {a.get('image_id')})"
+        name = cats.get(a.get("category_id"))
+        if name is None:
+            unknown.append(f"{where}: category_id {a.get('category_id')} is not in the export's categories")
+            continue
+        label = canonical_label(name, label_names, where, unknown)
+        rot = (a.get("attributes") or {}).get("rotation") if isinstance(a.get("attributes"), dict) else None
+        if rot and abs(float(rot)) > 1e-9:
+            raise IngestError(f"{path}: {where}: rotated box ({rot} deg); straighten it in the tool")
+        bbox = a.get("bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
+            raise IngestError(f"{path}: {where}: bbox {bbox!r} is not [x, y, w, h]")
+        if label is not None:
+            boxes[picked[a["image_id"]]].append((label, [float(v) for v in bbox], None))
+    refuse_unknown(unknown, label_names, path)
+    stamp = _now()
+    return [Verdict(iid, b, stamp, f"{tool} COCO") for iid, b in boxes.items()]
+
+
+# ------------------------------------------------------------------ CVAT out
+
+def cvat_coco(coco: dict, images: list[dict], names: dict[int, str]) -> dict:
+    """COCO 1.0 as CVAT writes and reads it (datumaro's COCO): licenses, info, categories with
+    supercategory, images with license/flickr_url/coco_url/date_captured, annotations with
+    segmentation [], iscrowd, attributes {occluded, rotation}."""
+    anns = _anns_by_image(coco)
+    out_images, out_anns = [], []
+    for i, img in enumerate(images, 1):
+        out_images.append({"id": i, "width": img["width"], "height": img["height"], "file_name": names[img["id"]],
+                           "license": 0, "flickr_url": "", "coco_url": "", "date_captured": 0})
+        for a in anns.get(img["id"], []):
+            x, y, w, h = a["bbox"]
+            ca = {"id": len(out_anns) + 1, "image_id": i, "category_id": a["category_id"], "segmentation": [],
+                  "area": float(w * h), "bbox": [float(x), float(y), float(w), float(h)], "iscrowd": 0,
+                  "attributes": {"occluded": False, "rotation": 0.0}}
+            if a.get("score") is not None:
+                ca["score"] = float(a["score"])
+            out_anns.append(ca)
+    return {"licenses": [{"name": "", "id": 0, "url": ""}],
+            "info": {"contributor": "camtune", "date_created": "", "description": "", "url": "", "version": "",
+                     "year": ""},
+            "categories": [{"id": c["id"], "name": c["name"], "supercategory": ""} for c in coco["categories"]],
+            "images": out_images, "annotations": out_anns}
+
+
+def cvat_labels(label_names: list[str], attribute_parents: dict) -> list[dict]:
+    """CVAT's label constructor ("Raw") JSON for the project or task."""
+    return [{"name": n, "color": COLORS[i % len(COLORS)], "type": "rectangle", "attributes": []}
+            for i, n in enumerate(label_names)]
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        dest.unlink()
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+def write_cvat_export(root: Path, coco: dict, images: list[dict], out_dir: Path, label_names, attribute_parents):
+    names = unique_export_names(images)
+    doc = cvat_coco(coco, images, names)
+    with atomic.output_dir(out_dir) as tmp:
+        atomic.write_json(tmp / "annotations" / "instances_default.json", doc, indent=None)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("annotations/instances_default.json", json.dumps(doc))
+        atomic.write_bytes(tmp / "coco_1.0_annotations.zip", buf.getvalue())
+        atomic.write_json(tmp / "cvat_labels.json", cvat_labels(label_names, attribute_parents))
+        for img in images:
+            _link_or_copy(root / img["file_name"], tmp / "images" / names[img["id"]])
+    return doc
+
+
+def write_ls_export(root: Path, coco: dict, images: list[dict], ranking, out_dir: Path, *, model_version: str,
+                    url_prefix: str, document_root: str, label_names, attribute_parents):
+    tasks = ls_tasks(root, coco, images, ranking, model_version=model_version, url_prefix=url_prefix,
+                     document_root=document_root)
+    with atomic.output_dir(out_dir) as tmp:
+        atomic.write_json(tmp / "tasks.json", tasks, indent=None)
+        atomic.write_text(tmp / "labeling_config.xml", ls_labeling_config(coco, label_names, attribute_parents))
+    return tasks

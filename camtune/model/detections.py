@@ -1,0 +1,56 @@
+"""Detections against annotations, shared by validate's every-object-labeled audit and the ingest
+suggestions: the one model loop over a dataset's images (`predictions`), box IoU, and which
+confident detections no annotation of their label covers (`unlabeled`)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from camtune.model.images import load_rgb
+
+
+def predictions(root: Path, images: pd.DataFrame, detector):
+    """(image row, detection) for each image row (id, file_name, width, height, ...), in order."""
+    root = Path(root)
+    for r in images.itertuples(index=False):
+        yield r, detector.predict([load_rgb(root / r.file_name)])[0]
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in a [N,4] with every box in b [M,4] (ymin, xmin, ymax, xmax)."""
+    a, b = a[:, None, :], b[None, :, :]
+    ih = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    iw = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = ih * iw
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union = area_a + area_b - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def unlabeled(detection: dict, annotations: pd.DataFrame, width: float, height: float,
+              label_names: Sequence[str], a) -> list[tuple[str, float, np.ndarray, float]]:
+    """(label, score, box ymin,xmin,ymax,xmax normalized, best IoU) of each confident detection
+    that matches no annotation of its label in this image. Frigate label index i = label_names[i];
+    `a` has score_threshold and iou_threshold (params' `validate.audit`, or ingest's suggest rules)."""
+    scores = np.asarray(detection["scores"], dtype=np.float64)
+    keep = scores > a.score_threshold
+    if not keep.any():
+        return []
+    boxes = np.asarray(detection["boxes"], dtype=np.float64).reshape(-1, 4)[keep]
+    classes = np.asarray(detection["classes"], dtype=np.int64)[keep]
+    scores = scores[keep]
+    names = np.array([label_names[c] if 0 <= c < len(label_names) else f"class {c}"
+                      for c in classes], dtype=object)
+    ann = annotations[["x", "y", "w", "h", "label"]].dropna(subset=["x", "y", "w", "h"])
+    gt = np.stack([ann["y"] / height, ann["x"] / width,
+                   (ann["y"] + ann["h"]) / height, (ann["x"] + ann["w"]) / width], axis=1) \
+        if len(ann) else np.zeros((0, 4))
+    iou = iou_matrix(boxes, gt.astype(np.float64))
+    same = names[:, None] == ann["label"].to_numpy(dtype=object)[None, :]
+    best = np.where(same, iou, 0.0).max(axis=1) if len(ann) else np.zeros(len(boxes))
+    miss = best < a.iou_threshold
+    return [(names[i], float(scores[i]), boxes[i], float(best[i])) for i in np.flatnonzero(miss)]
