@@ -20,7 +20,9 @@ Measured (2 cores shared with ~8 other jobs, so wall >> CPU; CPU s / MiB above b
   boxes   2,500 / 5,000 / 10,000 persons+faces: 0.92 / 1.25 / 2.16 s, 69 / 68 / 71 MiB
           (the 4000x3000 frame's decode dominates memory; TOO_MANY_BOXES names the image)
   images  25,000 / 50,000 / 100,000: 11.4 / 22.0 / 43.5 s (x1.94, x1.98), 101 / 162 / 304 MiB
-  json    50 / 100 MB: 31.7 / 61.4 s (x1.94), 429 / 850 MiB (x1.98); jsonschema is most of the CPU
+  json    50 / 100 / 200 MB: 31.7 / 61.4 / 113.0 s (x1.94, x1.84), 429 / 850 / 1685 MiB (x1.98, x1.98);
+          jsonschema is most of the CPU (the 200 MB run was its own child run: the whole script hit
+          its 50 min timeout on the busy machine)
 """
 from __future__ import annotations
 
