@@ -109,8 +109,12 @@ class ValidateParams(_Section):
     box_tolerance_px: float = Field(1.0, ge=0)
     min_box_size_px: float = Field(2.0, ge=0)
     containment_tolerance: float = Field(0.1, ge=0, le=1)
-    allowed_formats: list[str] = Field(default_factory=lambda: ["JPEG", "PNG"], min_length=1)
+    # only formats TensorFlow (training) decodes to the same pixels as our loader
+    allowed_formats: list[Literal["JPEG", "PNG"]] = Field(default_factory=lambda: ["JPEG", "PNG"], min_length=1)
     max_pixels: int = Field(40_000_000, ge=1)
+    max_annotations_bytes: int = Field(256 * 2**20, ge=1, description="annotations.json larger than this is refused")
+    max_boxes_per_image: int = Field(100, ge=1, description="training keeps this many boxes per image "
+                                                           "(Model Garden max_num_instances)")
     file_shards: int = Field(2, ge=1, description="file checks fan out in this many tasks")
     reference_model: str | None = None
     audit: AuditParams = AuditParams()
@@ -448,6 +452,35 @@ def check(raw: object, source: str = "params.yaml") -> Params:
         raise
 
 
+def _field_annotation(dotted: str):
+    """The type annotation of a dotted params key, or None when the key is unknown."""
+    model: object = Params
+    annotation = None
+    for part in dotted.split("."):
+        fields = getattr(model, "model_fields", None)
+        if not fields:
+            return None
+        by_alias = {(f.alias or name): f for name, f in fields.items()}
+        field = by_alias.get(part) or fields.get(part)
+        if field is None:
+            return None
+        annotation = model = field.annotation
+    return annotation
+
+
+def parse_override(dotted: str, text: str):
+    """A `--set key=value` value: taken literally (as the string given) for string-typed keys,
+    so a path keeps every character (YAML would read `/data/a #1` as `/data/a`, `a: b` as a
+    mapping); otherwise parsed as YAML, so numbers, booleans, null and lists keep their type.
+    A `str | None` key reads `null` or `~` as null."""
+    annotation = _field_annotation(dotted)
+    if annotation is str:
+        return text
+    if annotation == (str | None):
+        return None if text in ("null", "~", "Null", "NULL") else text
+    return yaml.safe_load(text)
+
+
 def load(path: str | Path = DEFAULT_PARAMS, overrides: dict | None = None) -> Params:
     """Read params.yaml, apply dotted-key overrides ({"user.id": "u2"}), check and type it."""
     path = Path(path)
@@ -470,14 +503,15 @@ def load(path: str | Path = DEFAULT_PARAMS, overrides: dict | None = None) -> Pa
 
 def parse_overrides(pairs: list[str]) -> dict:
     """`["user.id=u2", "training.base.steps=10"]` (the CLIs' `--set`) -> dotted-key overrides for
-    `load`; values are YAML, so numbers, booleans and null keep their type."""
+    `load`; string-typed keys (paths) keep the text literally, other values are YAML, so numbers,
+    booleans and null keep their type (`parse_override`)."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {pair!r}")
         try:
-            out[key] = yaml.safe_load(value)
+            out[key] = parse_override(key, value)
         except yaml.YAMLError as exc:
             raise ConfigError(f"--set {pair!r}: the value is not valid YAML: {exc}") from None
     return out

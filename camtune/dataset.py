@@ -75,21 +75,55 @@ def schema_errors(coco: dict) -> list[tuple[str, str]]:
     validator = jsonschema.Draft202012Validator(
         schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )
+    # jsonschema puts the offending value's repr in a type error: for the root or a whole table
+    # that is the size of the dataset. Say those ourselves and let jsonschema see small values.
     out = []
+    if not isinstance(coco, dict):
+        return [("<root>", f"expected a JSON object with images, annotations and categories, "
+                           f"got {_json_type(coco)}")]
+    shallow = dict(coco)
+    for key in ("images", "annotations", "categories"):
+        if key in shallow and not isinstance(shallow[key], list):
+            out.append((f".{key}", f"expected an array, got {_json_type(shallow[key])}"))
+            del shallow[key]
+            shallow[key] = [{"id": 0, "name": "-"}] if key == "categories" else []  # no knock-on errors
+    coco = shallow
     for err in sorted(validator.iter_errors(coco), key=lambda e: list(map(str, e.absolute_path))):
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
         out.append((path or "<root>", err.message))
     return out
 
 
+def _json_type(v) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null", int: "a number", float: "a number"}.get(type(v), type(v).__name__)
+
+
+def _is_id(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and -2**63 <= v < 2**63
+
+
+def id_column(values: list) -> pd.Series | pd.api.extensions.ExtensionArray:
+    """Ids kept exact: int64, nullable Int64 when some are missing, object when some are not ids
+    at all; never float64, which is what pandas makes of ints with a null and rounds above 2**53."""
+    values = list(values)
+    if all(_is_id(v) for v in values):
+        return pd.array(values, dtype="int64") if values else pd.array([], dtype="int64")
+    if all(v is None or _is_id(v) for v in values):
+        return pd.array(values, dtype="Int64")
+    return pd.array(values, dtype=object)
+
+
 def tables(coco: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """COCO dict -> (images, annotations, categories) tables. Tolerant: missing optional fields
     become nulls, so validation can report on them instead of crashing here."""
-    images = pd.DataFrame(coco.get("images") or [], columns=None)
+    records = coco.get("images") or []
+    images = pd.DataFrame(records, columns=None)
     for col in IMAGE_COLUMNS:
         if col not in images:
             images[col] = None
     images = images[IMAGE_COLUMNS].copy()
+    images["id"] = id_column(r.get("id") for r in records)
     images["verified"] = images["verified"].fillna(False).astype(bool)
 
     raw = coco.get("annotations") or []
@@ -100,9 +134,9 @@ def tables(coco: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
             bbox[i] = [np.nan if v is None or isinstance(v, (str, bool)) else v for v in b]
     anns = pd.DataFrame(
         {
-            "id": [a.get("id") for a in raw],
-            "image_id": [a.get("image_id") for a in raw],
-            "category_id": [a.get("category_id") for a in raw],
+            "id": id_column(a.get("id") for a in raw),
+            "image_id": id_column(a.get("image_id") for a in raw),
+            "category_id": id_column(a.get("category_id") for a in raw),
             "x": bbox[:, 0], "y": bbox[:, 1], "w": bbox[:, 2], "h": bbox[:, 3],
         }
     )
@@ -111,6 +145,7 @@ def tables(coco: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         if col not in cats:
             cats[col] = None
     cats = cats[["id", "name", "attribute_of"]].copy()
+    cats["id"] = id_column(c.get("id") for c in (coco.get("categories") or []))
     cats["attribute_of"] = cats["attribute_of"].apply(lambda v: list(v) if isinstance(v, list) else [])
     names = dict(zip(cats["id"], cats["name"]))
     anns["label"] = anns["category_id"].map(names)

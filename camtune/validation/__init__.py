@@ -7,17 +7,19 @@ new data) and audit (every object labeled, with a reference model). Each returns
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from camtune.config import Params
-from camtune.validation.findings import CHECKS, RULES, CheckResult, Finding
+from camtune.validation.findings import CHECKS, RULES, CheckResult, Finding, escape
 from camtune.validation.load import Loaded, load
 from camtune.validation.report import Report
 
-__all__ = ["CHECKS", "RULES", "CheckResult", "Finding", "Report", "Context", "prepare", "validate",
+__all__ = ["CHECKS", "RULES", "CheckResult", "Finding", "escape", "Report", "Context", "prepare", "validate",
            "check_schema", "check_tables", "check_attributes", "check_files", "check_lineage",
-           "check_audit", "assemble", "file_checks", "files_result"]
+           "check_audit", "assemble", "file_checks", "files_result", "guarded", "internal",
+           "shared_context", "release_context"]
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,48 @@ class Context:
 
 def prepare(params: Params) -> Context:
     root = Path(params.data.user_dataset)
-    loaded, findings = load(root)
+    try:
+        loaded, findings = load(root, params.validation.max_annotations_bytes)
+    except Exception as exc:  # a bug in loading: the report still says so, as a finding
+        loaded, findings = None, [internal("load", exc)]
     return Context(params, root, loaded, tuple(findings))
+
+
+_SHARED: dict[str, Context] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_context(key: str, params: Params) -> Context:
+    """The dataset loaded once per process under `key`, so flow tasks can take the key instead of
+    the tables (Prefect walks every input collection of a task). A process that does not have it
+    yet (a Dask worker) loads it from `params` once."""
+    with _SHARED_LOCK:
+        ctx = _SHARED.get(key)
+        if ctx is None:
+            ctx = _SHARED[key] = prepare(params)
+        return ctx
+
+
+def release_context(key: str) -> None:
+    with _SHARED_LOCK:
+        _SHARED.pop(key, None)
+
+
+def internal(where: str, exc: BaseException) -> Finding:
+    """INTERNAL: an unexpected exception in a check, one line; the traceback goes to report.json."""
+    import traceback
+
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return Finding("error", "INTERNAL", f"{where} crashed (a bug in validate, please report it): {text}",
+                   detail="".join(traceback.format_exception(exc)))
+
+
+def guarded(name: str, fn, *args, **kwargs) -> CheckResult:
+    """Run one check; an unexpected exception becomes its INTERNAL finding, the others still run."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        return CheckResult(name, [internal(f"check {name}", exc)])
 
 
 def _unreadable(name: str) -> CheckResult:
@@ -64,22 +106,22 @@ def check_attributes(ctx: Context) -> CheckResult:
         ctx.loaded.annotations, dict(labels.attribute_parents), ctx.params.validation.containment_tolerance))
 
 
-def file_checks(ctx: Context, image_ids=None) -> list:
-    """Per-file checks (path safety, decode, size, format, bomb, sha256) of one shard of images
-    (all when `image_ids` is None); shards can run on different workers (Dask)."""
+def file_checks(ctx: Context, shard: int = 0, shards: int = 1) -> list:
+    """Per-file checks (path safety, decode, size, format, bomb, sha256) of every `shards`-th image
+    record from `shard` on; shards can run on different workers (Dask)."""
     from camtune.validation.files import check_file_records
 
     images = ctx.loaded.images
-    if image_ids is not None:
-        images = images[images["id"].isin(image_ids)]
+    if shards > 1:
+        images = images.iloc[shard::shards]  # by row: a record without a usable id is checked too
     return check_file_records(ctx.root, images, ctx.params.validation)
 
 
 def files_result(checks: list) -> CheckResult:
     """Gather the shards: their findings, DUP_CONTENT across all of them, the usable images."""
-    from camtune.validation.files import duplicate_content
+    from camtune.validation.files import duplicate_content, same_file
 
-    findings = [f for c in checks for f in c.findings] + duplicate_content(checks)
+    findings = [f for c in checks for f in c.findings] + same_file(checks) + duplicate_content(checks)
     bad = {f.image_id for f in findings if f.severity == "error"}
     usable = sorted(c.image_id for c in checks if c.decoded and c.image_id not in bad
                     and c.image_id is not None)
@@ -147,7 +189,8 @@ def assemble(ctx: Context, results: list[CheckResult]) -> Report:
 def validate(params: Params, *, detector=None) -> Report:
     """Run every check on `params.data.user_dataset`; read-only."""
     ctx = prepare(params)
-    files = check_files(ctx)
-    results = [check_schema(ctx), check_tables(ctx), check_attributes(ctx), files,
-               check_lineage(ctx), check_audit(ctx, files, detector=detector)]
+    files = guarded("files", check_files, ctx)
+    results = [guarded("schema", check_schema, ctx), guarded("tables", check_tables, ctx),
+               guarded("attributes", check_attributes, ctx), files, guarded("lineage", check_lineage, ctx),
+               guarded("audit", check_audit, ctx, files, detector=detector)]
     return assemble(ctx, results)

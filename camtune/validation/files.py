@@ -7,7 +7,10 @@ Files are only ever opened for reading. Work is I/O bound, so images are checked
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
+import stat
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,8 +20,8 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from camtune.config import ValidateParams
-from camtune.dataset import file_sha256
-from camtune.validation.findings import Finding
+from camtune.model import images as model_images
+from camtune.validation.findings import Finding, shorten
 
 
 @dataclass(frozen=True)
@@ -28,22 +31,55 @@ class FileCheck:
     findings: tuple[Finding, ...]
     sha256: str | None = None     # of the bytes, when the file could be read
     decoded: bool = False
+    identity: tuple[int, int] | None = None  # (st_dev, st_ino): the file, whatever the spelling
+
+
+# errno -> (rule, what to tell the user); anything else reading a path is FILE_UNREADABLE
+_OS_ERRORS = {
+    errno.ENOENT: ("FILE_MISSING", "no such file"),
+    errno.ENOTDIR: ("FILE_MISSING", "a part of the path is not a folder"),
+    errno.ENAMETOOLONG: ("FILE_NAME_TOO_LONG", "the name is longer than the file system allows"),
+    errno.ELOOP: ("FILE_SYMLINK_LOOP", "too many levels of symbolic links (a symlink loop)"),
+    errno.EACCES: ("FILE_UNREADABLE", "permission denied"),
+    errno.EPERM: ("FILE_UNREADABLE", "operation not permitted"),
+}
+
+
+def os_error_finding(exc: OSError) -> tuple[str, str]:
+    """(rule, reason) for an OSError met while reading a path the dataset names."""
+    rule, reason = _OS_ERRORS.get(exc.errno, ("FILE_UNREADABLE", exc.strerror or type(exc).__name__))
+    return rule, reason
+
+
+def _q(name: str) -> str:
+    """A file name for a message: quoted, escaped, at most 100 characters (report.json keeps it whole)."""
+    return shorten(repr(name), 100)
 
 
 def resolve_inside(root: Path, file_name: str) -> tuple[Path | None, str | None, str | None]:
     """(path, code, message): the file's path when it stays inside `root`, else a finding code."""
     if "\x00" in file_name:
         return None, "FILE_TRAVERSAL", "file_name contains a NUL byte"
+    try:
+        os.fsencode(file_name)
+    except UnicodeError:  # a lone surrogate (JSON allows "\udc80") names no file
+        return None, "FILE_MISSING", f"file_name {_q(file_name)} cannot be a file name (invalid Unicode)"
     if PurePosixPath(file_name).is_absolute() or PureWindowsPath(file_name).is_absolute() \
             or PureWindowsPath(file_name).drive:
-        return None, "FILE_ABSOLUTE", f"file_name {file_name!r} is an absolute path"
+        return None, "FILE_ABSOLUTE", f"file_name {_q(file_name)} is an absolute path"
     if ".." in PurePosixPath(file_name.replace("\\", "/")).parts:
-        return None, "FILE_TRAVERSAL", f"file_name {file_name!r} contains '..'"
-    real_root = root.resolve()
+        return None, "FILE_TRAVERSAL", f"file_name {_q(file_name)} contains '..'"
     path = root / file_name
-    real = path.resolve()  # follows every symlink on the way, including of parent folders
+    try:
+        real_root = root.resolve()
+        real = path.resolve()  # follows every symlink on the way, including of parent folders
+    except RuntimeError:  # Python < 3.13 reports a symlink loop so
+        return None, "FILE_SYMLINK_LOOP", f"{_q(file_name)}: too many levels of symbolic links (a symlink loop)"
+    except OSError as exc:
+        code, reason = os_error_finding(exc)
+        return None, code, f"{_q(file_name)}: {reason}"
     if real != real_root and real_root not in real.parents:
-        return None, "FILE_SYMLINK_OUT", f"file_name {file_name!r} resolves outside the dataset folder, to {real}"
+        return None, "FILE_SYMLINK_OUT", f"file_name {_q(file_name)} resolves outside the dataset folder, to {real}"
     return path, None, None
 
 
@@ -57,45 +93,89 @@ def check_file(root: Path, image_id, file_name, width, height, sha256, v: Valida
     path, code, msg = resolve_inside(root, fname)
     if code:
         return FileCheck(image_id, fname, (finding(code, msg),))
-    if not path.is_file():
-        return FileCheck(image_id, fname, (finding("FILE_MISSING", f"{fname}: no such file"),))
-    digest = file_sha256(path)  # streamed: a huge non-image file is never held in memory
+    try:
+        # stat before open: opening a FIFO blocks, reading a device never ends
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return FileCheck(image_id, fname, (finding(
+                "FILE_NOT_REGULAR", f"{_q(fname)} is a {_kind(st.st_mode)}, not an image file"),))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())  # what was opened (the path may have been swapped)
+            if not stat.S_ISREG(st.st_mode):
+                return FileCheck(image_id, fname, (finding(
+                    "FILE_NOT_REGULAR", f"{_q(fname)} is a {_kind(st.st_mode)}, not an image file"),))
+            identity = (st.st_dev, st.st_ino)
+            digest = _sha256(fh)  # streamed: a huge non-image file is never held in memory
+            fh.seek(0)
+            return _check_image(fh, fname, image_id, width, height, sha256, digest, identity, v, finding)
+    except OSError as exc:
+        code, reason = os_error_finding(exc)
+        return FileCheck(image_id, fname, (finding(code, f"{_q(fname)}: {reason}"),))
+
+
+def _sha256(fh, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    while block := fh.read(chunk):
+        h.update(block)
+    return h.hexdigest()
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO (named pipe)"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def _check_image(fh, fname, image_id, width, height, sha256, digest, identity, v, finding) -> FileCheck:
     out = []
     if isinstance(sha256, str) and sha256 and sha256 != digest:
-        out.append(finding("SHA256_MISMATCH", f"{fname}: sha256 is {digest}, declared {sha256}"))
+        out.append(finding("SHA256_MISMATCH", f"{_q(fname)}: sha256 is {digest}, declared {sha256}"))
     decoded = False
     try:
         with warnings.catch_warnings():
             # PIL warns (or raises, at 2x its own limit) on large images while reading the header;
             # our own limit below decides, and a raise is the same verdict
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)  # reads the header only
+            img = Image.open(fh)  # reads the header only
         with img:
             real_w, real_h = img.size
             if real_w * real_h > v.max_pixels:
-                out.append(finding("PIXEL_BOMB", f"{fname}: {real_w}x{real_h} = {real_w * real_h} pixels "
+                out.append(finding("PIXEL_BOMB", f"{_q(fname)}: {real_w}x{real_h} = {real_w * real_h} pixels "
                                    f"exceeds validate.max_pixels={v.max_pixels}; not decoded"))
-                return FileCheck(image_id, fname, tuple(out), digest)
-            if img.format not in v.allowed_formats:
-                out.append(finding("FORMAT_NOT_ALLOWED", f"{fname}: format {img.format} is not one of "
+                return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
+            fmt = model_images.image_format(img)  # a phone's multi-frame JPEG (MPO) is a JPEG
+            if fmt not in v.allowed_formats:
+                out.append(finding("FORMAT_NOT_ALLOWED", f"{_q(fname)}: format {img.format} is not one of "
                                    f"validate.allowed_formats {list(v.allowed_formats)}"))
+            reason = model_images.unsupported_reason(img)
+            if reason:
+                out.append(finding("MODE_UNSUPPORTED", f"{_q(fname)}: {reason}"))
+            orientation = model_images.exif_orientation(img)
+            if orientation is not None:
+                out.append(finding("EXIF_ORIENTATION", f"{_q(fname)}: EXIF orientation {orientation} asks for a "
+                                   "rotation/flip that training ignores (it uses the stored pixels); if the boxes "
+                                   "were drawn on the rotated view, re-save the image rotated", "warning"))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 img.load()  # the real decode: a truncated or corrupt file fails here
             decoded = True
     except Image.DecompressionBombError as exc:
-        out.append(finding("PIXEL_BOMB", f"{fname}: {exc}; not decoded"))
-        return FileCheck(image_id, fname, tuple(out), digest)
+        out.append(finding("PIXEL_BOMB", f"{_q(fname)}: {exc}; not decoded"))
+        return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
     except UnidentifiedImageError:
-        out.append(finding("FILE_UNDECODABLE", f"{fname}: not an image file PIL can identify"))
-        return FileCheck(image_id, fname, tuple(out), digest)
-    except (OSError, SyntaxError, ValueError) as exc:  # PIL's decoders raise these on corrupt data
-        out.append(finding("FILE_UNDECODABLE", f"{fname}: cannot be decoded: {exc}"))
-        return FileCheck(image_id, fname, tuple(out), digest)
+        out.append(finding("FILE_UNDECODABLE", f"{_q(fname)}: not an image file PIL can identify"))
+        return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # PIL's decoders raise these on corrupt data
+        out.append(finding("FILE_UNDECODABLE", f"{_q(fname)}: cannot be decoded: {exc}"))
+        return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
     if (width, height) != (real_w, real_h):
         declared = f"{_num(width)}x{_num(height)}"
-        out.append(finding("SIZE_MISMATCH", f"{fname}: the image is {real_w}x{real_h}, declared {declared}"))
-    return FileCheck(image_id, fname, tuple(out), digest, decoded)
+        out.append(finding("SIZE_MISMATCH", f"{_q(fname)}: the image is {real_w}x{real_h}, declared {declared}"))
+    return FileCheck(image_id, fname, tuple(out), digest, decoded, identity)
 
 
 def _num(v) -> str:
@@ -110,6 +190,7 @@ def check_files(root: str | Path, images: pd.DataFrame, v: ValidateParams,
     """Check every image record's file; also DUP_CONTENT across records. Returns (findings, checks)."""
     checks = check_file_records(root, images, v, workers)
     findings = [f for c in checks for f in c.findings]
+    findings.extend(same_file(checks))
     findings.extend(duplicate_content(checks))
     return findings, checks
 
@@ -124,29 +205,46 @@ def check_file_records(root: str | Path, images: pd.DataFrame, v: ValidateParams
     def one(r):
         w = None if pd.isna(r.width) else int(r.width)
         h = None if pd.isna(r.height) else int(r.height)
-        return check_file(root, r.id, r.file_name, w, h, r.sha256, v)
+        image_id = None if pd.isna(r.id) else int(r.id)
+        return check_file(root, image_id, r.file_name, w, h, r.sha256, v)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, rows))
 
 
+def same_file(checks: list[FileCheck]) -> list[Finding]:
+    """FILE_SAME_AS for records that name one file under different spellings (./a.jpg, a//a.jpg,
+    a symlink or hard link, another case on a case-insensitive file system): one (device, inode)."""
+    first: dict[tuple[int, int], FileCheck] = {}
+    out = []
+    for c in checks:
+        if c.identity is None:
+            continue
+        seen = first.setdefault(c.identity, c)
+        if seen is not c and seen.file_name != c.file_name:  # the same spelling is DUP_FILE_NAME
+            out.append(Finding("error", "FILE_SAME_AS",
+                               f"{_q(c.file_name)} is the same file as {_q(seen.file_name)} of image {seen.image_id}",
+                               image_id=c.image_id, file=c.file_name))
+    return out
+
+
 def duplicate_content(checks: list[FileCheck]) -> list[Finding]:
-    """DUP_CONTENT for byte-identical files under different file names (the same file named twice
-    is DUP_FILE_NAME, a table rule)."""
+    """DUP_CONTENT for byte-identical distinct files (one file named twice is DUP_FILE_NAME, a table
+    rule, or FILE_SAME_AS)."""
     by_digest: dict[str, list[FileCheck]] = {}
     for c in checks:
         if c.sha256:
             by_digest.setdefault(c.sha256, []).append(c)
     out = []
     for group in by_digest.values():
-        names = {c.file_name for c in group}
+        names = {c.identity for c in group}
         if len(names) < 2:
             continue
         first = group[0]
         for c in group[1:]:
-            if c.file_name != first.file_name:
+            if c.identity != first.identity:
                 out.append(Finding("warning", "DUP_CONTENT",
-                                   f"{c.file_name} has the same content as {first.file_name} "
+                                   f"{_q(c.file_name)} has the same content as {_q(first.file_name)} "
                                    f"(image {first.image_id}); a duplicate can leak between train and holdout",
                                    image_id=c.image_id, file=c.file_name))
     return out

@@ -9,23 +9,33 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+from pandas import NA as _NA
+
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 
 # code -> (check it belongs to, what it means). The check names group codes in the report.
+# Listed in causal order: report.json and stderr list findings in this order, so a cause (a
+# schema violation, an unknown label) comes before the findings it makes other checks raise.
 RULES: dict[str, tuple[str, str]] = {
-    # the annotations file itself
-    "ANNOTATIONS_UNREADABLE": ("schema", "annotations.json is missing or not valid JSON"),
+    # the step itself: a bug, never the user's fault, still reported like any finding
+    "INTERNAL": ("schema", "validate itself failed unexpectedly (a bug); the message says where"),
+    # the dataset folder and the annotations file itself
+    "DATASET_UNREADABLE": ("schema", "the dataset path is missing, not a folder, or cannot be read"),
+    "ANNOTATIONS_UNREADABLE": ("schema", "annotations.json is missing, not a regular file, unreadable or not JSON"),
+    "ANNOTATIONS_TOO_LARGE": ("schema", "annotations.json is larger than validate.max_annotations_bytes"),
+    "ANNOTATIONS_TOO_DEEP": ("schema", "annotations.json nests arrays/objects deeper than the parser allows"),
     "SCHEMA": ("schema", "a record does not match schemas/dataset.schema.json"),
-    # table rules (Great Expectations suite)
+    # table rules (Great Expectations suite); causes first: ids and labels, then boxes
+    "DUP_CATEGORY_ID": ("tables", "two categories share an id"),
+    "UNKNOWN_LABEL": ("tables", "an annotation's label is not in labels.names"),
     "DUP_IMAGE_ID": ("tables", "two images share an id"),
     "DUP_ANNOTATION_ID": ("tables", "two annotations share an id"),
-    "DUP_CATEGORY_ID": ("tables", "two categories share an id"),
-    "DUP_FILE_NAME": ("tables", "two images point at the same file"),
+    "DUP_FILE_NAME": ("tables", "two images point at the same file name"),
     "DANGLING_IMAGE_ID": ("tables", "an annotation names an image that does not exist"),
     "DANGLING_CATEGORY_ID": ("tables", "an annotation names a category that does not exist"),
-    "UNKNOWN_LABEL": ("tables", "an annotation's label is not in labels.names"),
     "FOREIGN_USER": ("tables", "an image belongs to another user than user.id"),
+    "TOO_MANY_BOXES": ("tables", "an image has more boxes than validate.max_boxes_per_image (what training keeps)"),
     "BOX_NAN": ("tables", "a box coordinate is missing or not a finite number"),
     "BOX_NONPOSITIVE": ("tables", "a box has width or height <= 0"),
     "BOX_OUTSIDE": ("tables", "a box sticks out of its image by more than validate.box_tolerance_px"),
@@ -36,9 +46,16 @@ RULES: dict[str, tuple[str, str]] = {
     "FILE_ABSOLUTE": ("files", "file_name is an absolute path"),
     "FILE_TRAVERSAL": ("files", "file_name climbs out of the dataset folder with '..'"),
     "FILE_SYMLINK_OUT": ("files", "file_name resolves (through a symlink) outside the dataset folder"),
-    "FILE_MISSING": ("files", "the file does not exist or is not a regular file"),
+    "FILE_NAME_TOO_LONG": ("files", "file_name (or a part of it) is longer than the file system allows"),
+    "FILE_SYMLINK_LOOP": ("files", "file_name goes through a symlink loop"),
+    "FILE_MISSING": ("files", "the file does not exist"),
+    "FILE_NOT_REGULAR": ("files", "the path exists but is not a regular file (a folder, FIFO, device, socket)"),
+    "FILE_UNREADABLE": ("files", "the file exists but cannot be read (permissions, I/O error)"),
+    "FILE_SAME_AS": ("files", "two image records name the same file under different spellings"),
     "FILE_UNDECODABLE": ("files", "the file is not a decodable image"),
     "FORMAT_NOT_ALLOWED": ("files", "the image format is not in validate.allowed_formats"),
+    "MODE_UNSUPPORTED": ("files", "the image mode would decode to different pixels in different steps"),
+    "EXIF_ORIENTATION": ("files", "the image has an EXIF rotation that training ignores"),
     "PIXEL_BOMB": ("files", "the image declares more pixels than validate.max_pixels"),
     "SIZE_MISMATCH": ("files", "the real image size differs from the declared width/height"),
     "SHA256_MISMATCH": ("files", "the file's sha256 differs from the declared sha256"),
@@ -53,6 +70,26 @@ RULES: dict[str, tuple[str, str]] = {
     "UNLABELED_OBJECT": ("audit", "the reference model sees an object no annotation covers"),
 }
 CHECKS: tuple[str, ...] = ("schema", "tables", "attributes", "files", "lineage", "audit")
+RULE_ORDER: dict[str, int] = {code: i for i, code in enumerate(RULES)}
+
+MAX_MESSAGE = 240  # characters of a finding's message; the full text is kept in `detail`
+MAX_LINE = 320     # a whole stderr line
+_MAX_DETAIL = 20_000
+
+
+def escape(text: str) -> str:
+    """Control characters (newlines, ESC, NUL...) as visible escapes, so a hostile file name cannot
+    forge lines or terminal codes on stderr and in report.md."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
+    if len(text) <= limit:
+        return text
+    tail = f"... (+{len(text)} chars in all)"
+    return text[:max(0, limit - len(tail))] + tail
 
 
 @dataclass(frozen=True)
@@ -63,6 +100,7 @@ class Finding:
     image_id: int | None = None
     annotation_id: int | None = None
     file: str | None = None
+    detail: str | None = None   # the full message when `message` had to be shortened
 
     def __post_init__(self):
         if self.severity not in SEVERITIES:
@@ -72,6 +110,12 @@ class Finding:
         # ids come out of pandas as numpy scalars or floats (a column with nulls); keep JSON plain
         object.__setattr__(self, "image_id", _plain_id(self.image_id))
         object.__setattr__(self, "annotation_id", _plain_id(self.annotation_id))
+        message = escape(str(self.message))
+        if len(message) > MAX_MESSAGE:
+            if self.detail is None:
+                object.__setattr__(self, "detail", shorten(message, _MAX_DETAIL))
+            message = shorten(message)
+        object.__setattr__(self, "message", message)
 
     @property
     def check(self) -> str:
@@ -84,30 +128,30 @@ class Finding:
         if self.annotation_id is not None:
             parts.append(f"annotation {self.annotation_id}")
         if self.file:
-            parts.append(self.file)
+            parts.append(shorten(escape(self.file), 80))
         return ", ".join(parts) or "dataset"
 
     def line(self) -> str:
-        return f"{self.severity.upper()} {self.rule} [{self.where()}]: {self.message}"
+        return shorten(f"{self.severity.upper()} {self.rule} [{self.where()}]: {self.message}", MAX_LINE)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["detail"] is None:
+            del d["detail"]
+        return d
 
 
 def _plain_id(v):
-    if v is None:
+    """An id as a plain int (or str for garbage), never through a float: ids span int64."""
+    if v is None or v is _NA:
         return None
-    try:
-        import math
-
-        if isinstance(v, float) and math.isnan(v):
-            return None
-        if hasattr(v, "item"):
-            v = v.item()
-        if isinstance(v, float) and v.is_integer():
-            return int(v)
-    except (TypeError, ValueError):
-        pass
+    if isinstance(v, bool):
+        return str(v)
+    if hasattr(v, "item") and not isinstance(v, (int, str)):
+        v = v.item()  # numpy scalar -> exact Python int
+    if isinstance(v, float):
+        # only from hand-made findings; a float id beyond 2**53 was already rounded by someone
+        return None if v != v else (int(v) if v.is_integer() else str(v))
     return v if isinstance(v, (int, str)) else str(v)
 
 

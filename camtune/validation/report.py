@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from camtune import atomic
-from camtune.validation.findings import CHECKS, RULES, SEVERITIES, CheckResult, Finding
+from camtune.validation.findings import CHECKS, RULE_ORDER, RULES, SEVERITIES, CheckResult, Finding, escape
 
 _ORDER = {s: i for i, s in enumerate(SEVERITIES)}
 
@@ -18,7 +18,8 @@ def _id_key(v):
 
 
 def _sort_key(f: Finding):
-    return (_ORDER[f.severity], f.rule, _id_key(f.image_id), _id_key(f.annotation_id), f.message)
+    # causal order: RULES lists causes (schema, unknown labels) before what they make fail
+    return (_ORDER[f.severity], RULE_ORDER[f.rule], _id_key(f.image_id), _id_key(f.annotation_id), f.message)
 
 
 @dataclass
@@ -60,12 +61,21 @@ class Report:
             "findings": [f.to_dict() for f in findings],
         }
 
-    def summary_lines(self, limit: int = 10) -> list[str]:
-        """The first error findings, one line each (what a failed run prints on stderr)."""
+    def summary_lines(self, limit: int = 10, per_rule: int = 3) -> list[str]:
+        """Error findings in causal order, one short line each (what a failed run prints on
+        stderr): at most `per_rule` of each rule, so one cause's many consequences cannot hide
+        the next rule, then a count of the rest by rule."""
         errs = self.errors()
-        lines = [f.line() for f in errs[:limit]]
-        if len(errs) > limit:
-            lines.append(f"... and {len(errs) - limit} more errors")
+        shown, per = [], Counter()
+        for f in errs:
+            if len(shown) < limit and per[f.rule] < per_rule:
+                shown.append(f)
+                per[f.rule] += 1
+        lines = [f.line() for f in shown]
+        rest = Counter(f.rule for f in errs) - per
+        if rest:
+            listed = ", ".join(f"{code} {n}" for code, n in sorted(rest.items(), key=lambda kv: RULE_ORDER[kv[0]]))
+            lines.append(f"... and {sum(rest.values())} more errors ({listed}); all in report.json")
         return lines
 
     def to_markdown(self, max_rows: int = 200) -> str:
@@ -74,14 +84,14 @@ class Report:
         out = [
             f"# Dataset validation: {verdict}",
             "",
-            f"Dataset `{self.dataset}`, user `{self.user_id}`: {sev['error']} errors, "
+            f"Dataset `{_md(self.dataset)}`, user `{self.user_id}`: {sev['error']} errors, "
             f"{sev['warning']} warnings, {sev['info']} notes.",
             "",
             "| count | value |", "| --- | --- |",
         ]
         for k, v in self.counts.items():
             if isinstance(v, (int, float, str, bool)) or v is None:
-                out.append(f"| {k} | {v} |")
+                out.append(f"| {k} | {_md(v)} |")
         out += ["", "## Checks", "", "| check | status | findings | note |", "| --- | --- | --- | --- |"]
         for name in CHECKS:
             c = self.checks.get(name)
@@ -118,4 +128,4 @@ def _cell(v) -> str:
 
 
 def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return escape(str(text)).replace("|", "\\|")

@@ -19,8 +19,19 @@ from camtune.validation.findings import Finding
 from camtune.validation.load import image_lookup
 
 
-def image_frame(images: pd.DataFrame) -> pd.DataFrame:
-    return images[["id", "file_name", "user_id", "width", "height"]].reset_index(drop=True)
+def _ids(col) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 values, null mask) of an id column: exact, never through float64."""
+    arr = pd.array(col, dtype="Int64")
+    return arr.to_numpy(dtype="int64", na_value=0), np.asarray(arr.isna())
+
+
+def image_frame(images: pd.DataFrame, anns: pd.DataFrame | None = None) -> pd.DataFrame:
+    df = images[["id", "file_name", "user_id", "width", "height"]].reset_index(drop=True)
+    # boxes per image record: training keeps max_boxes_per_image of them and drops the rest
+    counts = pd.Series(0, index=pd.Index([], dtype="Int64")) if anns is None else \
+        anns["image_id"].dropna().value_counts()
+    df["box_count"] = df["id"].map(counts).fillna(0).astype("int64")
+    return df
 
 
 def annotation_frame(anns: pd.DataFrame, images: pd.DataFrame, categories: pd.DataFrame) -> pd.DataFrame:
@@ -28,12 +39,12 @@ def annotation_frame(anns: pd.DataFrame, images: pd.DataFrame, categories: pd.Da
 
     Cheap dtypes on purpose: GX filters and copies its batch once per expectation, so labels are
     categorical and the flags nullable booleans (null = nothing to check; GX skips nulls)."""
-    image_id = pd.to_numeric(anns["image_id"], errors="coerce").to_numpy(dtype="float64")
-    category_id = pd.to_numeric(anns["category_id"], errors="coerce").to_numpy(dtype="float64")
+    image_id, image_null = _ids(anns["image_id"])
+    category_id, category_null = _ids(anns["category_id"])
     df = pd.DataFrame({
-        "id": anns["id"].to_numpy(),
-        "image_id": image_id,
-        "category_id": category_id,
+        "id": pd.array(anns["id"], dtype="Int64"),
+        "image_id": pd.array(anns["image_id"], dtype="Int64"),
+        "category_id": pd.array(anns["category_id"], dtype="Int64"),
         "label": pd.Categorical(anns["label"]),
     })
     box = anns[["x", "y", "w", "h"]].to_numpy(dtype="float64", copy=True)
@@ -45,11 +56,13 @@ def annotation_frame(anns: pd.DataFrame, images: pd.DataFrame, categories: pd.Da
 
     # one hash lookup per annotation: the position of its image (first record of a repeated id)
     lookup = image_lookup(images)
-    pos = pd.Index(lookup.index.to_numpy(dtype="float64")).get_indexer(image_id)
+    pos = pd.Index(lookup.index.to_numpy(dtype="int64")).get_indexer(image_id)
+    pos[image_null] = -1
     found = pos >= 0
-    df["image_found"] = pd.arrays.BooleanArray(found, np.isnan(image_id))
-    cat_ids = pd.Index(np.unique(pd.to_numeric(categories["id"], errors="coerce").dropna().to_numpy(dtype="float64")))
-    df["category_found"] = pd.arrays.BooleanArray(cat_ids.get_indexer(category_id) >= 0, np.isnan(category_id))
+    df["image_found"] = pd.arrays.BooleanArray(found, image_null)
+    cat_vals, cat_null = _ids(categories["id"])
+    cat_ids = pd.Index(np.unique(cat_vals[~cat_null]))
+    df["category_found"] = pd.arrays.BooleanArray(cat_ids.get_indexer(category_id) >= 0, category_null)
 
     sizes = np.append(lookup[["width", "height"]].to_numpy(dtype="float64"), [[np.nan, np.nan]], axis=0)
     img_w, img_h = sizes[pos].T  # pos -1 picks the NaN row: unknown image, unknown size
@@ -67,7 +80,9 @@ def annotation_frame(anns: pd.DataFrame, images: pd.DataFrame, categories: pd.Da
 
 
 def category_frame(categories: pd.DataFrame) -> pd.DataFrame:
-    return categories[["id", "name"]].reset_index(drop=True)
+    df = categories[["id", "name"]].reset_index(drop=True)
+    df["id"] = pd.array(df["id"], dtype="Int64")
+    return df
 
 
 # --- the suites: (expectation, code, severity, message(row)) -------------------------------------
@@ -80,10 +95,15 @@ def _suites(v: ValidateParams, labels: Sequence[str], user_id: str | None, gxe) 
     tol, min_size = v.box_tolerance_px, v.min_box_size_px
     images = [
         (gxe.ExpectColumnValuesToBeUnique(column="id"), "DUP_IMAGE_ID", "error",
-         lambda r: f"image id {r.id:g} is used by more than one image"),
+         lambda r: f"image id {r.id} is used by more than one image"),
         (gxe.ExpectColumnValuesToBeUnique(column="file_name"), "DUP_FILE_NAME", "error",
          lambda r: f"file {r.file_name!r} is named by more than one image record"),
     ]
+    images.append((gxe.ExpectColumnValuesToBeBetween(column="box_count", max_value=v.max_boxes_per_image),
+                   "TOO_MANY_BOXES", "error",
+                   lambda r: f"image has {r.box_count} boxes; training keeps at most {v.max_boxes_per_image} "
+                             "(validate.max_boxes_per_image) and would drop the rest; split the image's "
+                             "objects over fewer, or raise the limit with training's max_num_instances"))
     if user_id is not None:
         images.append((gxe.ExpectColumnValuesToBeInSet(column="user_id", value_set=[user_id]),
                        "FOREIGN_USER", "warning",
@@ -91,11 +111,11 @@ def _suites(v: ValidateParams, labels: Sequence[str], user_id: str | None, gxe) 
                                  "it does not count as this user's data"))
     annotations = [
         (gxe.ExpectColumnValuesToBeUnique(column="id"), "DUP_ANNOTATION_ID", "error",
-         lambda r: f"annotation id {r.id:g} is used by more than one annotation"),
+         lambda r: f"annotation id {r.id} is used by more than one annotation"),
         (gxe.ExpectColumnValuesToBeInSet(column="image_found", value_set=[True]), "DANGLING_IMAGE_ID",
-         "error", lambda r: f"image_id {r.image_id:g} names no image"),
+         "error", lambda r: f"image_id {r.image_id} names no image"),
         (gxe.ExpectColumnValuesToBeInSet(column="category_found", value_set=[True]),
-         "DANGLING_CATEGORY_ID", "error", lambda r: f"category_id {r.category_id:g} names no category"),
+         "DANGLING_CATEGORY_ID", "error", lambda r: f"category_id {r.category_id} names no category"),
         (gxe.ExpectColumnValuesToBeInSet(column="label", value_set=list(labels)), "UNKNOWN_LABEL",
          "error", lambda r: f"label {r.label!r} is not one of labels.names"),
         (gxe.ExpectColumnValuesToBeInSet(column="box_finite", value_set=[True]), "BOX_NAN", "error",
@@ -112,7 +132,7 @@ def _suites(v: ValidateParams, labels: Sequence[str], user_id: str | None, gxe) 
     ]
     categories = [
         (gxe.ExpectColumnValuesToBeUnique(column="id"), "DUP_CATEGORY_ID", "error",
-         lambda r: f"category id {r.id:g} is used by more than one category"),
+         lambda r: f"category id {r.id} is used by more than one category"),
     ]
     return {"images": images, "annotations": annotations, "categories": categories}
 
@@ -199,7 +219,7 @@ def check_tables(images: pd.DataFrame, anns: pd.DataFrame, categories: pd.DataFr
     """The suite on the three tables: `v` (params' `validate` section) sets the tolerances,
     `labels` the known labels, `user_id` (when given) whose images these must be."""
     frames = {
-        "images": image_frame(images),
+        "images": image_frame(images, anns),
         "annotations": annotation_frame(anns, images, categories),
         "categories": category_frame(categories),
     }

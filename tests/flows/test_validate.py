@@ -141,3 +141,27 @@ def test_file_checks_fan_out_on_the_configured_task_runner(prefect_server, tmp_p
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["counts"]["images"] == 12
     assert [f["image_id"] for f in report["findings"] if f["rule"] == "FILE_UNDECODABLE"] == [coco["images"][3]["id"]]
+
+
+@pytest.mark.parametrize("broken", ["check_tables", "assemble"])
+def test_a_bug_in_validate_still_writes_the_report_and_exits_1(prefect_server, tmp_path, capsys, monkeypatch,
+                                                              broken):
+    # issue 18: the top-level guard turns anything unexpected into INTERNAL, one line, report written
+    from camtune import validation
+
+    def boom(*a, **kw):
+        raise ZeroDivisionError("a bug\nspanning lines")
+
+    monkeypatch.setattr(validation, broken, boom)
+    root = tmp_path / "ds"
+    make_dataset(root)
+    argv = ["--params", str(ROOT / "params.yaml")] + [
+        a for k, v in _overrides(root, tmp_path / "registry").items() for a in ("--set", f"{k}={v}")]
+    rc = _cli.run(lambda **kw: validate_dataset(out_dir=str(tmp_path / "out"), **kw), argv)
+    assert rc == 1
+    err = capsys.readouterr().err
+    [line] = [ln for ln in err.splitlines() if "INTERNAL" in ln]
+    assert "ZeroDivisionError: a bug spanning lines" in line and "Traceback" not in err
+    report = json.loads((tmp_path / "out/report.json").read_text())
+    assert report["passed"] is False and [f["rule"] for f in report["findings"]] == ["INTERNAL"]
+    assert "Traceback" in report["findings"][0]["detail"]

@@ -59,4 +59,4 @@ def test_summary_lines_are_the_first_errors():
         Finding("error", "BOX_NAN", f"m{i}", image_id=i, annotation_id=i) for i in range(15)])})
     lines = r.summary_lines(limit=3)
     assert lines[0] == "ERROR BOX_NAN [image 0, annotation 0]: m0"
-    assert lines[-1] == "... and 12 more errors" and len(lines) == 4
+    assert lines[-1] == "... and 12 more errors (BOX_NAN 12); all in report.json" and len(lines) == 4
