@@ -54,11 +54,12 @@ def test_train_model_end_to_end_publishes_and_records(prefect_server, repo_copy)
         assert (entry / name).is_file(), name
     receipt = json.loads((repo_copy / "workspaces/u_demo/artifacts/publish/receipt.json").read_text())
     assert receipt["model_id"] == model_id
+    assert (repo_copy / "workspaces/u_demo/artifacts/report/index.html").is_file()
 
     # the run is recorded in DVC: its dvc.lock, every stage in it, is committed on the user's run branch
     lock = subprocess.run(["git", "show", "camtune-runs/u_demo:dvc.lock"], cwd=repo_copy,
                           capture_output=True, text=True, check=True).stdout
-    assert {"validate", "sample", "train_base", "finetune", "evaluate", "export", "publish"} <= set(
+    assert {"validate", "sample", "train_base", "finetune", "evaluate", "export", "publish", "report"} <= set(
         yaml.safe_load(lock)["stages"])
 
     # Prefect shows it: the summary artifact of the parent flow
@@ -71,7 +72,7 @@ def test_train_model_end_to_end_publishes_and_records(prefect_server, repo_copy)
     assert state.is_completed(), state.message
     stages = state.result()["stages"]
     assert [s["stage"] for s in stages] == ["validate", "sample", "train_base", "finetune", "evaluate",
-                                            "export", "publish"]
+                                            "export", "publish", "report"]
     assert all(s["returncode"] == 0 and not s["ran"] for s in stages)
     index2 = json.loads((repo_copy / "registry/users/u_demo/index.json").read_text())
     assert len(index2["models"]) == len(index["models"])
