@@ -45,6 +45,7 @@ EVALUATION_DETAILS = EVALUATE_DIR / "details.json"
 PLOTS = EVALUATE_DIR / "plots"
 EVALUATION_DETECTIONS = EVALUATE_DIR / "detections"  # {base,tuned}_{user,global}.json, COCO results
 GATE_PLOTS = EVALUATE_DIR / "gate_plots"   # forest plots of the gate's checks (PNG)
+FRIGATE_RUNS = EVALUATE_DIR / "frigate_runs.json"  # every region and detection >= 0.4 of the Frigate path
 
 EXPORT_DIR = ARTIFACTS / "export"
 
@@ -70,7 +71,7 @@ OUTS: dict[str, tuple[Path, ...]] = {
     "train_base": (TRAIN_BASE_DIR,),
     "finetune": (FINETUNE_DIR,),
     "evaluate": (GATE, FILTERS, EVALUATION_REPORT, EVALUATION_DETAILS, EVALUATION_DETECTIONS, PLOTS, GATE_PLOTS,
-                 METRICS),
+                 FRIGATE_RUNS, METRICS),
     "export": (EXPORT_DIR,),
     "publish": (RECEIPT,),
     "report": (REPORT_DIR,),

@@ -23,7 +23,7 @@ from camtune.evaluation.coco_eval import detections_to_coco, evaluate_with_match
 from camtune.evaluation.predict import predict_dataset
 
 ModelKind = Literal["checkpoint", "tflite"]
-FRIGATE_RUNS = "frigate_runs.json"
+FRIGATE_RUNS = artifacts.FRIGATE_RUNS.name  # written into out_dir, which may differ from the stage folder
 # evaluation set key -> the manifest it is read from
 SETS = {"user": artifacts.HOLDOUT, "global": artifacts.GLOBAL_EVAL}
 

@@ -77,7 +77,10 @@ def run_dir(tmp_path, sample_datasets, tiny_tflite, monkeypatch):
     monkeypatch.chdir(tmp_path)
     overrides = {"data.user_dataset": str(sample_datasets.user), "data.global_pool": str(sample_datasets.global_pool),
                  "publish.registry.root": str(tmp_path / "registry"), "validate.reference_model": "reference.tflite",
-                 "validate.min_new_verified": 1}
+                 "validate.min_new_verified": 1,
+                 # predictions are stood in per image (below); the Frigate path runs a real
+                 # detector on crops, which these fixtures do not have
+                 "evaluate.frigate_path.enabled": False}
     params = config.load(PARAMS, overrides)
     names = list(params.labels.names)
     validation.validate(params, detector=AuditDetector()).write(tmp_path / "artifacts/validate")
