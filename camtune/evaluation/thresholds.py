@@ -56,6 +56,28 @@ def _clip(v: float, lo_hi: Sequence[float]) -> float:
     return round(min(max(v, lo), hi), 2)
 
 
+def _read_off(curve, lowest_at, params: ThresholdParams, min_range: Sequence[float], is_attr: bool,
+              path: str = "") -> tuple[float, float | None, list[str]]:
+    """(min_score, threshold, notes) read off one label's curve: `lowest_at(curve, target)` is the
+    lowest score reaching a precision target; an unreached target takes the strictest allowed value.
+    Attribute labels get no threshold (Frigate ignores it for them)."""
+    notes = []
+    ms = lowest_at(curve, params.min_score_precision)
+    if ms is None:  # the model never gets that precise on this label: be as strict as allowed
+        notes.append(f"{path}precision {params.min_score_precision} not reached")
+        ms = min_range[1]
+    min_score = _clip(ms, min_range)
+    threshold = None
+    if not is_attr:
+        th = lowest_at(curve, params.threshold_precision)
+        if th is None:
+            notes.append(f"{path}precision {params.threshold_precision} not reached")
+            th = params.threshold_range[1]
+        # a tracked object's median score must not be allowed below the per-frame floor
+        threshold = max(_clip(th, params.threshold_range), min_score)
+    return min_score, threshold, notes
+
+
 def _pick(label: str, sets: list[tuple[str, dict]], min_boxes: int) -> tuple[str, dict | None, int]:
     """The first evaluation set with enough boxes of the label (the user's own cameras first)."""
     best_boxes = 0
@@ -82,20 +104,7 @@ def recommend(label_names: Sequence[str], attribute_labels: Sequence[str], sets:
                               None if is_attr else params.fallback_threshold, source, boxes,
                               f"only {boxes} boxes (< {params.min_boxes}): Frigate defaults"))
             continue
-        notes = []
-        ms = score_at_precision(curve, params.min_score_precision)
-        if ms is None:  # the model never gets that precise on this label: be as strict as allowed
-            notes.append(f"precision {params.min_score_precision} not reached")
-            ms = params.min_score_range[1]
-        min_score = _clip(ms, params.min_score_range)
-        threshold = None
-        if not is_attr:
-            th = score_at_precision(curve, params.threshold_precision)
-            if th is None:
-                notes.append(f"precision {params.threshold_precision} not reached")
-                th = params.threshold_range[1]
-            # a tracked object's median score must not be allowed below the per-frame floor
-            threshold = max(_clip(th, params.threshold_range), min_score)
+        min_score, threshold, notes = _read_off(curve, score_at_precision, params, params.min_score_range, is_attr)
         notes.append(f"{boxes} boxes")
         out.append(Advice(label, is_attr, min_score, threshold, source, boxes, ", ".join(notes)))
     return out
@@ -131,19 +140,8 @@ def recommend_frigate(label_names: Sequence[str], attribute_labels: Sequence[str
                               f"only {boxes} boxes (< {params.min_boxes}): Frigate defaults"))
             continue
         curve = label_curve(runs, label)
-        notes = []
-        ms = _lowest_at_precision(curve, params.min_score_precision)
-        if ms is None:
-            notes.append(f"Frigate-path precision {params.min_score_precision} not reached")
-            ms = floor[1]
-        min_score = _clip(ms, floor)
-        threshold = None
-        if not is_attr:
-            th = _lowest_at_precision(curve, params.threshold_precision)
-            if th is None:
-                notes.append(f"Frigate-path precision {params.threshold_precision} not reached")
-                th = params.threshold_range[1]
-            threshold = max(_clip(th, params.threshold_range), min_score)
+        min_score, threshold, notes = _read_off(curve, _lowest_at_precision, params, floor, is_attr,
+                                                path="Frigate-path ")
         at = next(c for c in curve if c["score"] >= min_score - 1e-9)
         if at["recall"] is not None:
             notes.append(f"recall {at['recall']:.2f} at min_score")
