@@ -84,9 +84,9 @@ def bench_suggest(n_images: int, model: str | None, work: Path) -> dict:
     coco = load_coco(root, names, dict(params.labels.attribute_parents))
     for img in coco["images"]:
         img["verified"] = False
-    rules = sg.SuggestRules(label_names=tuple(names))
-    sg.suggest(root, {**coco, "images": coco["images"][:2]}, detector, rules)  # warm-up
-    (_, _, counts), wall, cpu = timed(lambda: sg.suggest(root, coco, detector, rules))
+    names, rules = tuple(names), params.ingest.suggest
+    sg.suggest(root, {**coco, "images": coco["images"][:2]}, detector, names, rules)  # warm-up
+    (_, _, counts), wall, cpu = timed(lambda: sg.suggest(root, coco, detector, names, rules))
     return {"images": counts["images"], "wall_s": wall, "cpu_s": cpu, "model": Path(model).name,
             "size": f"{coco['images'][0]['width']}x{coco['images'][0]['height']}"}
 

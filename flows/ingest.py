@@ -110,11 +110,7 @@ def ingest_suggest(params_path: str = "params.yaml", overrides: dict | None = No
     model_path, version, filters = sg.resolve_model(params, out / "models")
     detector = TFLiteDetector(model_path)
     names = tuple(detector.label_names or params.labels.names)
-    rules = sg.SuggestRules(label_names=names, score_floor=sp.score_floor, merge_iou=sp.merge_iou,
-                            default_threshold=sp.default_threshold, margin_weight=sp.margin_weight,
-                            disagreement_weight=sp.disagreement_weight, scarcity_weight=sp.scarcity_weight,
-                            scarcity_scale=sp.scarcity_scale)
-    new, ranking, counts = sg.suggest(root, coco, detector, rules, sg.read_thresholds(filters), progress=progress)
+    new, ranking, counts = sg.suggest(root, coco, detector, names, sp, sg.read_thresholds(filters), progress=progress)
     save_coco(root, coco, new)
     atomic.write_json(out / "ranking.json", {"model": version, "ranking": ranking})
     md = sg.report_markdown(ranking, counts, version)

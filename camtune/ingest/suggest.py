@@ -22,26 +22,14 @@ Ranking: how much would verifying this image teach the model? The priority of an
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from types import SimpleNamespace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
+from camtune.config import AuditParams, SuggestIngestParams
 from camtune.ingest import IngestError, copy_coco, label_ids, next_id
-
-
-@dataclass(frozen=True)
-class SuggestRules:
-    label_names: tuple[str, ...]      # model class index i -> label_names[i]
-    score_floor: float = 0.4
-    merge_iou: float = 0.5
-    default_threshold: float = 0.7
-    margin_weight: float = 1.0
-    disagreement_weight: float = 1.0
-    scarcity_weight: float = 0.5
-    scarcity_scale: float = 20.0
 
 
 def annotation_table(coco: dict, image_ids) -> pd.DataFrame:
@@ -66,7 +54,10 @@ def margin(scores_labels, thresholds: dict[str, float], default: float) -> float
     return best
 
 
-def disagreement(frigate: pd.DataFrame, pred: dict, width: int, height: int, rules: SuggestRules) -> float:
+def disagreement(frigate: pd.DataFrame, pred: dict, width: int, height: int, label_names: Sequence[str],
+                 rules: SuggestIngestParams) -> float:
+    """Share of Frigate's boxes in an image that our model misses or labels differently
+    (`label_names[i]` is model class i; `rules` is params' `ingest.suggest`)."""
     from camtune.model.detections import iou_matrix
 
     if not len(frigate):
@@ -75,7 +66,7 @@ def disagreement(frigate: pd.DataFrame, pred: dict, width: int, height: int, rul
     keep = scores >= rules.score_floor
     boxes = np.asarray(pred["boxes"], dtype=np.float64).reshape(-1, 4)[keep]
     classes = np.asarray(pred["classes"], dtype=np.int64)[keep]
-    names = np.array([rules.label_names[c] if 0 <= c < len(rules.label_names) else "" for c in classes],
+    names = np.array([label_names[c] if 0 <= c < len(label_names) else "" for c in classes],
                      dtype=object)
     gt = np.stack([frigate["y"] / height, frigate["x"] / width, (frigate["y"] + frigate["h"]) / height,
                    (frigate["x"] + frigate["w"]) / width], axis=1).astype(np.float64)
@@ -88,7 +79,7 @@ def disagreement(frigate: pd.DataFrame, pred: dict, width: int, height: int, rul
     return float(np.mean(~(seen & same)))
 
 
-def suggest(root: str | Path, coco: dict, detector, rules: SuggestRules,
+def suggest(root: str | Path, coco: dict, detector, label_names: Sequence[str], rules: SuggestIngestParams,
             thresholds: dict[str, float] | None = None, *, progress: bool = False) -> tuple[dict, list[dict], dict]:
     """(new coco, ranking high priority first, counts). Pure apart from reading the images."""
     from tqdm import tqdm
@@ -97,7 +88,7 @@ def suggest(root: str | Path, coco: dict, detector, rules: SuggestRules,
 
     root = Path(root)
     thresholds = thresholds or {}
-    cat_ids = label_ids(coco, [n for n in rules.label_names if n in {c["name"] for c in coco["categories"]}])
+    cat_ids = label_ids(coco, [n for n in label_names if n in {c["name"] for c in coco["categories"]}])
     unverified = [img for img in coco["images"] if not img.get("verified")]
     todo = {img["id"] for img in unverified}
     out = copy_coco(coco)
@@ -111,7 +102,8 @@ def suggest(root: str | Path, coco: dict, detector, rules: SuggestRules,
     for img in coco["images"]:
         if img.get("verified"):
             verified_per_camera[img["camera"]] = verified_per_camera.get(img["camera"], 0) + 1
-    thresholds_ = SimpleNamespace(score_threshold=rules.score_floor, iou_threshold=rules.merge_iou)
+    # the audit's "unlabeled object" rule, at the suggestion floor and merge overlap
+    as_audit = AuditParams(score_threshold=rules.score_floor, iou_threshold=rules.merge_iou)
     images = pd.DataFrame([{"id": i["id"], "file_name": i["file_name"], "width": i["width"],
                             "height": i["height"], "camera": i["camera"]} for i in unverified],
                           columns=["id", "file_name", "width", "height", "camera"])
@@ -121,7 +113,7 @@ def suggest(root: str | Path, coco: dict, detector, rules: SuggestRules,
                         unit="image", disable=not progress):
         own = by_image.get(r.id, empty)
         new = []
-        for label, score, box, _ in unlabeled(pred, own, r.width, r.height, rules.label_names, thresholds_):
+        for label, score, box, _ in unlabeled(pred, own, r.width, r.height, label_names, as_audit):
             if label not in cat_ids:
                 unknown[label] = unknown.get(label, 0) + 1
                 continue
@@ -138,7 +130,7 @@ def suggest(root: str | Path, coco: dict, detector, rules: SuggestRules,
         frigate = own[own["origin"] == "frigate"]
         scored = [(s, lbl) for s, lbl in zip(own["score"], own["label"]) if s is not None] + new
         m = margin(scored, thresholds, rules.default_threshold)
-        d = disagreement(frigate, pred, r.width, r.height, rules)
+        d = disagreement(frigate, pred, r.width, r.height, label_names, rules)
         s = 1.0 / (1.0 + verified_per_camera.get(r.camera, 0) / rules.scarcity_scale)
         priority = rules.margin_weight * m + rules.disagreement_weight * d + rules.scarcity_weight * s
         ranking.append({"image_id": int(r.id), "file_name": r.file_name, "camera": r.camera,

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from camtune.config import SuggestIngestParams
 from camtune.ingest import load_coco, save_coco
 from camtune.ingest import suggest as sg
 
@@ -72,10 +73,10 @@ def test_suggest_on_sample_data(tmp_path, sample_datasets, tiny_model):
     (root / "annotations.json").write_text(json.dumps(coco))
     coco = load_coco(root, names, parents)
 
-    rules = sg.SuggestRules(label_names=tuple(detector.label_names), score_floor=0.4, merge_iou=0.5)
+    rules = SuggestIngestParams(score_floor=0.4, merge_iou=0.5)
     thresholds = sg.read_thresholds(tiny_model.parent / "filters.yml")
     assert thresholds == {"person": 0.85}
-    new, ranking, counts = sg.suggest(root, coco, detector, rules, thresholds)
+    new, ranking, counts = sg.suggest(root, coco, detector, tuple(detector.label_names), rules, thresholds)
     unverified = {i["id"] for i in coco["images"] if not i["verified"]}
     assert counts["images"] == len(unverified) >= 5
     assert [e["image_id"] for e in ranking] and {e["image_id"] for e in ranking} == unverified
@@ -93,7 +94,8 @@ def test_suggest_on_sample_data(tmp_path, sample_datasets, tiny_model):
     assert verified_part(new) == verified_part(coco)
     # rerun: the previous suggestions are replaced, not stacked
     save_coco(root, coco, new)
-    again, ranking2, _ = sg.suggest(root, load_coco(root, names, parents), detector, rules, thresholds)
+    again, ranking2, _ = sg.suggest(root, load_coco(root, names, parents), detector, tuple(detector.label_names), rules,
+                                  thresholds)
     assert again == new and ranking2 == ranking
     md = sg.report_markdown(ranking, counts, "tiny")
     assert "| 1 |" in md
@@ -106,9 +108,9 @@ def test_margin_and_disagreement_measures():
     import pandas as pd
 
     frigate = pd.DataFrame([{"x": 10.0, "y": 10.0, "w": 30.0, "h": 40.0, "label": "car"}])
-    rules = sg.SuggestRules(label_names=("person", "car"))
+    names, rules = ("person", "car"), SuggestIngestParams()
     hit = {"boxes": np.array([[0.1, 0.1, 0.5, 0.4]]), "classes": np.array([1]), "scores": np.array([0.8])}
     wrong = dict(hit, classes=np.array([0]))
-    assert sg.disagreement(frigate, hit, 100, 100, rules) == 0.0
-    assert sg.disagreement(frigate, wrong, 100, 100, rules) == 1.0
-    assert sg.disagreement(frigate, dict(hit, scores=np.array([0.1])), 100, 100, rules) == 1.0
+    assert sg.disagreement(frigate, hit, 100, 100, names, rules) == 0.0
+    assert sg.disagreement(frigate, wrong, 100, 100, names, rules) == 1.0
+    assert sg.disagreement(frigate, dict(hit, scores=np.array([0.1])), 100, 100, names, rules) == 1.0
