@@ -144,6 +144,9 @@ class StageTrainParams(_Section):
     learning_rate: float = Field(gt=0)
     warmup_steps: int = Field(0, ge=0)
     lr_schedule: Literal["cosine", "stepwise", "constant"] = "cosine"
+    optimizer: Literal["sgd", "adam"] = Field(
+        "sgd", description="sgd: momentum 0.9 (Model Garden's mobile recipe); adam: converges in far "
+                           "fewer steps from scratch")
     checkpoint_every: int = Field(100, ge=1)
 
 
@@ -171,6 +174,12 @@ class FinetuneParams(StageTrainParams):
     freeze_backbone_steps: int = Field(0, ge=0, description="backbone frozen for the first N steps")
 
 
+class LossParams(_Section):
+    focal_alpha: float = Field(0.25, gt=0, lt=1, description="focal loss weight of positive anchors")
+    focal_gamma: float = Field(1.5, ge=0, description="focal loss focusing: higher = scores learnt slower")
+    box_weight: int = Field(50, ge=1, description="box regression loss weight")
+
+
 class RegionTrainingParams(_Section):
     enabled: bool = Field(True, description="train on Frigate-style square regions instead of whole frames")
     per_object: int = Field(2, ge=1, description="jittered regions per object cluster and repeat")
@@ -190,6 +199,9 @@ class TrainingParams(_Section):
     log_every: int = Field(10, ge=1, description="steps between progress lines / summaries")
     augmentation: AugmentationParams = AugmentationParams()
     regions: RegionTrainingParams = RegionTrainingParams()
+    loss: LossParams = LossParams()
+    precise_bn_batches: int = Field(
+        50, ge=0, description="training batches the final BatchNorm statistics are recomputed on (0 = off)")
     base: BaseTrainParams
     finetune: FinetuneParams
 

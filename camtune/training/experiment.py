@@ -26,7 +26,8 @@ Stage = Literal["base", "finetune"]
 INIT_MODULES = {"all": "all", "backbone": ["backbone"], "backbone_decoder": ["backbone", "decoder"]}
 
 
-def _schedule(lr: float, steps: int, warmup: int, kind: str) -> optimization.OptimizationConfig:
+def _schedule(lr: float, steps: int, warmup: int, kind: str,
+              optimizer: str = "sgd") -> optimization.OptimizationConfig:
     if kind == "cosine":
         learning_rate = {"type": "cosine",
                          "cosine": {"initial_learning_rate": lr, "decay_steps": steps, "alpha": 0.0}}
@@ -39,9 +40,11 @@ def _schedule(lr: float, steps: int, warmup: int, kind: str) -> optimization.Opt
                          "stepwise": {"boundaries": [b1, b2], "values": [lr, lr / 10, lr / 100]}}
     else:  # constant
         learning_rate = {"type": "constant", "constant": {"learning_rate": lr}}
+    # clipping keeps from-scratch training with a small batch from blowing up in the first steps
     opt = {
-        # clipping keeps from-scratch training with a small batch from blowing up in the first steps
-        "optimizer": {"type": "sgd", "sgd": {"momentum": 0.9, "global_clipnorm": 10.0}},
+        "optimizer": ({"type": "sgd", "sgd": {"momentum": 0.9, "global_clipnorm": 10.0}}
+                      if optimizer == "sgd" else
+                      {"type": "adam", "adam": {"global_clipnorm": 10.0}}),
         "learning_rate": learning_rate,
     }
     if warmup > 0:
@@ -99,6 +102,14 @@ def build_experiment_config(
     model.norm_activation.use_sync_bn = t.strategy != "default"
     model.norm_activation.activation = "relu6"  # quantises well (int8 / Edge TPU export)
     model.detection_generator.max_num_detections = 100
+    # class-aware combined NMS over the top 1000 boxes: 15x faster on a CPU than Model Garden's
+    # per-class "v2" loop over 5000 (evaluation and the report run the float model on every image);
+    # the int8 TFLite export uses TFLite's own post-processing op regardless
+    model.detection_generator.nms_version = "batched"
+    model.detection_generator.pre_nms_top_k = 1000
+    task.losses.focal_loss_alpha = t.loss.focal_alpha
+    task.losses.focal_loss_gamma = t.loss.focal_gamma
+    task.losses.box_loss_weight = t.loss.box_weight
 
     data = task.train_data
     data.input_path = list(train_files)
@@ -131,7 +142,7 @@ def build_experiment_config(
     tr.validation_interval = sp.steps + 1  # no eval while training
     tr.best_checkpoint_export_subdir = ""
     tr.optimizer_config = _schedule(sp.learning_rate, sp.steps, min(sp.warmup_steps, sp.steps - 1),
-                                    sp.lr_schedule)
+                                    sp.lr_schedule, sp.optimizer)
     exp.validate()
     return exp
 

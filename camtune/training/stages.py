@@ -67,7 +67,7 @@ def _log(stage_dir: Path, stage: str, result: train.TrainResult, rs: records.Rec
         "records": {"files": rs.files, "images": rs.images, "examples": rs.examples,
                     "boxes": rs.boxes, "negatives": rs.negatives, "per_class": rs.per_class,
                     "kinds": rs.kinds},
-        "progress": progress, "init": result.init, **extra})
+        "progress": progress, "init": result.init, "precise_bn": result.precise_bn, **extra})
 
 
 def train_base(params: Params, *, stage_dir: Path = artifacts.TRAIN_BASE_DIR, manifest: Path | None = None,
@@ -85,7 +85,8 @@ def train_base(params: Params, *, stage_dir: Path = artifacts.TRAIN_BASE_DIR, ma
                                              train_files=rs.files)
     result = train.run(exp, model_dir, label_names=params.labels.names, stage="base",
                        progress=progress,
-                       freeze_backbone_steps=experiment.freeze_backbone_steps(params, "base"))
+                       freeze_backbone_steps=experiment.freeze_backbone_steps(params, "base"),
+                       precise_bn_batches=params.training.precise_bn_batches)
     _log(stage_dir, "base", result, rs, {"manifest": str(manifest)})
     return {"model_dir": str(model_dir), "checkpoint": result.checkpoint,
             "start_step": result.start_step, "final_step": result.final_step,
@@ -168,7 +169,8 @@ def finetune(params: Params, *, stage_dir: Path = artifacts.FINETUNE_DIR, base_m
                                              train_files=rs.files, init_checkpoint=str(base_model))
     result = train.run(exp, model_dir, label_names=params.labels.names, stage="finetune",
                        progress=progress,
-                       freeze_backbone_steps=experiment.freeze_backbone_steps(params, "finetune"))
+                       freeze_backbone_steps=experiment.freeze_backbone_steps(params, "finetune"),
+                       precise_bn_batches=params.training.precise_bn_batches)
     atomic.write_json(stage_dir / "holdout.json", {
         "user_id": params.user.id, "source": params.data.user_dataset, "image_ids": hold,
         "count": len(hold), "fraction": params.training.finetune.holdout_fraction})

@@ -21,10 +21,11 @@ from typing import Callable
 from camtune import atomic
 from camtune.errors import StepFailed
 from camtune.model.checkpoint import LABELS_FILE, latest_checkpoint, write_labels
-from camtune.training import init_checkpoint
+from camtune.training import init_checkpoint, precise_bn
 
 FINGERPRINT_FILE = "camtune_fingerprint.json"   # experiment + training data the checkpoints belong to
 PROGRESS_FILE = "progress.jsonl"                 # one line per reported loop, survives kill -9
+PRECISE_BN_FILE = "precise_bn.json"              # which checkpoint step has recomputed BN statistics
 
 Progress = Callable[[dict], None]
 
@@ -96,6 +97,7 @@ class TrainResult:
     restarted: bool           # an old, different experiment was cleared
     progress: list[dict] = field(default_factory=list)
     init: dict | None = None  # what the weights started from (init_checkpoint.describe)
+    precise_bn: dict | None = None  # the BN statistics recompute of the final checkpoint
 
     @property
     def images_per_s(self) -> float:
@@ -162,12 +164,14 @@ def make_strategy(exp):
 def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "base",
         progress: Progress | None = _print_progress,
         on_start: Callable[[object], None] | None = None,
-        freeze_backbone_steps: int = 0) -> TrainResult:
+        freeze_backbone_steps: int = 0, precise_bn_batches: int = 0) -> TrainResult:
     """Train `exp` (from `experiment.build_experiment_config`) into `model_dir`; resume when the
     folder already holds checkpoints of the same experiment and data. `on_start(trainer)` is called
     once the model is restored or initialised, before the first step. With an init checkpoint the
     restored / re-initialised variables are listed in `model_dir/init.json` (TrainResult.init);
-    `freeze_backbone_steps` keeps the backbone's weights fixed for the first N steps."""
+    `freeze_backbone_steps` keeps the backbone's weights fixed for the first N steps. With
+    `precise_bn_batches` > 0 the final checkpoint's BatchNorm statistics are recomputed on that many
+    training batches (`precise_bn`) and the checkpoint is saved again under the same step."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     from official.core import task_factory, train_lib, train_utils
@@ -245,6 +249,7 @@ def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "bas
             on_start(runner.trainer)
         act.t_start = act.t_last = time.monotonic()
         runner.run()
+        bn = _precise_bn(runner, task, exp, model_dir, precise_bn_batches, progress is not None)
     except tf.errors.NotFoundError as exc:
         raise StepFailed(f"{model_dir}: {str(exc).splitlines()[0]}") from None
     except (tf.errors.OpError, AssertionError, IndexError) as exc:  # IndexError: truncated ckpt
@@ -256,7 +261,34 @@ def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "bas
              "_batch": exp.task.train_data.global_batch_size} for r in act.records]
     return TrainResult(model_dir=model_dir, checkpoint=latest_checkpoint(model_dir),
                        start_step=start_step, final_step=final, wall_s=time.monotonic() - t0,
-                       restarted=restarted, progress=recs, init=init)
+                       restarted=restarted, progress=recs, init=init, precise_bn=bn)
+
+
+def _precise_bn(runner, task, exp, model_dir: Path, batches: int, verbose: bool) -> dict | None:
+    """Recompute the BN statistics of the finished model and save them under the final step (once
+    per step and batch count: a resumed, finished run does not redo it)."""
+    if batches <= 0:
+        return None
+    step = int(runner.trainer.global_step.numpy())
+    marker = model_dir / PRECISE_BN_FILE
+    try:
+        done = json.loads(marker.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        done = None
+    if done and done.get("step") == step and done.get("batches_asked") == batches:
+        return done
+    t = time.monotonic()
+    used = precise_bn.recalibrate(runner.trainer.model, task.build_inputs(exp.task.train_data), batches)
+    runner.checkpoint_manager.save(checkpoint_number=step, check_interval=False)
+    rec = {"step": step, "batches_asked": batches, "batches": used,
+           "images": used * exp.task.train_data.global_batch_size,
+           "layers": len(precise_bn.batchnorm_layers(runner.trainer.model)),
+           "seconds": round(time.monotonic() - t, 1)}
+    atomic.write_json(marker, rec)
+    if verbose:
+        print(f"precise BN: statistics of {rec['layers']} BatchNorm layers recomputed on {rec['images']} "
+              f"training images ({rec['seconds']} s), saved as ckpt-{step}", flush=True)
+    return rec
 
 
 def read_progress(model_dir: str | Path) -> list[dict]:
