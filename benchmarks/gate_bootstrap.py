@@ -1,6 +1,7 @@
 """Cost of the gate's paired bootstrap: seconds per 1,000 resamples (both models, every statistic:
 mAP, mAP@.5, per-class AP) on evaluation sets the size of the defaults and on a 5,000-image
-global set. Goal: under 10 s per 1,000 resamples of 5,000 images on 2 cores.
+global set. Goal: under 10 s per 1,000 resamples of 5,000 images on 2 cores. Each row is timed with
+one thread and with the evaluate step's thread count (`bootstrap.default_workers()`), side by side.
 
     python benchmarks/gate_bootstrap.py [--resamples 1000] [--sizes 15 80 5000] [--dets 10]
 
@@ -80,8 +81,10 @@ def main(argv=None) -> int:
                    help="images per set (defaults: ~15 user holdout, ~80 global eval; 5000: a large global set)")
     p.add_argument("--dets", type=int, default=10, help="at most this many detections per image")
     a = p.parse_args(argv)
+    workers = bootstrap.default_workers()
     print(f"{'images':>7} {'scores':>6} {'dets':>7} {'tied cats':>9} {'pycocotools once':>17} "
-          f"{'match once':>10} {'s / 1000 resamples':>19} {'CPU s / 1000':>13}")
+          f"{'match once':>10} {'s/1000, 1 thread':>17} {'CPU s/1000':>11} "
+          f"{f's/1000, {workers} threads':>19} {'speed-up':>8}")
     print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: wall seconds include waiting "
           f"for the CPU; CPU seconds are this process's own)")
     for n in a.sizes:
@@ -98,12 +101,20 @@ def main(argv=None) -> int:
             base, _ = matches(gt2, res2)
             match_s = time.perf_counter() - t
             t, c = time.perf_counter(), time.process_time()
-            bootstrap.paired_draws({"tuned": tuned, "baseline": base}, a.resamples, seed=0, key="global")
+            one = bootstrap.paired_draws({"tuned": tuned, "baseline": base}, a.resamples, seed=0, key="global")
             per_1000 = (time.perf_counter() - t) * 1000 / a.resamples
             cpu_1000 = (time.process_time() - c) * 1000 / a.resamples
+            t = time.perf_counter()
+            many = bootstrap.paired_draws({"tuned": tuned, "baseline": base}, a.resamples, seed=0,
+                                          key="global", workers=workers)
+            par_1000 = (time.perf_counter() - t) * 1000 / a.resamples
+            for m in one["draws"]:  # same draws, same figures, whatever the thread count
+                for k, v in one["draws"][m].items():
+                    np.testing.assert_array_equal(v, many["draws"][m][k])
             tied = sum(c.tied for c in tuned.categories) + sum(c.tied for c in base.categories)
             print(f"{n:7d} {'int8' if quantize else 'float':>6} {len(res):7d} {tied:9d} {once:16.2f}s "
-                  f"{match_s:9.2f}s {per_1000:18.2f}s {cpu_1000:12.2f}s", flush=True)
+                  f"{match_s:9.2f}s {per_1000:16.2f}s {cpu_1000:10.2f}s {par_1000:18.2f}s "
+                  f"{per_1000 / par_1000:7.2f}x", flush=True)
     return 0
 
 

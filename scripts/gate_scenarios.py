@@ -48,17 +48,18 @@ def parse_args(argv=None):
     p.add_argument("--input-size", type=int, default=160)
     p.add_argument("--global-images", type=int, default=400)
     p.add_argument("--user-images", type=int, default=60)
-    p.add_argument("--base-steps", type=int, default=300)
-    p.add_argument("--base-lr", type=float, default=0.08)
-    p.add_argument("--finetune-steps", type=int, default=60)
-    p.add_argument("--finetune-lr", type=float, default=0.01)
+    # learning rates are Adam's (params.yaml's default optimizer); None = params.yaml's value
+    p.add_argument("--base-steps", type=int, default=500)
+    p.add_argument("--base-lr", type=float, default=None)
+    p.add_argument("--finetune-steps", type=int, default=150)
+    p.add_argument("--finetune-lr", type=float, default=None)
     p.add_argument("--overfit-user-images", type=int, default=3)
-    p.add_argument("--overfit-steps", type=int, default=150)
-    p.add_argument("--overfit-lr", type=float, default=0.4)
-    p.add_argument("--shift-steps", type=int, default=150)
-    p.add_argument("--shift-lr", type=float, default=0.02)
-    p.add_argument("--forget-steps", type=int, default=200)
-    p.add_argument("--forget-lr", type=float, default=0.04)
+    p.add_argument("--overfit-steps", type=int, default=300)
+    p.add_argument("--overfit-lr", type=float, default=0.005)
+    p.add_argument("--shift-steps", type=int, default=200)
+    p.add_argument("--shift-lr", type=float, default=0.001)
+    p.add_argument("--forget-steps", type=int, default=300)
+    p.add_argument("--forget-lr", type=float, default=0.002)
     p.add_argument("--tiny-holdout", type=int, default=3)
     p.add_argument("--salts", type=int, default=3,
                    help="bootstrap seeds per scenario and seed (re-judged on the same detections)")
@@ -114,7 +115,7 @@ class Run:
         from camtune.config import parse_overrides
 
         a = self.args
-        return {
+        out = {
             "sample_data.seed": seed, "sample_data.global_images": a.global_images,
             "sample_data.user_images": a.user_images, "sample_data.user_images_in_pool": a.user_images // 4,
             "training.input_size": a.input_size, "training.log_every": 50,
@@ -125,6 +126,7 @@ class Run:
             "training.finetune.checkpoint_every": a.finetune_steps,
             **parse_overrides(a.sets),
         }
+        return {k: v for k, v in out.items() if v is not None}
 
     def finetune_overrides(self, seed: int, steps: int, lr: float, **extra) -> dict:
         return {**self.common(seed), "training.finetune.steps": steps, "training.finetune.learning_rate": lr,

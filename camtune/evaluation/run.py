@@ -164,7 +164,8 @@ class Evaluation:
         detections: only the bootstrap and the checks run again."""
         evidence = {key: bootstrap.paired_draws({"tuned": self.matches["tuned"][key],
                                                  "baseline": self.matches[self.side][key]},
-                                                gate_params.resamples, gate_params.seed, key=key)
+                                                gate_params.resamples, gate_params.seed, key=key,
+                                                workers=bootstrap.default_workers())
                     for key in self.set_info}
         return gate.decide(self.results["tuned"], self.results[self.side], gate_params, self.baseline,
                            evidence, self.set_info)
@@ -233,7 +234,8 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
     # the gate: both sides on the same bootstrap resamples of each set's images
     side = "baseline" if "baseline" in results else "base"
     evidence = {key: bootstrap.paired_draws({"tuned": matches["tuned"][key], "baseline": matches[side][key]},
-                                            ev.gate.resamples, ev.gate.seed, key=key) for key in sets}
+                                            ev.gate.resamples, ev.gate.seed, key=key,
+                                            workers=bootstrap.default_workers()) for key in sets}
     set_info = {key: {"images": len(ds.images), "boxes": results["tuned"][key]["boxes"],
                       "cameras": sorted(ds.images["camera"].dropna().astype(str).unique())
                       if "camera" in ds.images else []} for key, ds in sets.items()}

@@ -127,6 +127,18 @@ def test_better_on_every_image_gives_an_interval_above_zero():
         assert 0 < lo <= hi
 
 
+def test_threads_give_the_same_draws_as_one():
+    gt_dict, dts = synthetic(n_images=40, seed=8, quantize=10)  # ties: the exact path too
+    gt, dt = coco(gt_dict, dts)
+    m = bootstrap.CocoMatches.from_coco(gt, dt, CATS)
+    one = bootstrap.paired_draws({"tuned": m}, 101, seed=3, key="global")
+    three = bootstrap.paired_draws({"tuned": m}, 101, seed=3, key="global", workers=3)
+    assert one["draws"]["tuned"].keys() == three["draws"]["tuned"].keys()
+    for k, v in one["draws"]["tuned"].items():
+        np.testing.assert_array_equal(v, three["draws"]["tuned"][k], err_msg=k)
+    assert 1 <= bootstrap.default_workers() <= 4
+
+
 def test_same_seed_same_draws_other_seed_other_draws():
     a = bootstrap.resample_counts(20, 50, seed=4, key="global")
     assert (a == bootstrap.resample_counts(20, 50, seed=4, key="global")).all()
