@@ -85,6 +85,9 @@ class SampleDataParams(_Section):
     user_images_in_pool: int = Field(20, ge=0)
     width: int = Field(640, ge=192)  # smaller scenes cannot fit every object kind
     height: int = Field(360, ge=108)
+    object_scale: float = Field(
+        1.0, gt=0, le=2, description="object sizes: 1 = scaled with the frame height (a 720p frame's "
+                                     "objects twice a 360p frame's); 0.5 at 720p keeps 360p's pixel sizes")
     negative_fraction: float = Field(0.1, ge=0, le=1)
     unverified_fraction: float = Field(0.08, ge=0, le=1)
     jpeg_quality: int = Field(90, ge=10, le=100)

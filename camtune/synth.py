@@ -603,7 +603,7 @@ def render(shot: Shot, sd: SampleDataParams, names: list[str]) -> tuple[Image.Im
     condition. Boxes are tight (from sprite alpha), inside the frame, objects before their parts."""
     rng = _rng(sd.seed, 4, shot.camera.user_index, shot.camera.index, shot.k)
     W, H = sd.width, sd.height
-    u = H / _REF_H
+    u = H / _REF_H * sd.object_scale
     img, horizon = background(sd.seed, shot.camera, W, H, snow=shot.condition == "snow")
     labelled = set(names)
     drawable = [k for k in OBJECT_KINDS if k in labelled]

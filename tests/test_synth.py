@@ -212,6 +212,21 @@ def test_other_sizes_honoured(tmp_path):
         assert im.size == (320, 180)
 
 
+def test_object_scale_shrinks_objects_not_frames():
+    """At 1280x720 objects scale with the height (twice 360p's); object_scale brings them back."""
+    def heights(scale):
+        p = config.load(config.ROOT / "params.yaml", {**TINY, "sample_data.width": 1280,
+                                                       "sample_data.height": 720,
+                                                       "sample_data.object_scale": scale})
+        syn = synth.build(p)
+        with Image.open(io.BytesIO(syn.files[syn.user_ids[0]])) as im:
+            assert im.size == (1280, 720)
+        return np.median([a["bbox"][3] for anns in syn.annotations.values() for a in anns])
+
+    full, small = heights(1.0), heights(0.35)
+    assert 0.25 < small / full < 0.45
+
+
 def test_refuses_to_overwrite_a_real_dataset(tmp_path):
     params = config.load(config.ROOT / "params.yaml", TINY)
     real = tmp_path / "user"

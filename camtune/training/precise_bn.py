@@ -46,3 +46,17 @@ def recalibrate(model, batches: Iterable, num_batches: int) -> int:
         for layer, m in zip(layers, saved):
             layer.momentum = m
     return used
+
+
+def copy_statistics(src, dest) -> None:
+    """Copy every BN layer's moving mean and variance from `src` to `dest`, two builds of the
+    same architecture (their layers pair up in build order; shapes are checked)."""
+    a, b = batchnorm_layers(src), batchnorm_layers(dest)
+    if len(a) != len(b):
+        raise ValueError(f"{len(a)} BatchNorm layers vs {len(b)}: not the same architecture")
+    for x, y in zip(a, b):
+        for name in ("moving_mean", "moving_variance"):
+            v, w = getattr(x, name), getattr(y, name)
+            if v.shape != w.shape:
+                raise ValueError(f"{x.name}.{name} {v.shape} vs {y.name}.{name} {w.shape}")
+            w.assign(v.numpy())

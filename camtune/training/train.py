@@ -278,8 +278,16 @@ def _precise_bn(runner, task, exp, model_dir: Path, batches: int, verbose: bool)
     if done and done.get("step") == step and done.get("batches_asked") == batches:
         return done
     t = time.monotonic()
-    used = precise_bn.recalibrate(runner.trainer.model, task.build_inputs(exp.task.train_data), batches)
-    runner.checkpoint_manager.save(checkpoint_number=step, check_interval=False)
+    # on a copy of the final weights built outside the distribution strategy (the way evaluate
+    # and export rebuild it), then copied into the trainer's model and saved under the same step
+    from camtune.model.checkpoint import restore_model
+
+    fresh = task.build_model()
+    restore_model(fresh, latest_checkpoint(model_dir))
+    used = precise_bn.recalibrate(fresh, task.build_inputs(exp.task.train_data), batches)
+    precise_bn.copy_statistics(fresh, runner.trainer.model)
+    # rewritten in place: CheckpointManager.save skips a step it has already saved (silently)
+    runner.trainer.checkpoint.write(latest_checkpoint(model_dir))
     rec = {"step": step, "batches_asked": batches, "batches": used,
            "images": used * exp.task.train_data.global_batch_size,
            "layers": len(precise_bn.batchnorm_layers(runner.trainer.model)),
