@@ -70,11 +70,12 @@ def test_experiment_follows_params():
     assert changed.trainer.train_steps == 2
 
     recipe = build_experiment_config(
-        tiny_params(**{"training.base.optimizer": "adam", "training.loss.focal_gamma": 2.0,
+        tiny_params(**{"training.base.optimizer": "sgd", "training.loss.focal_gamma": 2.0,
                        "training.loss.focal_alpha": 0.5, "training.loss.box_weight": 20}),
         stage="base", model_dir="m", train_files=["a.tfrecord"])
-    assert recipe.trainer.optimizer_config.optimizer.type == "adam"
-    assert exp.trainer.optimizer_config.optimizer.type == "sgd"
+    assert recipe.trainer.optimizer_config.optimizer.type == "sgd"
+    assert recipe.trainer.optimizer_config.optimizer.sgd.momentum == 0.9
+    assert exp.trainer.optimizer_config.optimizer.type == "adam"  # params.yaml's default
     losses = recipe.task.losses
     assert (losses.focal_loss_gamma, losses.focal_loss_alpha, losses.box_loss_weight) == (2.0, 0.5, 20)
 
@@ -198,17 +199,17 @@ def test_precise_bn_recomputes_only_the_statistics_once(base, tmp_path):
 
     model = tmp_path / "model"
     shutil.copytree(base["dir"], model)
-    before = {v.name: v.numpy() for v in _restored_base(model).weights}
+    before = [(v.name, v.numpy()) for v in _restored_base(model).weights]
     exp = experiment.build_experiment_config(base["params"], stage="base", model_dir=str(model),
                                              train_files=base["files"])
     r = train.run(exp, model, label_names=base["params"].labels.names, progress=None,
                   precise_bn_batches=2)
     assert r.final_step == 6 and r.precise_bn["step"] == 6 and r.precise_bn["batches"] == 2
     assert Path(r.checkpoint).name == "ckpt-6"
-    after = {v.name: v.numpy() for v in _restored_base(model).weights}
-    assert before.keys() == after.keys()
-    changed = {n for n in before if not np.array_equal(before[n], after[n])}
-    assert changed and all("moving_" in n for n in changed), sorted(changed)[:5]
+    after = [v.numpy() for v in _restored_base(model).weights]  # the same build order, other names
+    assert len(before) == len(after) > 100
+    changed = [n for (n, a), b in zip(before, after) if not np.array_equal(a, b)]
+    assert changed and all("moving_" in n for n in changed), changed[:5]
     # the recompute is recorded; the same request again is a no-op (the checkpoint is not rewritten)
     stamp = (model / "ckpt-6.index").stat().st_mtime_ns
     again = train.run(exp, model, label_names=base["params"].labels.names, progress=None,
