@@ -46,6 +46,8 @@ def parse_args(argv=None):
                    help="table: print the table of every row gathered so far (DIR/scenarios.jsonl)")
     p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
     p.add_argument("--input-size", type=int, default=160)
+    p.add_argument("--eval-fraction", type=float, default=0.25,
+                   help="sample.eval_fraction: at 0.2 seed 8's 12 cameras all hash into training")
     p.add_argument("--global-images", type=int, default=400)
     p.add_argument("--user-images", type=int, default=60)
     # learning rates are Adam's (params.yaml's default optimizer); None = params.yaml's value
@@ -119,6 +121,7 @@ class Run:
             "sample_data.seed": seed, "sample_data.global_images": a.global_images,
             "sample_data.user_images": a.user_images, "sample_data.user_images_in_pool": a.user_images // 4,
             "training.input_size": a.input_size, "training.log_every": 50,
+            "sample.eval_fraction": a.eval_fraction,
             "training.base.steps": a.base_steps, "training.base.learning_rate": a.base_lr,
             "training.base.warmup_steps": min(20, a.base_steps - 1), "training.base.checkpoint_every": a.base_steps,
             "training.finetune.steps": a.finetune_steps, "training.finetune.learning_rate": a.finetune_lr,
