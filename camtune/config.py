@@ -88,6 +88,9 @@ class SampleDataParams(_Section):
     object_scale: float = Field(
         1.0, gt=0, le=2, description="object sizes: 1 = scaled with the frame height (a 720p frame's "
                                      "objects twice a 360p frame's); 0.5 at 720p keeps 360p's pixel sizes")
+    user_look: Literal["ir", "none"] = Field(
+        "ir", description="the requesting user's cameras: ir = monochrome infrared (a domain the rest "
+                          "of the pool lacks); none = like everybody else's")
     negative_fraction: float = Field(0.1, ge=0, le=1)
     unverified_fraction: float = Field(0.08, ge=0, le=1)
     jpeg_quality: int = Field(90, ge=10, le=100)

@@ -103,6 +103,7 @@ def test_boxes_are_tight_in_the_rendered_frame(monkeypatch):
     monkeypatch.setattr(synth, "background",
                         lambda seed, cam, w, h, snow: (Image.new("RGB", (w, h), flat), int(h * 0.4)))
     monkeypatch.setattr(synth, "_apply_condition", lambda rng, img, condition: img)
+    monkeypatch.setattr(synth, "_infrared", lambda rng, img: img)
     user, others = synth.plan(sd, params.user.id, params.labels.names)
     checked = 0
     for shot in [*user, *others]:
@@ -225,6 +226,20 @@ def test_object_scale_shrinks_objects_not_frames():
 
     full, small = heights(1.0), heights(0.35)
     assert 0.25 < small / full < 0.45
+
+
+def test_user_look_infrared_only_on_the_users_cameras():
+    def grey(look):
+        syn = synth.build(config.load(config.ROOT / "params.yaml", {**TINY, "sample_data.user_look": look}))
+        out = {}
+        for name, ids in (("user", syn.user_ids), ("others", [i for i in syn.pool_ids if i not in syn.user_ids])):
+            with Image.open(io.BytesIO(syn.files[ids[0]])) as im:
+                a = np.asarray(im.convert("RGB"), dtype=np.int16)
+            out[name] = np.abs(a[..., 0] - a[..., 1]).mean() < 2 and np.abs(a[..., 1] - a[..., 2]).mean() < 2
+        return out
+
+    assert grey("ir") == {"user": True, "others": False}
+    assert grey("none") == {"user": False, "others": False}
 
 
 def test_refuses_to_overwrite_a_real_dataset(tmp_path):
