@@ -193,7 +193,7 @@ def test_same_inputs_give_byte_identical_manifests(tmp_path):
     assert base["user_id"] is None and base["count"] == len(base["image_ids"]) > 0
     assert base["image_ids"] == sorted(base["image_ids"])
     replay = json.loads(outs[0]["replay.json"])
-    assert replay["user_id"] == "u0" and replay["count"] == 30
+    assert replay["user_id"] == "u0" and replay["count"] == round(30 * params.sample.replay_ratio)
     # base_train does not depend on who asks (the base model is shared)
     s_other = sample_pool(images, annotations, user_id="u1", label_names=LABELS, params=params.sample,
                           user_verified=30)

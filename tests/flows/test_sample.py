@@ -72,7 +72,7 @@ def test_flow_writes_the_three_manifests_and_strata(sample_datasets, prefect_ser
     monkeypatch.chdir(tmp_path)
     pool_dir, user_dir = str(sample_datasets.global_pool), str(sample_datasets.user)
     overrides = {"data.global_pool": pool_dir, "data.user_dataset": user_dir,
-                 "sample.min_per_label": 3, "sample.split_unit": "camera"}
+                 "sample.min_per_label": 3, "sample.split_unit": "camera", "sample.replay_ratio": 1.0}
     res = sample_global_pool(params_path=str(config.ROOT / "params.yaml"), overrides=overrides)
     out = tmp_path / "artifacts/sample"
     assert sorted(p.name for p in out.iterdir()) == ["base_train.json", "global_eval.json",
