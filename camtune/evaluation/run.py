@@ -154,21 +154,22 @@ class Evaluation:
     markdown: str          # report.md
     notes: tuple[str, ...]
     # the gate's inputs, to re-judge without predicting again (e.g. another bootstrap seed):
-    # {model: {set: bootstrap.CocoMatches}}, the side compared against, {set: images/boxes/cameras}
-    matches: dict = field(default_factory=dict, repr=False, compare=False)
+    # {evidence key: {"tuned": per-image matches or tallies, "baseline": ...}}, the side compared
+    # against, {evidence key: images/boxes/cameras}, the Frigate-path check specs
+    paired: dict = field(default_factory=dict, repr=False, compare=False)
     side: str = "base"
     set_info: dict = field(default_factory=dict, repr=False, compare=False)
+    extra_specs: list = field(default_factory=list, repr=False, compare=False)
 
     def regate(self, gate_params) -> dict:
         """gate.json for other gate params (another seed, confidence, thresholds) on the same
-        detections: only the bootstrap and the checks run again."""
-        evidence = {key: bootstrap.paired_draws({"tuned": self.matches["tuned"][key],
-                                                 "baseline": self.matches[self.side][key]},
-                                                gate_params.resamples, gate_params.seed, key=key,
+        detections: only the bootstrap and the checks run again (the COCO and Frigate-path ones)."""
+        evidence = {key: bootstrap.paired_draws(sides, gate_params.resamples, gate_params.seed, key=key,
                                                 workers=bootstrap.default_workers())
-                    for key in self.set_info}
+                    for key, sides in self.paired.items()}
         return gate.decide(self.results["tuned"], self.results[self.side], gate_params, self.baseline,
-                           evidence, self.set_info)
+                           evidence, self.set_info, extra_specs=gate.frigate_specs(gate_params)
+                           if self.extra_specs else [])
 
 
 def _check_holdout_user(params: Params) -> None:
@@ -233,8 +234,8 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
 
     # the gate: both sides on the same bootstrap resamples of each set's images
     side = "baseline" if "baseline" in results else "base"
-    evidence = {key: bootstrap.paired_draws({"tuned": matches["tuned"][key], "baseline": matches[side][key]},
-                                            ev.gate.resamples, ev.gate.seed, key=key,
+    paired = {key: {"tuned": matches["tuned"][key], "baseline": matches[side][key]} for key in sets}
+    evidence = {key: bootstrap.paired_draws(paired[key], ev.gate.resamples, ev.gate.seed, key=key,
                                             workers=bootstrap.default_workers()) for key in sets}
     set_info = {key: {"images": len(ds.images), "boxes": results["tuned"][key]["boxes"],
                       "cameras": sorted(ds.images["camera"].dropna().astype(str).unique())
@@ -259,10 +260,10 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
                         f"{f['advised']['overall']['false_per_100_regions']} false / 100 regions")
         # the Frigate-path checks on the same kind of paired bootstrap, over per-image tallies
         for key in sets:
+            paired[f"frigate_{key}"] = {m: gate.frigate_tallies(frigate_figures[src][key]["advised"]["images"])
+                                        for m, src in (("tuned", "tuned"), ("baseline", side))}
             evidence[f"frigate_{key}"] = bootstrap.paired_draws(
-                {m: gate.frigate_tallies(frigate_figures[src][key]["advised"]["images"])
-                 for m, src in (("tuned", "tuned"), ("baseline", side))},
-                ev.gate.resamples, ev.gate.seed, key=f"frigate_{key}")
+                paired[f"frigate_{key}"], ev.gate.resamples, ev.gate.seed, key=f"frigate_{key}")
             set_info[f"frigate_{key}"] = set_info[key]
         extra = gate.frigate_specs(ev.gate)
         header = [
@@ -315,4 +316,4 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
         for name, dets in coco_results.items():
             atomic.write_json(out / artifacts.EVALUATION_DETECTIONS.name / f"{name}.json", dets, indent=None)
     return Evaluation(Verdict.from_dict(verdict, out_dir / artifacts.GATE.name), metrics, results,
-                      baseline.name, md, tuple(notes), matches, side, set_info)
+                      baseline.name, md, tuple(notes), paired, side, set_info, extra)

@@ -118,8 +118,13 @@ def verdict_sentence(gate: dict | None, validation: dict | None) -> str:
                else f"your last published model ({str(baseline).removeprefix('registry:')})")
     checks = gate.get("checks") or []
     if verdict == "blessed":
-        return (f"Blessed: the tuned model passed all {len(checks)} checks of the gate against {against}, "
-                f"so it can be published.")
+        passed = sum(_check_verdict(c) == "pass" for c in checks)
+        rest = len(checks) - passed
+        # checks that cannot fail are no evidence: never counted as passed
+        extra = (f"; the other {rest} could not fail on these sets (uninformative) and count for nothing"
+                 if rest else "")
+        return (f"Blessed: the tuned model passed {passed} of the gate's {len(checks)} checks against "
+                f"{against}{extra}, so it can be published.")
     if verdict == "inconclusive":
         unsure = gate.get("deciding") or [c.get("name") for c in checks if _check_verdict(c) == "inconclusive"]
         which = f" ({', '.join(unsure)})" if unsure else ""
