@@ -12,11 +12,17 @@ refuse the planted failures, and never refuse a model compared with itself.
 | tiny | the healthy model judged on a 3-image user holdout | inconclusive |
 | noise | the base model against itself, one bootstrap seed ("salt") per seed | never not_blessed |
 
+The noise scenario asks whether the comparisons refuse a model for noise alone, so its absolute
+floors are off (0): a base that finds under half of the user's objects is rightly refused by
+`frigate_user_floor` whatever it is compared with, and that is no false refusal.
+
 Each seed is its own synthetic world (`sample_data.seed`), its own sample and base model; the real
 steps run in `DIR/seed<N>` (sample data -> sample -> train_base), every scenario's fine-tune in
 `DIR/seed<N>/<scenario>` (symlinks to the seed's data, sample and base). `--phase train` only
 trains (skipping what is there), `--phase gate` only evaluates (`camtune.evaluation.evaluate`, the
-real gate) and prints the table. CPU-sized: small images, few steps; not a good model, a real one.
+real gate) and prints the table. Data size, input size and the recipe are params.yaml's unless an
+option says otherwise; `--reuse RUN` takes the first seed's base and healthy fine-tune from a
+default `dvc repro` folder instead of training them again.
 Exit 0 when every verdict is as expected.
 """
 from __future__ import annotations
@@ -45,15 +51,16 @@ def parse_args(argv=None):
     p.add_argument("--phase", choices=("train", "gate", "all", "table"), default="all",
                    help="table: print the table of every row gathered so far (DIR/scenarios.jsonl)")
     p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
-    p.add_argument("--input-size", type=int, default=160)
-    p.add_argument("--eval-fraction", type=float, default=0.25,
-                   help="sample.eval_fraction: at 0.2 seed 8's 12 cameras all hash into training")
-    p.add_argument("--global-images", type=int, default=400)
-    p.add_argument("--user-images", type=int, default=60)
-    # learning rates are Adam's (params.yaml's default optimizer); None = params.yaml's value
-    p.add_argument("--base-steps", type=int, default=500)
+    # None = params.yaml's value: the scenarios judge the default recipe on the default data size
+    p.add_argument("--input-size", type=int, default=None)
+    p.add_argument("--eval-fraction", type=float, default=None, help="sample.eval_fraction")
+    p.add_argument("--global-images", type=int, default=None)
+    p.add_argument("--user-images", type=int, default=None)
+    p.add_argument("--user-images-in-pool", type=int, default=None)
+    # learning rates are Adam's (params.yaml's default optimizer)
+    p.add_argument("--base-steps", type=int, default=None)
     p.add_argument("--base-lr", type=float, default=None)
-    p.add_argument("--finetune-steps", type=int, default=150)
+    p.add_argument("--finetune-steps", type=int, default=None)
     p.add_argument("--finetune-lr", type=float, default=None)
     p.add_argument("--overfit-user-images", type=int, default=3)
     p.add_argument("--overfit-steps", type=int, default=300)
@@ -65,6 +72,10 @@ def parse_args(argv=None):
     p.add_argument("--tiny-holdout", type=int, default=3)
     p.add_argument("--salts", type=int, default=3,
                    help="bootstrap seeds per scenario and seed (re-judged on the same detections)")
+    p.add_argument("--reuse", type=Path, default=None, metavar="RUN",
+                   help="a default `dvc repro` folder for the first seed: its sample data, sample, base "
+                        "and fine-tune (as the healthy scenario) are copied in instead of trained again; "
+                        "the first seed must be its sample_data.seed and the other options its params")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="extra params override for every step, e.g. evaluate.gate.resamples=500")
     return p.parse_args(argv)
@@ -119,14 +130,11 @@ class Run:
         a = self.args
         out = {
             "sample_data.seed": seed, "sample_data.global_images": a.global_images,
-            "sample_data.user_images": a.user_images, "sample_data.user_images_in_pool": a.user_images // 4,
+            "sample_data.user_images": a.user_images, "sample_data.user_images_in_pool": a.user_images_in_pool,
             "training.input_size": a.input_size, "training.log_every": 50,
             "sample.eval_fraction": a.eval_fraction,
             "training.base.steps": a.base_steps, "training.base.learning_rate": a.base_lr,
-            "training.base.warmup_steps": min(20, a.base_steps - 1), "training.base.checkpoint_every": a.base_steps,
             "training.finetune.steps": a.finetune_steps, "training.finetune.learning_rate": a.finetune_lr,
-            "training.finetune.warmup_steps": min(10, a.finetune_steps - 1),
-            "training.finetune.checkpoint_every": a.finetune_steps,
             **parse_overrides(a.sets),
         }
         return {k: v for k, v in out.items() if v is not None}
@@ -135,6 +143,22 @@ class Run:
         return {**self.common(seed), "training.finetune.steps": steps, "training.finetune.learning_rate": lr,
                 "training.finetune.warmup_steps": min(10, steps - 1),
                 "training.finetune.checkpoint_every": steps, **extra}
+
+    def adopt(self, run: Path, sd: Path, params) -> None:
+        """Copy a default run's sample data, sample, base and fine-tune (the healthy scenario)."""
+        from camtune import artifacts
+
+        skip = shutil.ignore_patterns("records*")
+        for rel in (params.data.global_pool, params.data.user_dataset):
+            if not (sd / rel).exists():
+                shutil.copytree(run / rel, sd / rel)
+        for rel in (artifacts.SAMPLE_DIR, artifacts.TRAIN_BASE_DIR):
+            if not (sd / rel).exists():
+                shutil.copytree(run / rel, sd / rel, ignore=skip)
+        healthy = scenario_dir(sd, "healthy") / artifacts.FINETUNE_DIR
+        if not healthy.exists():
+            shutil.copytree(run / artifacts.FINETUNE_DIR, healthy, ignore=skip)
+        self.stamp(f"seed {params.sample_data.seed}: sample data, sample, base and healthy fine-tune from {run}")
 
     # ---------------------------------------------------------------- training
     def train(self, seed: int):
@@ -148,11 +172,13 @@ class Run:
         os.chdir(sd)
         common = self.common(seed)
         params = config.load(self.params_path, common)
+        if a.reuse and seed == a.seeds[0] and not (artifacts.BASE_MODEL / "checkpoint").exists():
+            self.adopt(a.reuse.resolve(), sd, params)
         if not (artifacts.BASE_MODEL / "checkpoint").exists():
             synth.generate(params)
             sampling.write_outputs(artifacts.SAMPLE_DIR, sampling.sample_from_params(params))
             stages.train_base(params)
-            self.stamp(f"seed {seed}: base trained ({a.base_steps} steps at {a.input_size} px)")
+            self.stamp(f"seed {seed}: base trained ({params.training.base.steps} steps at {params.training.input_size} px)")
         replay = json.loads(artifacts.REPLAY.read_text())  # rewritten per scenario as smaller manifests
         user_src = sd / params.data.user_dataset
 
@@ -207,6 +233,9 @@ class Run:
             src = "healthy" if name == "tiny" else name
             d = scenario_dir(sd, name)
             overrides = {**self.common(seed), "evaluate.gate.seed": seed}
+            if name == "noise":   # the comparisons only (module docstring)
+                overrides.update({"evaluate.gate.min_user_map50": 0.0, "evaluate.gate.min_global_map50": 0.0,
+                                  "evaluate.gate.min_user_frigate_recall": 0.0})
             if name == "overfit":
                 overrides["data.user_dataset"] = str(sd / "data/overfit_user")
             if name == "label_shift":
