@@ -172,9 +172,9 @@ class Run:
         os.chdir(sd)
         common = self.common(seed)
         params = config.load(self.params_path, common)
-        if a.reuse and seed == a.seeds[0] and not (artifacts.BASE_MODEL / "checkpoint").exists():
+        if a.reuse and seed == a.seeds[0] and not (artifacts.TRAIN_BASE_DIR / "train_log.json").exists():
             self.adopt(a.reuse.resolve(), sd, params)
-        if not (artifacts.BASE_MODEL / "checkpoint").exists():
+        if not (artifacts.TRAIN_BASE_DIR / "train_log.json").exists():   # written last: an interrupted base is trained again
             synth.generate(params)
             sampling.write_outputs(artifacts.SAMPLE_DIR, sampling.sample_from_params(params))
             stages.train_base(params)
