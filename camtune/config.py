@@ -217,6 +217,10 @@ class GateParams(_Section):
     max_global_drop: float = Field(0.02, ge=0)
     max_class_drop: float = Field(0.1, ge=0)
     class_min_boxes: int = Field(5, ge=1, description="classes with fewer global boxes are not judged")
+    max_class_loss: float = Field(0.5, ge=0, le=1, description=(
+        "no class on the global set may lose more than this share of the baseline's AP (class_loss[...])"))
+    class_loss_min_ap: float = Field(0.05, ge=0, le=1, description=(
+        "class_loss is judged only for classes whose baseline AP is at least this"))
     min_user_map50: float = Field(0.0, ge=0, le=1)
     min_global_map50: float = Field(0.0, ge=0, le=1)
     # Frigate path (camtune.evaluation.frigate_path): recall at the advised min_score, false

@@ -7,7 +7,7 @@ refuse the planted failures, and never refuse a model compared with itself.
 | --- | --- | --- |
 | healthy | the user's images + replay, a short fine-tune | blessed |
 | overfit | 3 user images (replay cut to 3), many steps, a high learning rate | not_blessed |
-| label_shift | the user's data calls every cat a dog | not_blessed on class_drop[cat] |
+| label_shift | the user's data calls every cat a dog (no replay, a long fine-tune) | not_blessed on class_drop[cat] or class_loss[cat] |
 | forgetting | no replay, a long fine-tune at a higher rate | not_blessed on global_drop |
 | tiny | the healthy model judged on a 3-image user holdout | inconclusive |
 | noise | the base model against itself, one bootstrap seed ("salt") per seed | never not_blessed |
@@ -41,7 +41,8 @@ sys.path.insert(0, str(ROOT))
 SCENARIOS = ("healthy", "overfit", "label_shift", "forgetting", "tiny", "noise")
 EXPECTED = {"healthy": "blessed", "overfit": "not_blessed", "label_shift": "not_blessed",
             "forgetting": "not_blessed", "tiny": "inconclusive", "noise": "not not_blessed"}
-EXPECTED_CHECK = {"label_shift": "class_drop[cat]", "forgetting": "global_drop"}
+# the check (any of) that must be among the failed ones
+EXPECTED_CHECK = {"label_shift": ("class_drop[cat]", "class_loss[cat]"), "forgetting": ("global_drop",)}
 
 
 def parse_args(argv=None):
@@ -65,8 +66,12 @@ def parse_args(argv=None):
     p.add_argument("--overfit-user-images", type=int, default=3)
     p.add_argument("--overfit-steps", type=int, default=300)
     p.add_argument("--overfit-lr", type=float, default=0.005)
-    p.add_argument("--shift-steps", type=int, default=200)
-    p.add_argument("--shift-lr", type=float, default=0.001)
+    p.add_argument("--shift-steps", type=int, default=300)
+    p.add_argument("--shift-lr", type=float, default=0.002)
+    p.add_argument("--shift-replay", action=argparse.BooleanOptionalAction, default=False,
+                   help="replay in the label-shift fine-tune. Off by default: with replay (200 steps at "
+                        "0.001) the IR user's cats called dogs left the global set's cat AP as it was "
+                        "(+0.007 [-0.009, +0.037]), so there was no failure to catch")
     p.add_argument("--forget-steps", type=int, default=300)
     p.add_argument("--forget-lr", type=float, default=0.002)
     p.add_argument("--tiny-holdout", type=int, default=3)
@@ -216,8 +221,11 @@ class Run:
                                                            "training.finetune.warmup_steps": 0}), few)
         if "label_shift" in wanted:
             shifted = copy_dataset(user_src, sd / "data/label_shift_user", relabel={"cat": "dog"})
+            none = {**replay, "image_ids": [], "count": 0}
+            none.pop("repeats", None)
             finetune("label_shift", self.finetune_overrides(seed, a.shift_steps, a.shift_lr,
-                                                            **{"data.user_dataset": str(shifted)}))
+                                                            **{"data.user_dataset": str(shifted)}),
+                     None if a.shift_replay else none)
         if "forgetting" in wanted:
             none = {**replay, "image_ids": [], "count": 0}
             none.pop("repeats", None)
@@ -288,11 +296,11 @@ class Run:
         want = EXPECTED[name]
         ok = (g["verdict"] != "not_blessed") if want == "not not_blessed" else g["verdict"] == want
         if ok and name in EXPECTED_CHECK:
-            ok = EXPECTED_CHECK[name] in g.get("failed", [])
+            ok = bool(set(EXPECTED_CHECK[name]) & set(g.get("failed", [])))
         interval = "" if c is None or c.get("interval") is None else \
             f"{c['point']:+.3f} [{c['interval'][0]:+.3f}, {c['interval'][1]:+.3f}] vs {c['threshold']:+.3f}"
         return {"seed": seed, "salt": salt, "scenario": name,
-                "expected": want + (f" ({EXPECTED_CHECK[name]})" if name in EXPECTED_CHECK else ""),
+                "expected": want + (f" ({' or '.join(EXPECTED_CHECK[name])})" if name in EXPECTED_CHECK else ""),
                 "verdict": g["verdict"], "deciding": ", ".join(deciding) or "-", "interval": interval,
                 "match": ok}
 

@@ -39,9 +39,10 @@ class CheckSpec:
     set: str                 # evaluation set: "user" | "global"
     statistic: str           # a `Statistics` name: "map", "map50", "ap[<label>]", a tally ratio, ...
     kind: str                # "gain": tuned - baseline > threshold; "drop": tuned - baseline >= threshold;
-    threshold: float         # "floor": tuned >= threshold
+    threshold: float         # "floor": tuned >= threshold; "keep": tuned - keep x baseline >= threshold (0)
     why: str
     required: bool = False   # blessing needs this one passed (not merely uninformative)
+    keep: float = 1.0        # "keep": the share of the baseline's value the tuned model must keep
 
     @property
     def metric(self) -> str:
@@ -89,6 +90,15 @@ def specs(tuned: dict, baseline: dict, gate: GateParams) -> list[CheckSpec]:
             continue
         out.append(CheckSpec(f"class_drop[{label}]", "global", f"ap[{label}]", "drop", -gate.max_class_drop,
                              f"AP of {label} on the global set may drop at most {gate.max_class_drop}"))
+    # ... nor may it lose most of what it had: a class the baseline knows only a little (AP 0.11) can
+    # lose all of it and still never drop measurably more than an absolute 0.1 (a label shift did).
+    keep = 1.0 - gate.max_class_loss
+    for label, b in baseline["global"].get("per_class", {}).items():
+        if b.get("ap") is None or b.get("gt", 0) < gate.class_min_boxes or b["ap"] < gate.class_loss_min_ap:
+            continue
+        out.append(CheckSpec(f"class_loss[{label}]", "global", f"ap[{label}]", "keep", 0.0,
+                             f"AP of {label} on the global set must keep at least {keep:.0%} of the "
+                             f"baseline's (tuned - {keep:g} x baseline >= 0)", keep=keep))
     out += [
         CheckSpec("user_floor", "user", "map50", "floor", gate.min_user_map50,
                   "absolute floor on the user's holdout mAP@.5"),
@@ -115,9 +125,10 @@ def judge(spec: CheckSpec, evidence: dict, confidence: float, sets: dict | None 
     if spec.kind == "floor":
         point, d, feasible = t, draws["tuned"][spec.statistic], (0.0, 1.0)
     else:
-        point = t - b
-        d = draws["tuned"][spec.statistic] - draws["baseline"][spec.statistic]
-        feasible = (-b, 1.0 - b)
+        w = spec.keep if spec.kind == "keep" else 1.0
+        point = t - w * b
+        d = draws["tuned"][spec.statistic] - w * draws["baseline"][spec.statistic]
+        feasible = (-w * b, 1.0 - w * b)
     ci = bootstrap.interval(d, confidence)
     base.update(point=round(point, 6))
     if ci is None:
@@ -128,6 +139,7 @@ def judge(spec: CheckSpec, evidence: dict, confidence: float, sets: dict | None 
     thr, eps = spec.threshold, 1e-9
     if thr <= feasible[0] + eps:
         what = {"drop": f"the baseline is {b:.3f}, so it cannot drop more than the allowed {-thr:.3f}",
+                "keep": f"the baseline is {b:.3f}, so there is nothing to lose",
                 "gain": f"the baseline is {b:.3f}, so nothing can score measurably below it",
                 "floor": f"the floor {thr:.3f} is the lowest possible value"}[spec.kind]
         return Check(**base, verdict="uninformative", why=f"{spec.why}; cannot fail: {what}")

@@ -130,7 +130,8 @@ def forest_plots(gate: dict) -> dict[str, bytes]:
         if cs[0]["kind"] != "floor":
             ax.axvline(0, color="0.7", lw=0.8)
         ax.set_yticks(range(len(cs)), [f"{c['name']} ({c['verdict']})" for c in reversed(cs)], fontsize=8)
-        xlabel = "tuned value" if cs[0]["kind"] == "floor" else "tuned - baseline"
+        xlabel = {"floor": "tuned value", "keep": "tuned - kept share x baseline"}.get(cs[0]["kind"],
+                                                                                   "tuned - baseline")
         ax.set_xlabel(f"{xlabel}, {cs[0]['metric'].split('.', 1)[0]} set "
                       f"({gate.get('confidence', 0.9):.0%} paired-bootstrap interval, | = threshold)", fontsize=8)
         ax.set_title(fam, fontsize=10)

@@ -54,8 +54,10 @@ def test_better_on_user_and_unchanged_elsewhere_is_blessed():
     assert g["verdict"] == "blessed" and g["blessed"] and g["failed"] == []
     assert g["deciding"] == ["user_gain", "global_drop"]
     c = checks(g)
-    assert [*c] == ["user_gain", "global_drop", "class_drop[person]", "class_drop[car]", "user_floor",
-                    "global_floor"]  # deer has no ground truth: not judged
+    # deer has no ground truth: not judged; car's baseline AP is 0: no class_loss to judge
+    assert [*c] == ["user_gain", "global_drop", "class_drop[person]", "class_drop[car]", "class_loss[person]",
+                    "user_floor", "global_floor"]
+    assert c["class_loss[person]"]["verdict"] == "passed"
     gain = c["user_gain"]
     assert gain["verdict"] == "passed" and gain["interval"][0] > 0 and gain["point"] == pytest.approx(0.1, abs=0.03)
     assert set(gain) >= {"point", "interval", "threshold", "verdict", "why"}
@@ -67,9 +69,32 @@ def test_better_on_user_and_unchanged_elsewhere_is_blessed():
 def test_measurably_worse_on_one_class_is_not_blessed_and_named():
     g = run(*world(person_drop=0.3))
     assert g["verdict"] == "not_blessed" and not g["blessed"]
-    assert g["failed"] == g["deciding"] == ["class_drop[person]"]
+    assert g["failed"] == g["deciding"] == ["class_drop[person]", "class_loss[person]"]
     c = checks(g)["class_drop[person]"]
     assert c["interval"][1] < c["threshold"] == -0.1 and "class_drop[person]" in g["summary"]
+
+
+def test_a_class_the_baseline_knows_a_little_and_the_tuned_model_forgets_fails_on_its_loss():
+    # baseline person AP ~0.11, tuned 0 (a label shift): an absolute drop of 0.11 cannot clear the
+    # 0.1 tolerance measurably, but losing all of it is measurable
+    tuned, base = world()
+    few = np.zeros_like(base["global"]["ap[person]"])
+    few[::9] = 1.0                     # found on 7 of 60 images: AP ~0.12, a wide interval
+    base["global"]["ap[person]"] = few
+    tuned["global"]["ap[person]"] = np.zeros_like(few)
+    g = run(tuned, base)
+    c = checks(g)
+    assert c["class_drop[person]"]["verdict"] != "failed"
+    loss = c["class_loss[person]"]
+    assert loss["verdict"] == "failed" and loss["interval"][1] < 0 and "keep at least 50%" in loss["why"]
+    assert g["verdict"] == "not_blessed" and g["failed"] == ["class_loss[person]"]
+
+
+def test_class_loss_is_not_judged_below_its_minimum_baseline_ap():
+    tuned, base = world()
+    base["global"]["ap[person]"] = np.full_like(base["global"]["ap[person]"], 0.04)
+    tuned["global"]["ap[person]"] = np.zeros_like(base["global"]["ap[person]"])
+    assert "class_loss[person]" not in checks(run(tuned, base))
 
 
 def test_small_noisy_user_set_is_inconclusive_and_says_what_would_resolve_it():

@@ -70,5 +70,5 @@ def test_markdown_names_the_refusing_check_and_shows_null_ap_as_na():
 def test_forest_plots_one_png_per_gated_metric():
     gate = gate_of("tuned", "base", "base")
     pngs = report.forest_plots(gate)
-    assert set(pngs) == {"user_gain.png", "global_drop.png", "class_drop.png", "user_floor.png", "global_floor.png"}
+    assert set(pngs) == {"user_gain.png", "global_drop.png", "class_drop.png", "class_loss.png", "user_floor.png", "global_floor.png"}
     assert all(p.startswith(b"\x89PNG") and len(p) > 1000 for p in pngs.values())
