@@ -238,6 +238,8 @@ class GateParams(_Section):
     seed: int = Field(0, description="bootstrap seed")
     resolve_effect: float = Field(0.05, gt=0, le=1, description=(
         "an inconclusive check reports how many images would resolve a difference this big"))
+    min_images: int = Field(10, ge=1, description=(
+        "a set with fewer images is too small for a bootstrap interval: its checks are inconclusive"))
 
 
 class ThresholdParams(_Section):

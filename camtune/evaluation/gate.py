@@ -113,7 +113,7 @@ def _finite(v) -> float | None:
 
 
 def judge(spec: CheckSpec, evidence: dict, confidence: float, sets: dict | None = None,
-          resolve_effect: float = 0.05) -> Check:
+          resolve_effect: float = 0.05, min_images: int = 1) -> Check:
     """One check on one set's paired draws ({"images", "points": {model: {stat}}, "draws": ...})."""
     pts, draws = evidence["points"], evidence["draws"]
     t, b = _finite(pts["tuned"].get(spec.statistic)), _finite(pts["baseline"].get(spec.statistic))
@@ -147,6 +147,14 @@ def judge(spec: CheckSpec, evidence: dict, confidence: float, sets: dict | None 
         return Check(**base, verdict="uninformative",
                      why=f"{spec.why}; the interval spans the whole possible range: no evidence either way")
     pct = f"{confidence:.0%}"
+    n = evidence["images"]
+    if n < min_images:
+        # a 3-image set has 10 distinct resamples: its percentile interval can exclude anything
+        title = SET_TITLES.get(spec.set, spec.set)
+        advice = (f"{title} has {n} image{'s' if n != 1 else ''}; a bootstrap interval needs at least "
+                  f"{min_images} (evaluate.gate.min_images)")
+        return Check(**base, verdict="inconclusive", resolve={"images": min_images, "effect": None, "advice": advice},
+                     why=f"{spec.why}; {advice}")
     if (lo > thr + eps) if spec.kind == "gain" else (lo >= thr - eps):
         return Check(**base, verdict="passed", why=f"{spec.why}; the whole {pct} interval clears {thr:+.3f}")
     if hi < thr - eps:
@@ -194,7 +202,7 @@ def decide(tuned: dict, baseline: dict, gate: GateParams, baseline_name: str, ev
     {"verdict", "blessed", "baseline", "confidence", "resamples", "seed", "summary", "deciding",
     "failed", "inconclusive", "uninformative", "advice", "checks": [{name, metric, kind, threshold,
     point, interval, tuned, baseline, verdict, why, required, resolve, passed}]}."""
-    cs = [judge(s, evidence[s.set], gate.confidence, sets, gate.resolve_effect)
+    cs = [judge(s, evidence[s.set], gate.confidence, sets, gate.resolve_effect, gate.min_images)
           for s in [*specs(tuned, baseline, gate), *extra_specs]]
     by = {v: [c for c in cs if c.verdict == v] for v in ("passed", "failed", "inconclusive", "uninformative")}
     required_open = [c for c in cs if c.required and c.verdict in ("inconclusive", "uninformative")]

@@ -98,17 +98,27 @@ def test_class_loss_is_not_judged_below_its_minimum_baseline_ap():
 
 
 def test_small_noisy_user_set_is_inconclusive_and_says_what_would_resolve_it():
-    g = run(*world(n_user=6, user_gain=0.03, user_noise=0.3, seed=1))
+    g = run(*world(n_user=12, user_gain=0.03, user_noise=0.3, seed=1))
     assert g["verdict"] == "inconclusive" and not g["blessed"] and g["failed"] == []
     c = checks(g)["user_gain"]
     lo, hi = c["interval"]
     assert lo <= 0 < hi and c["verdict"] == "inconclusive" and g["deciding"][0] == "user_gain"
     need = c["resolve"]["images"]
-    assert need > 6
+    assert need > 12
     # the advice scales the interval's half-width to the difference to resolve: n * (h / effect)^2
     effect = max(abs(c["point"]), GATE.resolve_effect)
-    assert need == pytest.approx(6 * ((hi - lo) / 2 / effect) ** 2, rel=0.01, abs=1)
-    assert "user holdout has 6 images with 22 boxes" in g["advice"][0] and "front_door" in g["advice"][0]
+    assert need == pytest.approx(12 * ((hi - lo) / 2 / effect) ** 2, rel=0.01, abs=1)
+    assert "user holdout has 12 images with 22 boxes" in g["advice"][0] and "front_door" in g["advice"][0]
+
+
+def test_a_set_below_min_images_is_inconclusive_even_when_its_interval_looks_clear():
+    # 3 holdout images, the tuned model worse on each: the interval excludes 0, but 3 images have
+    # only 10 distinct resamples (a planted 3-image holdout was refused this way)
+    g = run(*world(n_user=3, user_gain=-0.05, user_noise=0.0))
+    c = checks(g)["user_gain"]
+    assert c["interval"][1] < 0 and c["verdict"] == "inconclusive"
+    assert c["resolve"]["images"] == GATE.min_images == 10 and "needs at least 10" in c["why"]
+    assert g["verdict"] == "inconclusive" and g["failed"] == []
 
 
 def test_identical_models_are_never_refused_and_never_blessed():

@@ -30,9 +30,10 @@ def gate_of(tuned: str, base: str, name: str) -> dict:
     """The gate on per-image figures equal to the tables' values on every image (so the
     intervals are the points: a clear verdict)."""
     def stats(r):
-        return {s: bootstrap.RatioOfSums(np.arange(4), {
-            "map": (np.full(4, r[s]["map"]), np.ones(4)), "map50": (np.full(4, r[s]["map50"]), np.ones(4)),
-            "ap[person]": (np.full(4, r[s]["per_class"]["person"]["ap"]), np.ones(4))}) for s in ("user", "global")}
+        n = 12   # >= evaluate.gate.min_images
+        return {s: bootstrap.RatioOfSums(np.arange(n), {
+            "map": (np.full(n, r[s]["map"]), np.ones(n)), "map50": (np.full(n, r[s]["map50"]), np.ones(n)),
+            "ap[person]": (np.full(n, r[s]["per_class"]["person"]["ap"]), np.ones(n))}) for s in ("user", "global")}
 
     t, b = stats(RESULTS[tuned]), stats(RESULTS[base])
     gp = GateParams(resamples=100)
