@@ -219,17 +219,15 @@ class Run:
             finetune("overfit", self.finetune_overrides(seed, a.overfit_steps, a.overfit_lr,
                                                         **{"data.user_dataset": str(tiny),
                                                            "training.finetune.warmup_steps": 0}), few)
+        no_replay = {**replay, "image_ids": [], "count": 0}
+        no_replay.pop("repeats", None)
         if "label_shift" in wanted:
             shifted = copy_dataset(user_src, sd / "data/label_shift_user", relabel={"cat": "dog"})
-            none = {**replay, "image_ids": [], "count": 0}
-            none.pop("repeats", None)
             finetune("label_shift", self.finetune_overrides(seed, a.shift_steps, a.shift_lr,
                                                             **{"data.user_dataset": str(shifted)}),
-                     None if a.shift_replay else none)
+                     None if a.shift_replay else no_replay)
         if "forgetting" in wanted:
-            none = {**replay, "image_ids": [], "count": 0}
-            none.pop("repeats", None)
-            finetune("forgetting", self.finetune_overrides(seed, a.forget_steps, a.forget_lr), none)
+            finetune("forgetting", self.finetune_overrides(seed, a.forget_steps, a.forget_lr), no_replay)
 
     # ---------------------------------------------------------------- gate
     def gate(self, seed: int) -> None:

@@ -84,21 +84,21 @@ def specs(tuned: dict, baseline: dict, gate: GateParams) -> list[CheckSpec]:
                   required=True),
     ]
     # Per class on the global set: a gain on the user's cameras must not hide a regression on one
-    # class elsewhere. Classes with too few boxes are not judged at all.
+    # class elsewhere. Classes with too few boxes are not judged at all. Nor may a class lose most of
+    # what it had: one the baseline knows only a little (AP 0.11) can lose all of it and still never
+    # drop measurably more than an absolute 0.1 (a label shift did).
+    keep = 1.0 - gate.max_class_loss
+    drops, losses = [], []
     for label, b in baseline["global"].get("per_class", {}).items():
         if b.get("ap") is None or b.get("gt", 0) < gate.class_min_boxes:
             continue
-        out.append(CheckSpec(f"class_drop[{label}]", "global", f"ap[{label}]", "drop", -gate.max_class_drop,
-                             f"AP of {label} on the global set may drop at most {gate.max_class_drop}"))
-    # ... nor may it lose most of what it had: a class the baseline knows only a little (AP 0.11) can
-    # lose all of it and still never drop measurably more than an absolute 0.1 (a label shift did).
-    keep = 1.0 - gate.max_class_loss
-    for label, b in baseline["global"].get("per_class", {}).items():
-        if b.get("ap") is None or b.get("gt", 0) < gate.class_min_boxes or b["ap"] < gate.class_loss_min_ap:
-            continue
-        out.append(CheckSpec(f"class_loss[{label}]", "global", f"ap[{label}]", "keep", 0.0,
-                             f"AP of {label} on the global set must keep at least {keep:.0%} of the "
-                             f"baseline's (tuned - {keep:g} x baseline >= 0)", keep=keep))
+        drops.append(CheckSpec(f"class_drop[{label}]", "global", f"ap[{label}]", "drop", -gate.max_class_drop,
+                               f"AP of {label} on the global set may drop at most {gate.max_class_drop}"))
+        if b["ap"] >= gate.class_loss_min_ap:
+            losses.append(CheckSpec(f"class_loss[{label}]", "global", f"ap[{label}]", "keep", 0.0,
+                                    f"AP of {label} on the global set must keep at least {keep:.0%} of the "
+                                    f"baseline's (tuned - {keep:g} x baseline >= 0)", keep=keep))
+    out += drops + losses
     out += [
         CheckSpec("user_floor", "user", "map50", "floor", gate.min_user_map50,
                   "absolute floor on the user's holdout mAP@.5"),

@@ -155,21 +155,29 @@ class Evaluation:
     notes: tuple[str, ...]
     # the gate's inputs, to re-judge without predicting again (e.g. another bootstrap seed):
     # {evidence key: {"tuned": per-image matches or tallies, "baseline": ...}}, the side compared
-    # against, {evidence key: images/boxes/cameras}, the Frigate-path check specs
+    # against, {evidence key: images/boxes/cameras}
     paired: dict = field(default_factory=dict, repr=False, compare=False)
     side: str = "base"
     set_info: dict = field(default_factory=dict, repr=False, compare=False)
-    extra_specs: list = field(default_factory=list, repr=False, compare=False)
 
     def regate(self, gate_params) -> dict:
         """gate.json for other gate params (another seed, confidence, thresholds) on the same
         detections: only the bootstrap and the checks run again (the COCO and Frigate-path ones)."""
-        evidence = {key: bootstrap.paired_draws(sides, gate_params.resamples, gate_params.seed, key=key,
-                                                workers=bootstrap.default_workers())
-                    for key, sides in self.paired.items()}
         return gate.decide(self.results["tuned"], self.results[self.side], gate_params, self.baseline,
-                           evidence, self.set_info, extra_specs=gate.frigate_specs(gate_params)
-                           if self.extra_specs else [])
+                           _draw(self.paired, gate_params), self.set_info,
+                           extra_specs=_frigate_specs(self.paired, gate_params))
+
+
+def _draw(paired: dict, gate_params) -> dict:
+    """The gate's evidence: each set's paired bootstrap draws, both sides on the same resamples."""
+    return {key: bootstrap.paired_draws(sides, gate_params.resamples, gate_params.seed, key=key,
+                                        workers=bootstrap.default_workers())
+            for key, sides in paired.items()}
+
+
+def _frigate_specs(paired: dict, gate_params) -> list:
+    """The Frigate-path checks whose evidence sets were measured (none with frigate_path off)."""
+    return [s for s in gate.frigate_specs(gate_params) if s.set in paired]
 
 
 def _check_holdout_user(params: Params) -> None:
@@ -235,14 +243,11 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
     # the gate: both sides on the same bootstrap resamples of each set's images
     side = "baseline" if "baseline" in results else "base"
     paired = {key: {"tuned": matches["tuned"][key], "baseline": matches[side][key]} for key in sets}
-    evidence = {key: bootstrap.paired_draws(paired[key], ev.gate.resamples, ev.gate.seed, key=key,
-                                            workers=bootstrap.default_workers()) for key in sets}
     set_info = {key: {"images": len(ds.images), "boxes": results["tuned"][key]["boxes"],
                       "cameras": sorted(ds.images["camera"].dropna().astype(str).unique())
                       if "camera" in ds.images else []} for key, ds in sets.items()}
     t = ev.thresholds
     frigate_figures: dict[str, dict] = {}
-    extra: list = []
     if fp.enabled:
         # advice from the tuned model's Frigate path; every model is then judged with those filters
         advice = thresholds.recommend_frigate(
@@ -262,10 +267,7 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
         for key in sets:
             paired[f"frigate_{key}"] = {m: gate.frigate_tallies(frigate_figures[src][key]["advised"]["images"])
                                         for m, src in (("tuned", "tuned"), ("baseline", side))}
-            evidence[f"frigate_{key}"] = bootstrap.paired_draws(
-                paired[f"frigate_{key}"], ev.gate.resamples, ev.gate.seed, key=f"frigate_{key}")
             set_info[f"frigate_{key}"] = set_info[key]
-        extra = gate.frigate_specs(ev.gate)
         header = [
             f"Frigate objects config for the tuned model of {params.user.id}, measured on the Frigate",
             "path (square regions around objects and motion, the detector's 0.4 floor, the cross-region",
@@ -287,8 +289,8 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
             f"{t.threshold_precision}; Frigate's defaults ({t.fallback_min_score} / {t.fallback_threshold}) "
             f"below {t.min_boxes} boxes.",
         ]
-    verdict = gate.decide(results["tuned"], results[side], ev.gate, baseline.name, evidence, set_info,
-                          extra_specs=extra)
+    verdict = gate.decide(results["tuned"], results[side], ev.gate, baseline.name, _draw(paired, ev.gate),
+                          set_info, extra_specs=_frigate_specs(paired, ev.gate))
     filters = thresholds.frigate_yaml(advice, header=header)
     md = report.markdown(results, verdict, advice, user_id=params.user.id, frigate_yaml=filters, notes=notes,
                          frigate=frigate_figures)
@@ -316,4 +318,4 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
         for name, dets in coco_results.items():
             atomic.write_json(out / artifacts.EVALUATION_DETECTIONS.name / f"{name}.json", dets, indent=None)
     return Evaluation(Verdict.from_dict(verdict, out_dir / artifacts.GATE.name), metrics, results,
-                      baseline.name, md, tuple(notes), paired, side, set_info, extra)
+                      baseline.name, md, tuple(notes), paired, side, set_info)
