@@ -117,6 +117,9 @@ def build_experiment_config(
     data.global_batch_size = sp.batch_size
     data.dtype = "float32"  # bfloat16 is slow on CPUs
     data.shuffle_buffer_size = 1000
+    # seeded shuffling and augmentation (train.run seeds the weight init and turns on op determinism)
+    data.seed = None if t.seed is None else t.seed + (0 if stage == "base" else 1)
+    data.deterministic = t.seed is not None
     data.parser.aug_rand_hflip = t.augmentation.hflip
     data.parser.aug_scale_min = t.augmentation.scale_min
     data.parser.aug_scale_max = t.augmentation.scale_max

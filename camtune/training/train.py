@@ -207,9 +207,16 @@ def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "bas
     atomic.write_json(model_dir / FINGERPRINT_FILE, {"fingerprint": fp, "stage": stage})
 
     t0 = time.monotonic()
+    seed = exp.task.train_data.seed
+    if seed is not None:
+        # same params + same data = same weights: seed python / numpy / TF (the weight init, the
+        # parser's random augmentation) and make TF's ops deterministic (process-wide, one-way)
+        tf.keras.utils.set_random_seed(int(seed))
     strategy = make_strategy(exp)
     with strategy.scope():
         task = task_factory.get_task(exp.task, logging_dir=str(model_dir))
+    if seed is not None:
+        _sequential_inputs(task)
     init_checkpoint.freeze_first_steps(task, freeze_backbone_steps)
     callbacks = [progress] if progress else []
     action_holder: list[ProgressAction] = []
@@ -262,6 +269,23 @@ def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "bas
     return TrainResult(model_dir=model_dir, checkpoint=latest_checkpoint(model_dir),
                        start_step=start_step, final_step=final, wall_s=time.monotonic() - t0,
                        restarted=restarted, progress=recs, init=init, precise_bn=bn)
+
+
+def _sequential_inputs(task) -> None:
+    """Run the task's input pipeline on one thread. Model Garden's parser draws its augmentation
+    (flip, scale jitter) from stateful random ops inside a parallel map, so which image gets which
+    draw depends on thread timing; on one thread it follows the (seeded) element order. TF's own
+    op determinism would do this too, but its tf.data function split fails on this parser."""
+    import tensorflow as tf
+
+    build = task.build_inputs
+
+    def build_inputs(params, input_context=None):
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = 1
+        return build(params, input_context).with_options(options)
+
+    task.build_inputs = build_inputs
 
 
 def _precise_bn(runner, task, exp, model_dir: Path, batches: int, verbose: bool) -> dict | None:
