@@ -231,7 +231,7 @@ class GateParams(_Section):
     frigate_max_recall_drop: float = Field(
         0.05, ge=0, le=1, description="tuned Frigate-path recall (user and global) may be at most this below baseline")
     frigate_max_false_increase: float = Field(
-        5.0, ge=0, description="tuned false detections per 100 regions may be at most this above baseline")
+        10.0, ge=0, description="tuned false detections per 100 regions may be at most this above baseline")
     min_user_frigate_recall: float = Field(
         0.5, ge=0, le=1, description="absolute floor: Frigate-path recall on the user's holdout")
     # paired bootstrap over images (camtune/evaluation/bootstrap.py): every check is judged on its
