@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from camtune import artifacts, atomic, provenance
 from camtune.artifacts import BASE_MODEL, EXPORT_DIR as EXPORT, GLOBAL_EVAL, HOLDOUT
@@ -455,11 +456,20 @@ def _generated_at() -> str:
     return t.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def wrap_names(name: str) -> markupsafe.Markup:
+    """`frigate_global.false_free`, `class_loss[license_plate]`: escaped, with a line-break
+    opportunity after each dot and before each bracket, so the checks table fits the page."""
+    text = str(markupsafe.escape(name))
+    return markupsafe.Markup(text.replace(".", ".<wbr>").replace("[", "<wbr>["))
+
+
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.PackageLoader("camtune.reporting", "templates"),
-                              autoescape=jinja2.select_autoescape(["html", "j2"]),
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True)
+    env = jinja2.Environment(loader=jinja2.PackageLoader("camtune.reporting", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True)
+    env.filters["wrap_names"] = wrap_names
+    return env
 
 
 def build(params: Params, out: Path) -> dict:

@@ -23,11 +23,13 @@ class Page(HTMLParser):
     def __init__(self, html: str):
         super().__init__()
         self.tags, self.stack, self.text, self.errors = [], [], [], []
+        self.glue = False  # <wbr> is a line-break opportunity inside a word, not a space
         self.feed(html)
         self.close()
 
     def handle_starttag(self, tag, attrs):
         self.tags.append((tag, dict(attrs)))
+        self.glue = tag == "wbr"
         if tag not in self.VOID:
             self.stack.append(tag)
 
@@ -38,7 +40,11 @@ class Page(HTMLParser):
             self.stack.pop()
 
     def handle_data(self, data):
-        self.text.append(data)
+        if self.glue and self.text:
+            self.text[-1] += data
+        else:
+            self.text.append(data)
+        self.glue = False
 
     def find(self, tag, **attrs):
         return [a for t, a in self.tags if t == tag and all(a.get(k) == v for k, v in attrs.items())]
@@ -201,3 +207,10 @@ def test_lineage_diffs_params_against_the_previous_published_model(tmp_path, tin
     assert out["model_id"] == receipt["model_id"] and out["edgetpu_compiled"]
     assert out["base_id"] == registry.model(before.user.id, receipt["model_id"])["base_id"]
     assert out["git"] is not None and out["notes"] == []
+
+
+def test_check_names_wrap_but_stay_escaped():
+    from camtune.reporting.page import wrap_names
+
+    assert str(wrap_names("global.ap[license_plate]")) == "global.<wbr>ap<wbr>[license_plate]"
+    assert str(wrap_names("x[<script>]")) == "x<wbr>[&lt;script&gt;]"
