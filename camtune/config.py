@@ -209,8 +209,8 @@ class TrainingParams(_Section):
     precise_bn_batches: int = Field(
         50, ge=0, description="training batches the final BatchNorm statistics are recomputed on (0 = off)")
     seed: int | None = Field(0, ge=0, description=(
-        "weight init, shuffling and augmentation seed; with op determinism the same params and data "
-        "give the same weights (null: unseeded, every run differs)"))
+        "weight init, shuffling and augmentation seed; with it the input pipeline runs on one thread, so "
+        "the same params and data give the same weights (null: unseeded, every run differs)"))
     base: BaseTrainParams
     finetune: FinetuneParams
 

@@ -117,7 +117,7 @@ def build_experiment_config(
     data.global_batch_size = sp.batch_size
     data.dtype = "float32"  # bfloat16 is slow on CPUs
     data.shuffle_buffer_size = 1000
-    # seeded shuffling and augmentation (train.run seeds the weight init and turns on op determinism)
+    # seeded shuffling and augmentation (train.run seeds the weight init and serialises the input pipeline)
     data.seed = None if t.seed is None else t.seed + (0 if stage == "base" else 1)
     data.deterministic = t.seed is not None
     data.parser.aug_rand_hflip = t.augmentation.hflip

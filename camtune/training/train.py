@@ -210,7 +210,7 @@ def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "bas
     seed = exp.task.train_data.seed
     if seed is not None:
         # same params + same data = same weights: seed python / numpy / TF (the weight init, the
-        # parser's random augmentation) and make TF's ops deterministic (process-wide, one-way)
+        # parser's random augmentation); _sequential_inputs below makes the augmentation's order fixed
         tf.keras.utils.set_random_seed(int(seed))
     strategy = make_strategy(exp)
     with strategy.scope():
