@@ -11,7 +11,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -76,7 +76,12 @@ class SampleDataParams(_Section):
     # Its own output folders, not data.*: pointing data.* at a real dataset must never make the
     # sample_data stage own (or overwrite) it. By default data.* point at these.
     global_pool: str = Field("data/sample/global", description="where the synthetic global pool is written")
-    user_dataset: str = Field("data/sample/user", description="where the synthetic user dataset is written")
+    users_dir: str = Field("data/sample/users", description="one synthetic dataset per demo user: <users_dir>/<user_id>")
+    # One shared world for every demo user: the pool (and so the base) does not depend on who asks,
+    # each user's dataset is their own (a service's economics: one base, many fine-tunes).
+    users: list[Annotated[str, Field(pattern=SAFE_SEGMENT.pattern)]] = Field(
+        default_factory=lambda: ["u_demo"], min_length=1,
+        description="the demo's users; each gets user_images images (user_images_in_pool of them in the pool)")
     seed: int = 7
     global_users: int = Field(6, ge=1)
     cameras_per_user: int = Field(2, ge=1)
@@ -98,9 +103,16 @@ class SampleDataParams(_Section):
     @model_validator(mode="after")
     def _pool_share_fits(self) -> "SampleDataParams":
         # the user's pooled images are a subset of the user's images and part of the pool's count
-        if self.user_images_in_pool > min(self.user_images, self.global_images):
-            raise ValueError("sample_data.user_images_in_pool must be <= user_images and <= global_images")
+        if self.user_images_in_pool > self.user_images or \
+                self.user_images_in_pool * len(self.users) > self.global_images:
+            raise ValueError("sample_data.user_images_in_pool must be <= user_images, and "
+                             "user_images_in_pool x len(users) <= global_images")
+        if len(set(self.users)) != len(self.users):
+            raise ValueError("sample_data.users: duplicate user id")
         return self
+
+    def user_dir(self, user_id: str) -> str:
+        return f"{self.users_dir}/{user_id}"
 
 
 class AuditParams(_Section):
@@ -353,8 +365,36 @@ class IngestPublicParams(_Section):
     link: Literal["hardlink", "copy"] = Field("hardlink", description="hardlink falls back to copy across devices")
 
 
+_REMOTE_URL = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9_./-]*)?$"
+
+
+class RemoteParams(_Section):
+    # Credentials are never params: the AWS chain (env, ~/.aws, instance role) supplies them.
+    url: str | None = Field(None, pattern=_REMOTE_URL,
+                            description="s3://bucket/prefix shared by every worker: DVC remote (stage "
+                                        "outputs), shared-stage records, run records; null = one machine")
+    endpoint_url: str | None = Field(None, description="S3-compatible store (MinIO, Ceph, ...); null = AWS")
+    region: str | None = None
+
+    @model_validator(mode="after")
+    def _whole_url(self) -> "RemoteParams":
+        # `$` in the schema pattern also matches before a trailing newline: match the whole value
+        if self.url is not None and not re.fullmatch(_REMOTE_URL, self.url):
+            raise ValueError(f"pipeline.remote.url {self.url!r} is not s3://bucket[/prefix]")
+        return self
+
+    def bucket_prefix(self) -> tuple[str, str]:
+        bucket, _, prefix = (self.url or "").removeprefix("s3://").partition("/")
+        return bucket, prefix.strip("/")
+
+
 class PipelineParams(_Section):
     workspaces: str = Field("workspaces", description="per-user working copies (git worktrees)")
+    remote: RemoteParams = RemoteParams()
+    shared_lock_timeout_s: float = Field(
+        7200, ge=0, description="how long a run waits while another worker builds the same shared stage (the base)")
+    lease_s: float = Field(
+        60, ge=10, description="Prefect lock leases: how long a dead worker's locks outlive it")
     user_dataset_template: str | None = Field(
         None, description="e.g. 'data/users/{user_id}'; null keeps data.user_dataset")
     on_busy: Literal["wait", "skip"] = "skip"

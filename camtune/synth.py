@@ -16,6 +16,7 @@ import functools
 import hashlib
 import io
 import json
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -50,7 +51,7 @@ _REF_H = 360  # object sizes below are in pixels of a 360-pixel-high frame, scal
 class Camera:
     user_id: str
     name: str
-    user_index: int  # 0 = the requesting user, stable when global_users changes
+    user_index: int  # < len(sample_data.users): a demo user; stable when global_users changes
     index: int
 
 
@@ -83,12 +84,13 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed % 2**64, *keys]))
 
 
-def other_user_ids(n: int, exclude: str) -> list[str]:
-    names = [u for u in _OTHER_USERS if u != exclude]
+def other_user_ids(n: int, exclude) -> list[str]:
+    exclude = {exclude} if isinstance(exclude, str) else set(exclude)
+    names = [u for u in _OTHER_USERS if u not in exclude]
     i = 0
     while len(names) < n:
         i += 1
-        if (cand := f"u_{i:03d}") != exclude:
+        if (cand := f"u_{i:03d}") not in exclude:
             names.append(cand)
     return names[:n]
 
@@ -138,16 +140,20 @@ def _plan_group(sd: SampleDataParams, cams: list[Camera], n: int, group: int, fi
     return shots
 
 
-def plan(sd: SampleDataParams, user_id: str, names: list[str]) -> tuple[list[Shot], list[Shot]]:
-    """(the requesting user's shots, the other users' shots). The user's ids are 1..user_images in
-    capture order; the first user_images_in_pool of them are the ones already in the global pool."""
+def plan(sd: SampleDataParams, users: list[str], names: list[str]) -> tuple[dict[str, list[Shot]], list[Shot]]:
+    """({demo user: their shots}, the other households' shots). Demo user i's ids are
+    i*user_images+1 .. (i+1)*user_images in capture order; the first user_images_in_pool of them are
+    the ones already in the global pool. Nothing depends on who requests a model."""
     drawable = set(names)
-    user_shots = _plan_group(sd, cameras_of(sd, user_id, 0), sd.user_images, 0, 1, drawable)
-    others = [c for ui, uid in enumerate(other_user_ids(sd.global_users, user_id), start=1)
+    per_user = {uid: _plan_group(sd, cameras_of(sd, uid, i), sd.user_images, i, i * sd.user_images + 1, drawable)
+                for i, uid in enumerate(users)}
+    others = [c for ui, uid in enumerate(other_user_ids(sd.global_users, users), start=len(users))
               for c in cameras_of(sd, uid, ui)]
-    n_others = sd.global_images - sd.user_images_in_pool
-    other_shots = _plan_group(sd, others, n_others, 1, sd.user_images + 1, drawable) if n_others else []
-    return user_shots, other_shots
+    n_others = sd.global_images - sd.user_images_in_pool * len(users)
+    first = len(users) * sd.user_images + 1
+    # group len(users): with one demo user this is group 1, as before demo users were a list
+    other_shots = _plan_group(sd, others, n_others, len(users), first, drawable) if n_others else []
+    return per_user, other_shots
 
 
 # ----------------------------------------------------------------------------- drawing helpers
@@ -643,7 +649,7 @@ def render(shot: Shot, sd: SampleDataParams, names: list[str]) -> tuple[Image.Im
         for label, px0, py0, px1, py1 in sp.parts:
             boxes.append(Box(label, x + px0, y + py0, px1 - px0, py1 - py0))
     img = _apply_condition(rng, canvas.convert("RGB"), shot.condition)
-    if shot.camera.user_index == 0 and sd.user_look == "ir":
+    if shot.camera.user_index < len(sd.users) and sd.user_look == "ir":
         img = _infrared(rng, img)
     return img, boxes
 
@@ -681,9 +687,10 @@ class Synthetic:
     annotations: dict[int, list[dict]]
     files: dict[int, bytes]
     categories: list[dict]
-    user_ids: list[int]   # the requesting user's images (the user dataset)
-    pool_ids: list[int]   # the global pool: other users' images + the user's earliest ones
+    user_ids: list[int]   # every demo user's images (their datasets)
+    pool_ids: list[int]   # the global pool: other users' images + each demo user's earliest ones
     info: dict
+    by_user: dict[str, list[int]]  # demo user -> their images (their dataset)
 
 
 def categories(labels: LabelParams) -> list[dict]:
@@ -698,7 +705,8 @@ def _iso(t: datetime | None) -> str | None:
 def build(params: Params) -> Synthetic:
     """Plan and draw every image of both datasets."""
     sd, names = params.sample_data, params.labels.names
-    user_shots, other_shots = plan(sd, params.user.id, names)
+    per_user, other_shots = plan(sd, sd.users, names)
+    user_shots = [s for shots in per_user.values() for s in shots]
     cats = categories(params.labels)
     cat_id = {c["name"]: c["id"] for c in cats}
     records, anns, files = {}, {}, {}
@@ -718,11 +726,12 @@ def build(params: Params) -> Synthetic:
             anns[shot.id].append({"id": next_ann, "image_id": shot.id, "category_id": cat_id[b.label],
                                   "bbox": [b.x, b.y, b.w, b.h], "area": b.w * b.h, "iscrowd": 0})
             next_ann += 1
-    user_ids = [s.id for s in user_shots]
-    pool_ids = user_ids[: sd.user_images_in_pool] + [s.id for s in other_shots]
+    by_user = {uid: [s.id for s in shots] for uid, shots in per_user.items()}
+    user_ids = [i for ids in by_user.values() for i in ids]
+    pool_ids = [i for ids in by_user.values() for i in ids[: sd.user_images_in_pool]] + [s.id for s in other_shots]
     info = {"description": "camtune synthetic security-camera sample data", "generator": GENERATOR,
             "seed": sd.seed, "version": "1"}
-    return Synthetic(records, anns, files, cats, user_ids, pool_ids, info)
+    return Synthetic(records, anns, files, cats, user_ids, pool_ids, info, by_user)
 
 
 def coco(syn: Synthetic, image_ids: list[int], name: str) -> dict:
@@ -762,18 +771,32 @@ def write_dataset(folder: str | Path, syn: Synthetic, image_ids: list[int], name
     return folder
 
 
-def generate(params: Params, global_dir: str | Path | None = None, user_dir: str | Path | None = None) -> dict:
-    """Draw both datasets and write them (default: the folders params.sample_data names). Returns summary()."""
-    global_dir = Path(global_dir or params.sample_data.global_pool)
-    user_dir = Path(user_dir or params.sample_data.user_dataset)
-    if global_dir.resolve() == user_dir.resolve():
-        raise StepFailed(f"data.global_pool and data.user_dataset are the same folder: {global_dir}")
-    for folder in (global_dir, user_dir):
+def generate(params: Params, global_dir: str | Path | None = None, users_dir: str | Path | None = None) -> dict:
+    """Draw the shared world and write the pool and one dataset per demo user (default: the folders
+    params.sample_data names: <users_dir>/<user_id>). Returns summary()."""
+    sd = params.sample_data
+    global_dir = Path(global_dir or sd.global_pool)
+    users_dir = Path(users_dir or sd.users_dir)
+    if global_dir.resolve() == users_dir.resolve() or users_dir.resolve() in global_dir.resolve().parents \
+            or global_dir.resolve() in users_dir.resolve().parents:
+        raise StepFailed(f"sample_data.global_pool ({global_dir}) and sample_data.users_dir ({users_dir}) overlap")
+    user_dirs = {uid: users_dir / uid for uid in sd.users}
+    for folder in (global_dir, *user_dirs.values()):
         _check_replaceable(folder)
+    if users_dir.is_dir():  # only demo users' folders live here: never remove anything else
+        for child in users_dir.iterdir():
+            if child.name not in user_dirs:
+                _check_replaceable(child)
     syn = build(params)
     write_dataset(global_dir, syn, syn.pool_ids, "global_pool")
-    write_dataset(user_dir, syn, syn.user_ids, "user")
-    return summary(syn, params.user.id, {"global_pool": str(global_dir), "user": str(user_dir)})
+    for uid, folder in user_dirs.items():
+        write_dataset(folder, syn, syn.by_user[uid], f"user {uid}")
+    # a demo user dropped from sample_data.users leaves a generated folder behind: remove it, so the
+    # stage's output is exactly the current users (each was checked to be ours above)
+    for child in sorted(users_dir.iterdir()):
+        if child.name not in user_dirs:
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    return summary(syn, ", ".join(sd.users), {"global_pool": str(global_dir), "users": str(users_dir)})
 
 
 def summary(syn: Synthetic, user_id: str, paths: dict | None = None) -> dict:

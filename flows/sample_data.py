@@ -1,5 +1,6 @@
-"""sample_data: draw the bundled synthetic camera scenes into a global pool and a user dataset
-(the folders `sample_data.global_pool` / `sample_data.user_dataset`, which `data.*` read by default).
+"""sample_data: draw the bundled synthetic camera scenes into one global pool shared by every demo
+user and a dataset per demo user (`sample_data.global_pool`, `sample_data.users_dir/<user_id>`,
+which `data.*` read by default).
 `python -m flows.sample_data`."""
 from __future__ import annotations
 
@@ -13,20 +14,20 @@ from flows import _cli
 
 @task(name="draw-and-write", cache_policy=NO_CACHE)
 def draw_and_write(params: config.Params) -> dict:
-    return synth.generate(params, params.sample_data.global_pool, params.sample_data.user_dataset)
+    return synth.generate(params, params.sample_data.global_pool, params.sample_data.users_dir)
 
 
 @flow(name="generate_sample_data")
 def generate_sample_data(params_path: str = "params.yaml", overrides: dict | None = None) -> dict:
-    """Generate the synthetic global pool and requesting-user dataset from params.sample_data."""
+    """Generate the synthetic global pool and the demo users' datasets from params.sample_data."""
     params = config.load(params_path, overrides)
     summary = draw_and_write(params)
     create_markdown_artifact(key="sample-data", markdown=synth.summary_markdown(summary),
                              description="synthetic sample data: counts per label, user, camera, condition")
     g, u = summary["datasets"]["global_pool"], summary["datasets"]["user"]
-    get_run_logger().info("sample_data: global pool %d images / %d boxes -> %s; user %d images / %d boxes -> %s",
+    get_run_logger().info("sample_data: global pool %d images / %d boxes -> %s; demo users %d images / %d boxes -> %s",
                           g["images"], g["boxes"], params.sample_data.global_pool,
-                          u["images"], u["boxes"], params.sample_data.user_dataset)
+                          u["images"], u["boxes"], params.sample_data.users_dir)
     return summary
 
 

@@ -61,13 +61,13 @@ def sample_datasets(tmp_path_factory):
     from camtune import config, synth
 
     root = tmp_path_factory.mktemp("sample_datasets")
-    folders = {"global_pool": str(root / "global"), "user_dataset": str(root / "user")}
-    overrides = {**SAMPLE_DATASET_OVERRIDES, **{f"sample_data.{k}": v for k, v in folders.items()},
-                 **{f"data.{k}": v for k, v in folders.items()}}
+    overrides = {**SAMPLE_DATASET_OVERRIDES, "sample_data.global_pool": str(root / "global"),
+                 "sample_data.users_dir": str(root / "users"), "data.global_pool": str(root / "global"),
+                 "data.user_dataset": str(root / "users" / "u_demo")}
     params = config.load(config.ROOT / "params.yaml", overrides)
     synth.generate(params)
     SampleDatasets = namedtuple("SampleDatasets", "global_pool user params")
-    return SampleDatasets(root / "global", root / "user", params)
+    return SampleDatasets(root / "global", root / "users" / "u_demo", params)
 
 
 @pytest.fixture
