@@ -1,9 +1,12 @@
 """The pieces the parent flow is made of: which users are due, a per-user workspace, and running
 one DVC stage there so that `dvc.lock` stays true and DVC decides what to skip.
 
-Isolation: each user gets a git worktree of the repository (`pipeline.workspaces/<user_id>`),
-sharing the main DVC cache, so two users' runs never overwrite each other's params, dvc.lock or
-artifacts, and unchanged stages are restored from the cache instead of recomputed.
+Isolation: each user gets a git worktree of this host's checkout (`pipeline.workspaces/<user_id>`),
+sharing this checkout's DVC cache, so two users' runs never overwrite each other's params, dvc.lock
+or artifacts, and unchanged stages are restored from the cache instead of recomputed. With
+`pipeline.remote.url` set, hosts share state only through the object store (camtune/remote.py):
+the user's dvc.lock is restored from it, stages run with `dvc repro --pull`, and each finished
+stage is pushed before it is recorded.
 """
 from __future__ import annotations
 
@@ -17,12 +20,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from camtune import artifacts
-from camtune.config import SAFE_SEGMENT, Params
+from camtune import artifacts, remote
+from camtune.config import SAFE_SEGMENT, Params, RemoteParams
 from camtune.errors import StepFailed
 
 # Pipeline order (dvc.yaml's stages; sample_data only exists for the bundled sample data)
 STAGES = list(artifacts.OUTS)
+# Stages whose inputs do not depend on the user: with a remote, built once per DVC stage key by
+# whichever worker gets there first, then restored everywhere (the bundled world and the base).
+SHARED_STAGES = ("sample_data", "train_base")
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class StageResult:
     output: str
     seconds: float       # wall time of the whole `dvc repro` call
     compute: float = 0.0  # time inside the steps' own flows (their artifacts/<stage>.step.json)
+    ran_stages: tuple[str, ...] = ()  # every stage DVC ran for this call (upstream ones too)
 
 
 # ---------------------------------------------------------------- who is due
@@ -73,11 +80,12 @@ def repo_root(start: Path | None = None) -> Path:
     return Path(out.stdout.strip())
 
 
-def prepare_workspace(repo: Path, workspaces: str, user_id: str) -> Path:
+def prepare_workspace(repo: Path, workspaces: str, user_id: str, rp: RemoteParams | None = None) -> Path:
     """A git worktree of `repo` at its HEAD for this user, sharing repo's DVC cache.
 
     Runs use what is committed: that is what a scheduled deployment runs, and it makes every
-    model traceable to a git revision.
+    model traceable to a git revision. With a remote (`rp.url`), the user's dvc.lock comes from
+    the object store (whichever host ran them last) and DVC's default remote is the store.
     """
     if not SAFE_SEGMENT.match(user_id):
         raise StepFailed(f"user id {user_id!r} is not a safe path segment")
@@ -90,16 +98,30 @@ def prepare_workspace(repo: Path, workspaces: str, user_id: str) -> Path:
         _git(repo, "worktree", "add", "--force", "--detach", str(ws), head)
     else:
         _git(ws, "checkout", "--force", "--detach", head)
-    # The user's last recorded dvc.lock (if any) on top of HEAD: DVC then re-runs only what
-    # changed since that user's last run, instead of what changed since the lock on HEAD.
-    branch = f"camtune-runs/{user_id}"
-    if _git(repo, "rev-parse", "--verify", "--quiet", branch, check=False).returncode == 0:
-        _git(ws, "checkout", branch, "--", "dvc.lock", check=False)
     cache = repo / ".dvc" / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "dvc", "config", "--local", "cache.dir", str(cache)],
                    cwd=ws, check=True, capture_output=True)
+    # The user's last recorded dvc.lock (if any) on top of HEAD: DVC then re-runs only what
+    # changed since that user's last run, instead of what changed since the lock on HEAD.
+    if rp is not None and rp.url:
+        remote.configure_dvc(ws, rp)
+        remote.SharedState(rp).restore_current(user_id, ws)
+    else:
+        branch = f"camtune-runs/{user_id}"
+        if _git(repo, "rev-parse", "--verify", "--quiet", branch, check=False).returncode == 0:
+            _git(ws, "checkout", branch, "--", "dvc.lock", check=False)
     return ws
+
+
+def worker_checkout() -> dict:
+    """Deployment pull step (prefect.yaml): run flows in this worker's own checkout, named by the
+    worker's CAMTUNE_CHECKOUT (each host clones the repository where it likes; nothing is shared)."""
+    path = os.environ.get("CAMTUNE_CHECKOUT")
+    if not path or not (Path(path) / "dvc.yaml").is_file():
+        raise StepFailed(f"CAMTUNE_CHECKOUT={path!r}: start the worker with CAMTUNE_CHECKOUT set to its camtune "
+                         "checkout (a folder with dvc.yaml), e.g. CAMTUNE_CHECKOUT=$PWD prefect worker start ...")
+    return {"directory": str(Path(path).resolve())}
 
 
 def set_params(workspace: Path, overrides: dict) -> None:
@@ -124,15 +146,17 @@ def set_params(workspace: Path, overrides: dict) -> None:
 _RAN = re.compile(r"Running stage '([^']+)'")
 
 
-def run_stage(workspace: Path, stage: str, env: dict | None = None) -> StageResult:
+def run_stage(workspace: Path, stage: str, env: dict | None = None, pull: bool = False) -> StageResult:
     """`dvc repro <stage>` in the workspace: DVC skips it when nothing changed, runs what it
-    needs upstream that is missing (e.g. the bundled sample data), and records it in dvc.lock."""
+    needs upstream that is missing (e.g. the bundled sample data), and records it in dvc.lock.
+    `pull`: outputs of stages that are done but absent here (run on another host) come from the
+    DVC remote instead of being recomputed."""
     import time
 
     t0 = time.perf_counter()
     run_id = uuid.uuid4().hex  # the steps tag their step files with it
     proc = subprocess.run(
-        [sys.executable, "-m", "dvc", "repro", stage],
+        [sys.executable, "-m", "dvc", "repro", *(["--pull"] if pull else []), stage],
         cwd=workspace, capture_output=True, text=True,
         env={**os.environ, **(env or {}), artifacts.RUN_ENV: run_id,
              "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
@@ -142,7 +166,51 @@ def run_stage(workspace: Path, stage: str, env: dict | None = None) -> StageResu
     ran = stage in ran_stages or proc.returncode != 0
     steps = [artifacts.read_step(s, workspace, run_id) for s in dict.fromkeys(ran_stages)]
     compute = sum(float(s.get("compute_s", 0.0)) for s in steps if s)
-    return StageResult(stage, ran, proc.returncode, output, time.perf_counter() - t0, compute)
+    return StageResult(stage, ran, proc.returncode, output, time.perf_counter() - t0, compute,
+                       tuple(dict.fromkeys(ran_stages)))
+
+
+def uses_sample_data(params: Params) -> bool:
+    """The run reads the bundled synthetic world (generated by the sample_data stage)."""
+    return Path(params.data.global_pool) == Path(params.sample_data.global_pool)
+
+
+def run_shared_stage(workspace: Path, stage: str, rp: RemoteParams, lock, env: dict | None = None,
+                     by: dict | None = None) -> StageResult:
+    """A stage whose output every user shares (the base): built once per DVC stage key across all
+    hosts, restored from the store everywhere else.
+
+    `lock(name)` is a context manager holding a cross-host lock (a Prefect global concurrency
+    limit); the key is checked again inside it, so a run that waited while another worker built
+    the stage restores it instead of building it a second time. The record is written only after
+    `dvc push` succeeded, so a worker that dies mid-build or mid-push leaves nothing taken as done.
+    """
+    state = remote.SharedState(rp)
+
+    def restore(key: str) -> StageResult | None:
+        entry = state.shared_entry(stage, key)
+        if entry is None:
+            return None
+        remote.put_lock_entry(workspace, stage, entry["entry"])
+        res = run_stage(workspace, stage, env=env, pull=True)
+        # ran: the record's outputs could not be pulled (DVC then ran the stage): fall through
+        return res if res.returncode == 0 and not res.ran else None
+
+    key = remote.stage_key(workspace, stage)
+    if key is None:  # an input is missing: DVC brings it (upstream) and decides
+        return run_stage(workspace, stage, env=env, pull=True)
+    if (res := restore(key)) is not None:
+        return res
+    with lock(f"camtune-shared-{stage}-{key[:24]}"):
+        if (res := restore(key)) is not None:
+            return res
+        res = run_stage(workspace, stage, env=env, pull=True)
+        if res.returncode == 0:
+            remote.push(workspace, list(dict.fromkeys([*res.ran_stages, stage])), rp)
+            entry = remote.lock_entry(workspace, stage)
+            if entry is not None and remote.stage_key(workspace, stage) == key:
+                state.commit_shared(stage, key, entry, by or {})
+        return res
 
 
 def stage_error(result: StageResult) -> str:

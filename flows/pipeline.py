@@ -7,12 +7,18 @@ new verified images. Deployments: prefect.yaml.
     python -m flows.pipeline                    # train_model for params.yaml's user
     python -m flows.pipeline --user u_other
     python -m flows.pipeline --scan [--no-wait] # start runs for every due user (needs deployments)
+    python -m flows.pipeline --history u_other  # a user's recorded runs (pipeline.remote.url set)
+
+Many hosts (docs/deployment.md): with `pipeline.remote.url`, workers share only the Prefect API and
+the object store; the shared base is built once per DVC stage key under a Prefect global
+concurrency limit, and each finished stage is pushed and recorded before the next starts.
 """
 from __future__ import annotations
 
 import json
 import os
 import time
+import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -20,7 +26,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, Failed
 
-from camtune import artifacts, config, orchestration
+from camtune import artifacts, config, orchestration, remote
 from camtune.artifacts import Verdict
 from camtune.dataset import load_dataset
 from camtune.errors import StepFailed
@@ -44,10 +50,38 @@ def _api_env() -> dict:
     return env
 
 
+def _lock(p: config.PipelineParams, timeout: float | None = None):
+    """A cross-host lock: a Prefect global concurrency limit of 1 named for what it guards. Its
+    lease outlives a killed holder by at most `pipeline.lease_s`."""
+    from prefect.concurrency.sync import concurrency
+
+    def enter(name: str):
+        _ensure_limit(name, 1)
+        return concurrency(name, occupy=1, timeout_seconds=p.shared_lock_timeout_s if timeout is None else timeout,
+                           strict=True, lease_duration=p.lease_s)
+    return enter
+
+
 @task(name="dvc-repro", task_run_name="{stage}")
-def repro_stage(workspace: str, stage: str) -> dict:
+def repro_stage(workspace: str, stage: str, remote_params: dict | None = None,
+                pipeline_params: dict | None = None, user_id: str | None = None) -> dict:
     logger = get_run_logger()
-    result = orchestration.run_stage(Path(workspace), stage, env=_api_env())
+    ws = Path(workspace)
+    rp = config.RemoteParams(**remote_params) if remote_params else None
+    if rp is None:
+        result = orchestration.run_stage(ws, stage, env=_api_env())
+    elif stage in orchestration.SHARED_STAGES:
+        pp = config.PipelineParams(**pipeline_params)
+        result = orchestration.run_shared_stage(ws, stage, rp, _lock(pp), env=_api_env(),
+                                                by={"user_id": user_id, "host": os.uname().nodename,
+                                                    "flow_run": _flow_run_id()})
+    else:
+        result = orchestration.run_stage(ws, stage, env=_api_env(), pull=True)
+        if result.returncode == 0 and result.ran_stages:
+            remote.push(ws, list(dict.fromkeys([*result.ran_stages, stage])), rp)
+    if rp is not None and result.returncode == 0 and user_id:
+        # after the push: the record never names an output the store does not hold
+        remote.SharedState(rp).save_current(user_id, ws)
     summary = {"stage": stage, "ran": result.ran, "returncode": result.returncode,
                "seconds": round(result.seconds, 2), "compute": round(result.compute, 2)}
     if result.returncode != 0:
@@ -89,16 +123,18 @@ def _ensure_limit(name: str, limit: int) -> None:
 def _user_lock(stack: ExitStack, user_id: str, p: config.PipelineParams) -> bool:
     """One run per user at a time, across workers: a Prefect global concurrency limit of 1 per
     user. Returns False when busy and `on_busy: skip` (or the wait timed out)."""
-    from prefect.concurrency.sync import concurrency
-
-    name = f"camtune-user-{user_id}"
-    _ensure_limit(name, 1)
     timeout = 5.0 if p.on_busy == "skip" else p.lock_timeout_s
     try:
-        stack.enter_context(concurrency(name, occupy=1, timeout_seconds=timeout, strict=True))
+        stack.enter_context(_lock(p, timeout)(f"camtune-user-{user_id}"))
     except TimeoutError:
         return False
     return True
+
+
+def _flow_run_id() -> str:
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id or uuid.uuid4().hex)
 
 
 @flow(name="train_model", log_prints=True)
@@ -111,7 +147,17 @@ def train_model(user_id: str | None = None, params_path: str = "params.yaml",
     user_id = user_id or params.user.id
     run_overrides = _user_overrides(params, user_id, overrides, repo)
     params = config.load(repo / params_path, run_overrides)  # fail on a bad override before any work
-    stages = stages or orchestration.STAGES
+    stages = list(stages or orchestration.STAGES)
+    rp = params.pipeline.remote if params.pipeline.remote.url else None
+    if rp is not None:
+        if params.publish.registry.kind == "local":
+            raise StepFailed("pipeline.remote.url is set (workers on many hosts) but publish.registry.kind is "
+                             "local: each host would publish into its own folder; use publish.registry.kind: s3")
+        remote.check(rp)  # one clear line naming endpoint and bucket before any stage runs
+        if orchestration.uses_sample_data(params) and "sample_data" not in stages:
+            stages.insert(0, "sample_data")  # the shared world: built once, pulled everywhere else
+    remote_args = ({"remote_params": rp.model_dump(), "pipeline_params": params.pipeline.model_dump(),
+                    "user_id": user_id} if rp is not None else {})
 
     with ExitStack() as stack:
         if not _user_lock(stack, user_id, params.pipeline):
@@ -119,13 +165,13 @@ def train_model(user_id: str | None = None, params_path: str = "params.yaml",
             logger.warning(msg)
             return Completed(message=msg, name="Skipped")
         t0 = time.perf_counter()
-        ws = orchestration.prepare_workspace(repo, params.pipeline.workspaces, user_id)
+        ws = orchestration.prepare_workspace(repo, params.pipeline.workspaces, user_id, rp)
         orchestration.set_params(ws, run_overrides)
         results = []
         for stage in stages:
             try:
                 res = repro_stage.with_options(retries=RETRIES.get(stage, 0), retry_delay_seconds=5)(
-                    str(ws), stage)
+                    str(ws), stage, **remote_args)
             except StepFailed as exc:
                 return Failed(message=f"{user_id}: {exc}")
             results.append(res)
@@ -136,6 +182,8 @@ def train_model(user_id: str | None = None, params_path: str = "params.yaml",
                 gate = Verdict.read(ws / artifacts.GATE)
                 if not (gate.blessed or (gate.verdict == "inconclusive" and params.publish.allow_inconclusive)):
                     why = gate.data.get("summary") or gate.reasons() or f"see {artifacts.EVALUATION_REPORT}"
+                    if rp is not None:
+                        _record(rp, user_id, ws, results, gate, None, t0)
                     _summary(user_id, results, gate, None, time.perf_counter() - t0)
                     return Completed(message=f"{user_id}: model {gate.verdict.replace('_', ' ')}, not published ({why})",
                                      name="NotBlessed")
@@ -143,11 +191,21 @@ def train_model(user_id: str | None = None, params_path: str = "params.yaml",
         receipt = json.loads(receipt_path.read_text()) if receipt_path.exists() else None
         gate_path = ws / artifacts.GATE
         gate = Verdict.read(gate_path) if gate_path.exists() else None
-        if params.pipeline.record_runs:
-            model = (receipt or {}).get("model_id", "no model")
+        model = (receipt or {}).get("model_id", "no model")
+        if rp is not None:  # the record every host and the operator can read
+            _record(rp, user_id, ws, results, gate, receipt, t0)
+        elif params.pipeline.record_runs:
             orchestration.record_run(ws, user_id, f"train_model {user_id}: {model}")
         _summary(user_id, results, gate, receipt, time.perf_counter() - t0)
         return {"user_id": user_id, "workspace": str(ws), "stages": results, "receipt": receipt}
+
+
+def _record(rp: config.RemoteParams, user_id: str, ws: Path, results, gate, receipt, t0: float) -> None:
+    record = remote.SharedState(rp).record_run(user_id, _flow_run_id(), ws, {
+        "user_id": user_id, "flow_run": _flow_run_id(), "host": os.uname().nodename,
+        "model_id": (receipt or {}).get("model_id"), "verdict": gate.verdict if gate else None,
+        "stages": results, "wall_s": round(time.perf_counter() - t0, 2)})
+    get_run_logger().info("run recorded at %s", record)
 
 
 def _summary(user_id, results, gate: Verdict | None, receipt, seconds) -> None:

@@ -19,8 +19,8 @@ def repo_copy(tmp_path, monkeypatch):
     return dest
 
 
-def _prefect(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "prefect", *args], cwd=cwd, env=os.environ.copy(),
+def _prefect(*args, cwd, **env):
+    return subprocess.run([sys.executable, "-m", "prefect", *args], cwd=cwd, env={**os.environ, **env},
                           capture_output=True, text=True, timeout=900)
 
 
@@ -39,7 +39,8 @@ def test_train_model_end_to_end_publishes_and_records(prefect_server, repo_copy)
     assert out.returncode == 0, out.stdout + out.stderr
     run = run_deployment("train_model/train-model", parameters={"user_id": "u_demo", "overrides": overrides},
                          timeout=0)
-    out = _prefect("worker", "start", "--pool", "camtune-process", "--run-once", cwd=repo_copy)
+    out = _prefect("worker", "start", "--pool", "camtune-process", "--run-once", cwd=repo_copy,
+                   CAMTUNE_CHECKOUT=str(repo_copy))  # the deployment's pull step: this worker's checkout
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     with get_client(sync_client=True) as client:
         state = client.read_flow_run(run.id).state
