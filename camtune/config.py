@@ -394,7 +394,7 @@ class PipelineParams(_Section):
     shared_lock_timeout_s: float = Field(
         7200, ge=0, description="how long a run waits while another worker builds the same shared stage (the base)")
     lease_s: float = Field(
-        60, ge=10, description="Prefect lock leases: how long a dead worker's locks outlive it")
+        60, ge=60, description="Prefect lock leases (Prefect's minimum: 60 s): how long a dead worker's locks outlive it")
     user_dataset_template: str | None = Field(
         None, description="e.g. 'data/users/{user_id}'; null keeps data.user_dataset")
     on_busy: Literal["wait", "skip"] = "skip"

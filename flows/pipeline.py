@@ -74,6 +74,7 @@ def repro_stage(workspace: str, stage: str, remote_params: dict | None = None,
         pp = config.PipelineParams(**pipeline_params)
         result = orchestration.run_shared_stage(ws, stage, rp, _lock(pp), env=_api_env(),
                                                 by={"user_id": user_id, "host": os.uname().nodename,
+                                                    "worker": os.environ.get("PREFECT__WORKER_NAME"),
                                                     "flow_run": _flow_run_id()})
     else:
         result = orchestration.run_stage(ws, stage, env=_api_env(), pull=True)
@@ -203,6 +204,7 @@ def train_model(user_id: str | None = None, params_path: str = "params.yaml",
 def _record(rp: config.RemoteParams, user_id: str, ws: Path, results, gate, receipt, t0: float) -> None:
     record = remote.SharedState(rp).record_run(user_id, _flow_run_id(), ws, {
         "user_id": user_id, "flow_run": _flow_run_id(), "host": os.uname().nodename,
+        "worker": os.environ.get("PREFECT__WORKER_NAME"), "checkout": str(ws.parent.parent),
         "model_id": (receipt or {}).get("model_id"), "verdict": gate.verdict if gate else None,
         "stages": results, "wall_s": round(time.perf_counter() - t0, 2)})
     get_run_logger().info("run recorded at %s", record)
@@ -238,6 +240,21 @@ def start_run(user_id: str, deployment: str, wait: bool) -> str:
     return str(run.id)
 
 
+def _ensure_sample_world(params: config.Params, rp: config.RemoteParams | None) -> None:
+    """The bundled world on a host that has none yet: pulled from the store when another worker
+    built it (the same shared-stage record as in train_model), built here otherwise."""
+    repo = orchestration.repo_root()
+    if rp is None:
+        res = orchestration.run_stage(repo, "sample_data", env=_api_env())
+    else:
+        remote.check(rp)
+        remote.configure_dvc(repo, rp)
+        res = orchestration.run_shared_stage(repo, "sample_data", rp, _lock(params.pipeline), env=_api_env(),
+                                             by={"scan": True, "host": os.uname().nodename})
+    if res.returncode != 0:
+        raise StepFailed(f"sample_data failed:\n{orchestration.stage_error(res)}")
+
+
 @flow(name="scan_users", log_prints=True)
 def scan_users(params_path: str = "params.yaml", overrides: dict | None = None,
                deployment: str = "train_model/train-model", wait: bool = True) -> list[str]:
@@ -247,16 +264,25 @@ def scan_users(params_path: str = "params.yaml", overrides: dict | None = None,
 
     logger = get_run_logger()
     params = config.load(params_path, overrides)
+    rp = params.pipeline.remote if params.pipeline.remote.url else None
+    sample = orchestration.uses_sample_data(params)
+    if sample and not (Path(params.data.global_pool) / "annotations.json").is_file():
+        _ensure_sample_world(params, rp)
     pool = load_dataset(params.data.global_pool)
     registry = open_registry(params.publish.registry)
+    # the bundled world's customers are its demo users; its other households only fill the pool
+    customers = set(params.sample_data.users) if sample else None
     trained = {}
     for uid in sorted(pool.images["user_id"].dropna().unique()):
         if not config.SAFE_SEGMENT.match(str(uid)):
             logger.warning("user id %r is not a safe path segment; skipped", uid)
             continue
+        if customers is not None and uid not in customers:
+            continue
         lineage = registry.latest_lineage(uid)
         trained[uid] = set(map(int, (lineage or {}).get("image_ids", [])))
-    counts = orchestration.new_verified_counts(pool.images, trained)
+    images = pool.images[pool.images["user_id"].isin(trained)] if customers is not None else pool.images
+    counts = orchestration.new_verified_counts(images, trained)
     due = orchestration.due_users(counts, params.validation.min_new_verified)
     logger.info("new verified images per user: %s; due: %s", counts.to_dict(), due)
     _ensure_limit("camtune-train-slots", params.pipeline.max_concurrent_runs)
@@ -278,13 +304,30 @@ def _train_cli(params_path: str, overrides: dict, user_id: str | None, **_) -> N
     print(state.message or f"train_model {state.name}")
 
 
+def _history_cli(params_path: str, overrides: dict, history: str, **_) -> None:
+    params = config.load(params_path, overrides)
+    if not params.pipeline.remote.url:
+        raise StepFailed("--history reads the run records in the object store: pipeline.remote.url is not set "
+                         "(on one machine the records are the git branch camtune-runs/<user>)")
+    runs = remote.SharedState(params.pipeline.remote).history(history)
+    for r in runs:
+        ran = [s["stage"] for s in r.get("stages", []) if s.get("ran")]
+        print(f"{r['record']}  host={r.get('host')}  verdict={r.get('verdict')}  model={r.get('model_id')}  "
+              f"ran={','.join(ran) or '-'}  wall={r.get('wall_s')}s")
+    if not runs:
+        print(f"no recorded runs for {history}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _cli.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--user", dest="user_id", default=None, help="user id (default: user.id)")
     parser.add_argument("--scan", action="store_true", help="run scan_users instead of train_model")
     parser.add_argument("--no-wait", dest="wait", action="store_false", help="scan: do not wait for runs")
+    parser.add_argument("--history", metavar="USER", default=None,
+                        help="list USER's recorded runs in the object store (pipeline.remote.url)")
     args, _ = parser.parse_known_args(argv)
-    return _cli.run(_scan_cli if args.scan else _train_cli, argv, parser)
+    fn = _history_cli if args.history else _scan_cli if args.scan else _train_cli
+    return _cli.run(fn, argv, parser)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ class FaultProxy:
         self.methods = methods
         self.failed = 0
         self.forwarded = 0
+        self.bytes_up = 0    # request bodies forwarded (what clients uploaded)
+        self.bytes_down = 0  # response bodies returned (what clients downloaded)
         self._lock = threading.Lock()
         proxy = self
 
@@ -122,11 +124,16 @@ class FaultProxy:
                                  headers=headers)
                     resp = conn.getresponse()
                     data = resp.read()
+                    with proxy._lock:
+                        proxy.bytes_up += len(body)
+                        proxy.bytes_down += len(data) if self.command != "HEAD" else 0
                     self.send_response(resp.status, resp.reason)
                     for k, v in resp.getheaders():
                         if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
                             self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(data)))
+                    # HEAD has no body: pass the object's own length on (a 0 would read as an empty object)
+                    length = resp.getheader("Content-Length", "0") if self.command == "HEAD" else str(len(data))
+                    self.send_header("Content-Length", length)
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(data)
