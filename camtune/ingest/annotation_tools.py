@@ -7,7 +7,9 @@ Out (the unverified images, highest review priority first):
   height`), plus `labeling_config.xml` (a RectangleLabels tag with our labels; attribute labels say
   which parent they belong in; `category` = our category id, which LS's COCO export keeps).
 - CVAT: a "COCO 1.0" annotation file (`annotations/instances_default.json`, also zipped), the
-  images to upload under the same names, and the label constructor JSON.
+  images to upload under the same names, and the label constructor JSON. Every file is named
+  `ct<image id>_<base name>`: the image id is what the import keys on (base names repeat across
+  cameras and folders).
 
 Back (a tool export -> verified annotations):
 - Label Studio JSON export: a task is done when it has an annotation that was not cancelled
@@ -24,13 +26,16 @@ Back (a tool export -> verified annotations):
 A done image gets exactly the tool's boxes (boxes the annotator deleted are deleted; a box kept
 unchanged keeps its id, origin and score; a changed or new box has origin "human"), and
 `verified: true`. An image already verified in our dataset is never changed by an import.
-Labels match case-insensitively; an unknown label or an image we do not have refuses the whole
-import, naming the file, task and region. Nothing is written unless everything is understood.
+Labels match case-insensitively; an unknown label, a non-finite coordinate or an item that cannot
+be placed on exactly one image of ours (no id and a base name several images share, an id whose
+file is another image's, one image twice) refuses the whole import, naming the file, task and
+region. Nothing is written unless everything is understood.
 """
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -76,20 +81,38 @@ def _basename(name: str) -> str:
 
 
 def export_name(img: dict) -> str:
-    """The flat file name an image has in a tool (unique: ours are unique paths)."""
+    """The flat file name an image has in a tool: `ct<image id>_<base name>`. The id is the
+    identity the import keys on; a base name alone can repeat (two cameras each with 0001.jpg)."""
     base = _basename(img["file_name"])
-    return base if base.count(".") else f"{base}.png"
+    base = base if base.count(".") else f"{base}.png"
+    return f"ct{int(img['id'])}_{base}"
 
 
 def unique_export_names(images: list[dict]) -> dict[int, str]:
-    names, seen = {}, {}
+    return {img["id"]: export_name(img) for img in images}
+
+
+_EXPORT_NAME = re.compile(r"ct([0-9]{1,18})_(.+)")
+
+
+def image_from_export_name(name: str, images: dict[int, dict]) -> int | None:
+    """Our image id from a tool's file name written by `export_name`, or None when the name is not
+    one of ours or names an image whose base name differs (a file from another dataset)."""
+    m = _EXPORT_NAME.fullmatch(_basename(name))
+    if m is None:
+        return None
+    iid = int(m.group(1))
+    img = images.get(iid)
+    return iid if img is not None and export_name(img) == m.group(0) else None
+
+
+def unique_base_names(images: list[dict]) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """Base name -> image id for the base names only one image has; the repeated ones apart."""
+    seen: dict[str, list[int]] = {}
     for img in images:
-        name = export_name(img)
-        if name in seen:  # two folders, one base name: prefix the id
-            name = f"{img['id']}_{name}"
-        seen[name] = img["id"]
-        names[img["id"]] = name
-    return names
+        seen.setdefault(_basename(img["file_name"]), []).append(img["id"])
+    return ({n: ids[0] for n, ids in seen.items() if len(ids) == 1},
+            {n: ids for n, ids in seen.items() if len(ids) > 1})
 
 
 @dataclass
@@ -114,6 +137,20 @@ class ApplyCounts:
         d = dict(self.__dict__)
         d["not_done"] = len(self.not_done)
         return d
+
+
+def finite(value, where: str) -> float:
+    """A tool's number as a float; NaN, Infinity, booleans, strings and huge values are refused
+    (Python's json reads NaN and Infinity, and a verified box must be a real box)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise IngestError(f"{where}: {value!r} is not a number")
+    try:
+        out = float(value)
+    except OverflowError:
+        out = math.inf
+    if not math.isfinite(out) or abs(out) > 1e9:
+        raise IngestError(f"{where}: {value!r} is not a finite coordinate; fix the box in the tool and export again")
+    return out
 
 
 def canonical_label(name: str, ours: list[str], where: str, unknown: list[str]) -> str | None:
@@ -288,7 +325,28 @@ def _ls_image_key(task: dict) -> tuple[int | None, str | None]:
     if isinstance(url, str):
         q = parse_qs(urlparse(url).query)
         name = _basename(unquote(q["d"][-1])) if "d" in q else _basename(unquote(urlparse(url).path))
-    return (iid if isinstance(iid, int) else None), name
+    return (iid if isinstance(iid, int) and not isinstance(iid, bool) else None), name
+
+
+def _place_by_name(name: str | None, unique: dict[str, int], repeated: dict[str, list[int]],
+                   images: dict[int, dict], tool: str) -> tuple[int | None, str]:
+    """An item the tool names only by file: ours by the id in the name, else by a base name that
+    exactly one image of the dataset has. (None, why) when it cannot be placed for sure."""
+    if not name:
+        return None, "no file name"
+    candidates = [name] + ([_LS_UPLOAD_PREFIX.sub("", name, count=1)] if tool == "label_studio" else [])
+    for n in candidates:
+        iid = image_from_export_name(n, images)
+        if iid is not None:
+            return iid, ""
+    for n in candidates:
+        if n in repeated:
+            return None, (f"file name {n!r} is shared by images {repeated[n][:5]}: it cannot say which one "
+                          "(use the export camtune wrote, whose names carry the image id)")
+    for n in candidates:
+        if n in unique:
+            return unique[n], ""
+    return None, "no image of this dataset has that file name"
 
 
 def ls_verdicts(export, coco: dict, label_names: list[str], path) -> tuple[list[Verdict], list]:
@@ -297,18 +355,34 @@ def ls_verdicts(export, coco: dict, label_names: list[str], path) -> tuple[list[
         raise IngestError(f"{path}: expected Label Studio's JSON export (a list of tasks), got "
                           f"{type(export).__name__}; for its COCO export use --format coco")
     images = {img["id"]: img for img in coco["images"]}
-    by_name = {_basename(img["file_name"]): img["id"] for img in coco["images"]}
+    unique, repeated = unique_base_names(coco["images"])
     verdicts, not_done, unknown, missing = [], [], [], []
+    placed: dict[int, object] = {}
     for t_i, task in enumerate(export):
         tid = task.get("id", f"#{t_i}") if isinstance(task, dict) else f"#{t_i}"
         if not isinstance(task, dict):
             raise IngestError(f"{path}: task {tid}: not an object")
         iid, name = _ls_image_key(task)
-        if iid is None and name in by_name:
-            iid = by_name[name]
-        if iid not in images:
-            missing.append(f"task {tid} ({(task.get('data') or {}).get('image')})")
+        shown = (task.get('data') or {}).get('image')
+        if iid is not None:
+            # the id our export put in the task is the key; the task's image must be that image's file
+            if iid not in images:
+                missing.append(f"task {tid} ({shown}): camtune_image_id {iid} is not in the dataset")
+                continue
+            if name is not None and name != _basename(images[iid]["file_name"]) and \
+                    image_from_export_name(name, images) != iid:
+                missing.append(f"task {tid} ({shown}): camtune_image_id {iid} is "
+                               f"{images[iid]['file_name']!r}, not this task's image")
+                continue
+        else:
+            iid, why = _place_by_name(name, unique, repeated, images, "label_studio")
+            if iid is None:
+                missing.append(f"task {tid} ({shown}): {why}")
+                continue
+        if iid in placed:
+            missing.append(f"task {tid} ({shown}): image {iid} is also task {placed[iid]}")
             continue
+        placed[iid] = tid
         done = [a for a in task.get("annotations") or []
                 if isinstance(a, dict) and not a.get("was_cancelled") and not a.get("skipped")]
         if not done:
@@ -318,16 +392,16 @@ def ls_verdicts(export, coco: dict, label_names: list[str], path) -> tuple[list[
         img = images[iid]
         boxes = []
         for r in ann.get("result") or []:
-            if r.get("type") != "rectanglelabels":
+            if not isinstance(r, dict) or r.get("type") != "rectanglelabels":
                 continue
             where = f"task {tid} annotation {ann.get('id')} region {r.get('id')}"
-            v = r.get("value") or {}
+            v = r.get("value") if isinstance(r.get("value"), dict) else {}
             labels = v.get("rectanglelabels") or []
             if len(labels) != 1:
                 unknown.append(f"{where}: expected one label, got {labels}")
                 continue
             label = canonical_label(labels[0], label_names, where, unknown)
-            if abs(float(v.get("rotation") or 0)) > 1e-9:
+            if abs(finite(v.get("rotation") or 0, f"{path}: {where}: rotation")) > 1e-9:
                 raise IngestError(f"{path}: {where}: rotated box ({v.get('rotation')} deg); "
                                   "rotation is not allowed, straighten it in Label Studio")
             W = r.get("original_width") or img["width"]
@@ -335,7 +409,8 @@ def ls_verdicts(export, coco: dict, label_names: list[str], path) -> tuple[list[
             if (W, H) != (img["width"], img["height"]):
                 raise IngestError(f"{path}: {where}: the tool's image is {W}x{H} but image {iid} "
                                   f"({img['file_name']}) is {img['width']}x{img['height']}")
-            bbox = [v["x"] * W / 100.0, v["y"] * H / 100.0, v["width"] * W / 100.0, v["height"] * H / 100.0]
+            pct = [finite(v.get(k), f"{path}: {where}: value.{k}") for k in ("x", "y", "width", "height")]
+            bbox = [pct[0] * W / 100.0, pct[1] * H / 100.0, pct[2] * W / 100.0, pct[3] * H / 100.0]
             rid = str(r.get("id", ""))
             key = rid[1:] if rid.startswith("c") and rid[1:].isdigit() else None
             if label is not None:
@@ -344,7 +419,8 @@ def ls_verdicts(export, coco: dict, label_names: list[str], path) -> tuple[list[
                                 f"task {tid}"))
     if missing:
         raise IngestError(f"{path}: refusing the import, {len(missing)} task(s) name no image of this dataset "
-                          f"({', '.join(missing[:10])}); export from the project made by export-ls")
+                          f"for sure:\n  " + "\n  ".join(missing[:10]) +
+                          "\nExport from the project made by export-ls; nothing was changed.")
     refuse_unknown(unknown, label_names, path)
     return verdicts, not_done
 
@@ -356,37 +432,50 @@ def coco_verdicts(export, coco: dict, label_names: list[str], path, tool: str) -
     """A COCO export (Label Studio's or CVAT's) -> a verdict for every image in it."""
     if not isinstance(export, dict) or not isinstance(export.get("images"), list):
         raise IngestError(f"{path}: expected a COCO JSON object with images, annotations, categories")
-    ours = {}
-    for img in coco["images"]:
-        ours.setdefault(_basename(img["file_name"]), img["id"])
-        ours.setdefault(export_name(img), img["id"])
-        ours.setdefault(f"{img['id']}_{export_name(img)}", img["id"])
+    unique, repeated = unique_base_names(coco["images"])
     cats = {c.get("id"): c.get("name") for c in export.get("categories") or [] if isinstance(c, dict)}
-    images_by_id = {img["id"]: img for img in coco["images"]}
     picked: dict[int, int] = {}   # their image id -> ours (first entry of an image wins: LS newest first)
+    first_name: dict[int, str] = {}
     missing = []
+    images_by_id = {img["id"]: img for img in coco["images"]}
     for e in export["images"]:
+        if not isinstance(e, dict):
+            missing.append(f"image entry {e!r}: not an object")
+            continue
         base = _basename(e.get("file_name", ""))
-        iid = ours.get(base)
-        if iid is None and tool == "label_studio":
-            iid = ours.get(_LS_UPLOAD_PREFIX.sub("", base))
+        if tool == "cvat":  # our CVAT export names every file by image id: nothing else is placed
+            iid = image_from_export_name(base, images_by_id)
+            why = "not a file name camtune's export-cvat wrote (ct<image id>_<name>) for this dataset"
+        else:
+            iid, why = _place_by_name(base, unique, repeated, images_by_id, tool)
         if iid is None:
-            missing.append(f"image {e.get('id')} {e.get('file_name')!r}")
+            missing.append(f"image {e.get('id')} {e.get('file_name')!r}: {why}")
             continue
-        if iid in picked.values():
+        if iid in first_name:
+            # LS writes one entry per annotation of a task (newest first): the same file again is
+            # that task's older annotation. Anything else naming the same image cannot be placed.
+            if tool == "label_studio" and base == first_name[iid]:
+                continue
+            missing.append(f"image {e.get('id')} {e.get('file_name')!r}: image {iid} is already "
+                           f"{first_name[iid]!r} in this export")
             continue
+        if e.get("id") in picked or isinstance(e.get("id"), (dict, list)):
+            missing.append(f"image {e.get('id')} {e.get('file_name')!r}: its export id is used twice")
+            continue
+        first_name[iid] = base
         img = images_by_id[iid]
         if e.get("width") and e.get("height") and (e["width"], e["height"]) != (img["width"], img["height"]):
             raise IngestError(f"{path}: image {e.get('id')} {e.get('file_name')!r} is {e['width']}x{e['height']} "
                               f"in the export but {img['width']}x{img['height']} in the dataset")
         picked[e["id"]] = iid
     if missing:
-        raise IngestError(f"{path}: refusing the import, {len(missing)} image(s) of the export are not in the "
-                          f"dataset: {', '.join(missing[:10])}")
+        raise IngestError(f"{path}: refusing the import, {len(missing)} image(s) of the export cannot be placed "
+                          f"on an image of the dataset for sure:\n  " + "\n  ".join(missing[:10]) +
+                          "\nNothing was changed.")
     boxes: dict[int, list] = {iid: [] for iid in picked.values()}
     unknown = []
     for a in export.get("annotations") or []:
-        if a.get("image_id") not in picked:
+        if not isinstance(a, dict) or isinstance(a.get("image_id"), (dict, list)) or a.get("image_id") not in picked:
             continue
         where = f"annotation {a.get('id')} (image {a.get('image_id')})"
         name = cats.get(a.get("category_id"))
@@ -395,13 +484,14 @@ def coco_verdicts(export, coco: dict, label_names: list[str], path, tool: str) -
             continue
         label = canonical_label(name, label_names, where, unknown)
         rot = (a.get("attributes") or {}).get("rotation") if isinstance(a.get("attributes"), dict) else None
-        if rot and abs(float(rot)) > 1e-9:
+        if rot is not None and abs(finite(rot, f"{path}: {where}: rotation")) > 1e-9:
             raise IngestError(f"{path}: {where}: rotated box ({rot} deg); straighten it in the tool")
         bbox = a.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
+        if not (isinstance(bbox, list) and len(bbox) == 4):
             raise IngestError(f"{path}: {where}: bbox {bbox!r} is not [x, y, w, h]")
+        bbox = [finite(v, f"{path}: {where}: bbox {bbox!r}") for v in bbox]
         if label is not None:
-            boxes[picked[a["image_id"]]].append((label, [float(v) for v in bbox], None))
+            boxes[picked[a["image_id"]]].append((label, bbox, None))
     refuse_unknown(unknown, label_names, path)
     stamp = _now()
     return [Verdict(iid, b, stamp, f"{tool} COCO") for iid, b in boxes.items()]
