@@ -20,8 +20,23 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "schemas" / "params.schema.json"
 DEFAULT_PARAMS = Path("params.yaml")
 
+class WholeMatch:
+    """An id pattern matched against the whole string: `.match` is `re.fullmatch`, because `$`
+    also matches before a trailing newline ("front\n" passed `^...$` with re.match). `.pattern`
+    stays the `^...$` text for pydantic and the JSON schema, whose `$` is the end of the text."""
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+        self._re = re.compile(pattern)
+
+    def match(self, value: str):
+        return self._re.fullmatch(value)
+
+    fullmatch = match
+
+
 # A user id becomes a path segment and an S3 key part: keep it boring.
-SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SAFE_SEGMENT = WholeMatch(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class ConfigError(ValueError):

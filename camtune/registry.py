@@ -57,7 +57,7 @@ def sha256_bytes(data: bytes) -> str:
 
 def check_segment(value: object, what: str) -> str:
     """A user/model/base id becomes a path segment and an S3 key part: refuse anything else."""
-    if not isinstance(value, str) or not SAFE_SEGMENT.match(value):
+    if not isinstance(value, str) or not SAFE_SEGMENT.fullmatch(value):
         raise RegistryError(f"{what} {value!r} is not a safe path segment "
                             f"(letters, digits, '_', '.', '-'; at most 64; no leading '.' or '-')")
     return value
@@ -401,7 +401,7 @@ class Registry:
     def base_ids(self) -> list[str]:
         """Bases whose metadata.json (their commit point) exists."""
         return [b for b in self.store.list_dirs("base")
-                if SAFE_SEGMENT.match(b) and self.store.read(_key("base", b, BASE_METADATA)) is not None]
+                if SAFE_SEGMENT.fullmatch(b) and self.store.read(_key("base", b, BASE_METADATA)) is not None]
 
     def base_metadata(self, base_id: str) -> dict | None:
         raw = self.store.read(_key("base", check_segment(base_id, "base id"), BASE_METADATA))

@@ -408,7 +408,7 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
                 if event.get("end_time") is None:  # still tracked: next run
                     counts.in_progress += 1
                     continue
-                if not SAFE_ID.match(eid) or not SAFE_ID.match(str(event.get("camera", ""))):
+                if not SAFE_ID.fullmatch(eid) or not SAFE_ID.fullmatch(str(event.get("camera", ""))):
                     counts.bad_events.append(f"{eid!r}: unusable id or camera name {event.get('camera')!r}")
                     continue
                 file_name = f"{SNAPSHOT_DIR}/{event['camera']}/{eid}.{STORE_EXT[opts.store]}"
