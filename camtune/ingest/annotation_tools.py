@@ -33,6 +33,7 @@ region. Nothing is written unless everything is understood.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -539,10 +540,27 @@ def _link_or_copy(src: Path, dest: Path) -> None:
         shutil.copyfile(src, dest)
 
 
+# what the exports wrote before they carried the owner file: such a folder is still ours
+CVAT_FILES = frozenset({"annotations", "coco_1.0_annotations.zip", "cvat_labels.json"})
+LS_FILES = frozenset({"tasks.json", "labeling_config.xml"})
+
+
+@contextlib.contextmanager
+def _owned_output(out_dir: Path, writer: str, legacy: frozenset[str]):
+    """The export's folder, replaced only when camtune wrote it (a user's --out is never wiped)."""
+    try:
+        # "images" may sit beside the files an older CVAT export always wrote, never alone
+        with atomic.output_dir(out_dir, owner=writer, legacy_names=legacy | {"images"},
+                               legacy_required=legacy) as tmp:
+            yield tmp
+    except atomic.NotOurs as exc:
+        raise IngestError(str(exc)) from None
+
+
 def write_cvat_export(root: Path, coco: dict, images: list[dict], out_dir: Path, label_names, attribute_parents):
     names = unique_export_names(images)
     doc = cvat_coco(coco, images, names)
-    with atomic.output_dir(out_dir) as tmp:
+    with _owned_output(out_dir, "export-cvat", CVAT_FILES) as tmp:
         atomic.write_json(tmp / "annotations" / "instances_default.json", doc, indent=None)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -558,7 +576,7 @@ def write_ls_export(root: Path, coco: dict, images: list[dict], ranking, out_dir
                     url_prefix: str, document_root: str, label_names, attribute_parents):
     tasks = ls_tasks(root, coco, images, ranking, model_version=model_version, url_prefix=url_prefix,
                      document_root=document_root)
-    with atomic.output_dir(out_dir) as tmp:
+    with _owned_output(out_dir, "export-ls", LS_FILES) as tmp:
         atomic.write_json(tmp / "tasks.json", tasks, indent=None)
         atomic.write_text(tmp / "labeling_config.xml", ls_labeling_config(coco, label_names, attribute_parents))
     return tasks
