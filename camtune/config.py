@@ -39,8 +39,36 @@ class WholeMatch:
 SAFE_SEGMENT = WholeMatch(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+# Where data comes from and goes (URLs, logins, buckets, workspaces), not how a model is made:
+# kept out of lineage.json and the report's params table.
+CONNECTION_PARAMS = ("ingest", "pipeline", "publish.registry")
+
+
+def model_params(params: "Params | dict") -> dict:
+    """The params that shape the model, as lineage.json and the report's params table hold them:
+    every section but CONNECTION_PARAMS, every string redacted (camtune.redaction). Also takes
+    the params dict of an older lineage.json."""
+    from camtune.redaction import redact_obj
+
+    d = redact_obj(params if isinstance(params, dict) else params.model_dump(mode="json", by_alias=True))
+    for dotted in CONNECTION_PARAMS:
+        *parents, last = dotted.split(".")
+        node = d
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return d
+
+
 class ConfigError(ValueError):
-    """params.yaml is invalid; the message names the file and the dotted key."""
+    """params.yaml is invalid; the message names the file and the dotted key (secrets redacted:
+    a value shown back may be a URL with credentials, see camtune.redaction)."""
+
+    def __init__(self, message: str = ""):
+        from camtune.redaction import redact
+
+        super().__init__(redact(message))
 
 
 class _Section(BaseModel):
@@ -133,6 +161,8 @@ class ValidateParams(_Section):
     # only formats TensorFlow (training) decodes to the same pixels as our loader
     allowed_formats: list[Literal["JPEG", "PNG"]] = Field(default_factory=lambda: ["JPEG", "PNG"], min_length=1)
     max_pixels: int = Field(40_000_000, ge=1)
+    max_image_bytes: int = Field(64 * 2**20, ge=1, description="an image file larger than this is refused "
+                                                                 "by every step that reads pixels")
     max_annotations_bytes: int = Field(256 * 2**20, ge=1, description="annotations.json larger than this is refused")
     max_boxes_per_image: int = Field(100, ge=1, description="training keeps this many boxes per image "
                                                            "(Model Garden max_num_instances)")
@@ -318,6 +348,15 @@ class S3Params(_Section):
     max_attempts: int = Field(5, ge=1, le=20, description="botocore attempts per request (503s, throttling)")
     multipart_threshold_mb: int = Field(64, ge=5, description="uploads above this go multipart")
 
+    @model_validator(mode="after")
+    def _no_credentials_in_url(self) -> "S3Params":
+        from camtune.redaction import userinfo_problem
+
+        problem = userinfo_problem(self.endpoint_url, "publish.registry.s3.endpoint_url")
+        if problem:
+            raise ValueError(problem)
+        return self
+
 
 class RegistryParams(_Section):
     kind: Literal["local", "s3"] = "local"
@@ -382,8 +421,18 @@ class PipelineParams(_Section):
 
 class FrigateIngestParams(_Section):
     # The password is never a param: CAMTUNE_FRIGATE_PASSWORD (or a token in CAMTUNE_FRIGATE_TOKEN).
-    url: str | None = Field(None, description="Frigate base URL, e.g. http://frigate:5000 (8971 needs login)")
+    url: str | None = Field(None, description="Frigate base URL, e.g. http://frigate:5000 (8971 needs login); "
+                                              "no credentials in it (refused)")
     username: str | None = Field(None, description="login for the authenticated port (POST /api/login)")
+
+    @model_validator(mode="after")
+    def _no_credentials_in_url(self) -> "FrigateIngestParams":
+        from camtune.redaction import userinfo_problem
+
+        problem = userinfo_problem(self.url, "ingest.frigate.url")
+        if problem:
+            raise ValueError(problem)
+        return self
     cameras: list[str] = Field(default_factory=list, description="empty = all cameras")
     labels: list[str] = Field(default_factory=list, description="Frigate labels to ask for; empty = all")
     after: str | None = Field(None, description="only events that started after this date/time (ISO 8601)")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from camtune import artifacts, atomic
 from camtune.artifacts import Verdict, read_json
-from camtune.config import Params
+from camtune.config import Params, model_params
 from camtune.dataset import file_sha256
 from camtune.errors import StepFailed
 from camtune.model.labelmap import read_labelmap
@@ -164,7 +164,7 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = artifacts.EXPOR
         "base_id": base_id,
         "dvc": dvc_hashes(params, lock_path),
         "git": git_revision(),
-        "params": params.model_dump(mode="json", by_alias=True),
+        "params": model_params(params),   # what shapes the model; no connection settings
     }
     files["lineage.json"] = atomic.write_json(staging / "lineage.json", lineage)
 

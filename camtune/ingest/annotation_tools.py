@@ -47,6 +47,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qs, unquote, urlparse
 
 from camtune import atomic
+from camtune.dataset import UnsafePath, safe_image_path
 from camtune.ingest import IngestError, copy_coco, label_ids, next_id
 
 TOL_PX = 1e-3  # px: a box the annotator did not touch comes back equal up to float round trips
@@ -302,6 +303,7 @@ def ls_tasks(root: Path, coco: dict, images: list[dict], ranking: list[dict] | N
         result = [ls_region(a, names[a["category_id"]], img["width"], img["height"])
                   for a in anns.get(img["id"], [])]
         scores = [r["score"] for r in result if "score" in r]
+        _checked_file(root, img)
         data = {"image": ls_image_url(root, img["file_name"], url_prefix, document_root),
                 "camtune_image_id": img["id"], "camtune_file": img["file_name"], "camera": img["camera"],
                 "captured_at": img["captured_at"]}
@@ -530,6 +532,18 @@ def cvat_labels(label_names: list[str], attribute_parents: dict) -> list[dict]:
             for i, n in enumerate(label_names)]
 
 
+def _checked_file(root: Path, img: dict) -> Path:
+    """The image's file through the checked resolver: never a file outside the dataset folder
+    (absolute, `..`, a symlink leading out) in an upload folder or a Label Studio URL."""
+    try:
+        path = safe_image_path(root, img.get("file_name"))
+    except UnsafePath as exc:
+        raise IngestError(f"image {img.get('id')}: {exc}; run validate, nothing was exported") from None
+    if not path.is_file():
+        raise IngestError(f"image {img.get('id')}: {path} is not a file; run validate, nothing was exported")
+    return path
+
+
 def _link_or_copy(src: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
@@ -568,7 +582,7 @@ def write_cvat_export(root: Path, coco: dict, images: list[dict], out_dir: Path,
         atomic.write_bytes(tmp / "coco_1.0_annotations.zip", buf.getvalue())
         atomic.write_json(tmp / "cvat_labels.json", cvat_labels(label_names, attribute_parents))
         for img in images:
-            _link_or_copy(root / img["file_name"], tmp / "images" / names[img["id"]])
+            _link_or_copy(_checked_file(root, img), tmp / "images" / names[img["id"]])
     return doc
 
 

@@ -22,6 +22,7 @@ import hashlib
 import io
 import logging
 import re
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,6 +32,8 @@ from typing import Callable, Iterator
 
 from camtune import atomic
 from camtune.ingest import IngestError, copy_coco, label_ids, load_coco, next_id, save_coco
+from camtune.model.images import ImageRefused, Limits, open_checked
+from camtune.redaction import userinfo_problem
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,8 @@ class Counts:
     dropped_unmapped: dict[str, int] = field(default_factory=dict)
     no_snapshot: dict[str, int] = field(default_factory=dict)   # Frigate's 404 message -> count
     bad_events: list[str] = field(default_factory=list)
+    refused: list[dict] = field(default_factory=list)           # {event, file, reason}: this run's findings
+    refused_before: int = 0                                     # skipped: refused for good by an earlier run
 
     def drop(self, label: str) -> None:
         self.dropped_unmapped[label] = self.dropped_unmapped.get(label, 0) + 1
@@ -156,21 +161,36 @@ def event_annotations(event: dict, width: int, height: int, label_map: dict, our
 STORE_EXT = {"jpeg": "jpg", "png": "png"}
 
 
-def decode_snapshot(data: bytes, event_id: str, store: str = "jpeg", quality: int = 95) -> tuple[bytes, int, int]:
-    """WebP or PNG bytes -> (stored bytes, width, height). TensorFlow's decoder (TFRecords) and
-    validate read JPEG and PNG, not WebP: JPEG at high quality by default (a 1280x720 frame is
-    ~8x smaller than PNG, ~6x faster to encode), PNG when lossless matters more than disk."""
+SNAPSHOT_FORMATS = ("WEBP", "PNG", "JPEG")
+
+
+class SnapshotRefused(IngestError):
+    """One event's snapshot cannot be imported (a finding, not a failed run); `permanent`: a
+    re-run would get the same answer, so the event is not asked for again."""
+
+    def __init__(self, message: str, permanent: bool = True):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def decode_snapshot(data: bytes, event_id: str, store: str = "jpeg", quality: int = 95,
+                    limits: Limits | None = None) -> tuple[bytes, int, int]:
+    """WebP or PNG bytes -> (stored bytes, width, height), through the shared checked decoder
+    (validate.max_pixels / max_image_bytes from the header, before any pixel is inflated).
+    TensorFlow's decoder (TFRecords) and validate read JPEG and PNG, not WebP: JPEG at high quality
+    by default (a 1280x720 frame is ~8x smaller than PNG, ~6x faster to encode), PNG when lossless
+    matters more than disk."""
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.format not in ("WEBP", "PNG", "JPEG"):
-                raise IngestError(f"event {event_id}: snapshot is {img.format}, expected WebP or PNG")
-            rgb = img.convert("RGB")
-    except IngestError:
-        raise
-    except Exception as exc:
-        raise IngestError(f"event {event_id}: the snapshot is not a readable image: {exc}") from None
+        with open_checked(data, limits, f"event {event_id}: snapshot", SNAPSHOT_FORMATS) as img:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                rgb = img.convert("RGB")
+    except ImageRefused as exc:
+        raise SnapshotRefused(str(exc)) from None
+    except Exception as exc:  # truncated / corrupt data fails in the decode
+        raise SnapshotRefused(f"event {event_id}: the snapshot is not a readable image: {exc}") from None
     buf = io.BytesIO()
     if store == "png":
         rgb.save(buf, "PNG", compress_level=3)
@@ -194,6 +214,9 @@ class FrigateClient:
 
         if not url or not re.match(r"^https?://", url):
             raise FrigateError(f"Frigate URL {url!r}: expected http(s)://host:port")
+        problem = userinfo_problem(url, "Frigate URL")
+        if problem:
+            raise FrigateError(problem)
         self.base = url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
         self.session = requests.Session()
@@ -286,7 +309,8 @@ class FrigateClient:
                     return None, str(body.get("message") or "snapshot not available")
                 reason = "no clean snapshot endpoint (.webp or .png)"  # older Frigate: try .png
                 continue
-            raise FrigateError(f"GET {r.url}: Frigate answered {r.status_code}: {r.text[:200]}")
+            raise SnapshotRefused(f"GET {r.url}: Frigate answered {r.status_code}: {r.text[:200]}",
+                                  permanent=False)
         return None, reason
 
 
@@ -313,6 +337,22 @@ class ImportOptions:
     store: str = "jpeg"          # jpeg | png
     jpeg_quality: int = 95
     progress: bool = True
+    limits: Limits = Limits()     # the shared decoder's limits (validate.max_pixels, max_image_bytes)
+    refused_path: str | None = None  # ledger of events refused for good: a re-run does not ask again
+
+
+def read_refused(path: str | Path | None) -> dict[str, dict]:
+    """event id -> {file, reason} of the events an earlier import refused for good."""
+    if not path or not Path(path).is_file():
+        return {}
+    import json
+
+    try:
+        doc = json.loads(Path(path).read_text())
+        return {str(k): v for k, v in doc.get("events", {}).items()}
+    except (OSError, ValueError, AttributeError):
+        raise IngestError(f"{path}: unreadable list of refused Frigate events; delete it to ask Frigate "
+                          "for every event again") from None
 
 
 def imported_events(coco: dict) -> set[str]:
@@ -352,16 +392,33 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
                 ann_id += 1
             img_id += 1
         save_coco(root, before, after)
+        save_refused()
         coco = after
         pending.clear()
+
+    refused_before = read_refused(opts.refused_path)
+    refused_now: dict[str, dict] = {}
+
+    def refuse(eid: str, file_name: str, reason: str, permanent: bool) -> None:
+        counts.refused.append({"event": eid, "file": file_name, "reason": reason})
+        if permanent:
+            refused_now[eid] = {"file": file_name, "reason": reason}
+        log.warning("frigate event %s (%s) refused: %s", eid, file_name, reason)
+
+    def save_refused() -> None:
+        if opts.refused_path and refused_now:
+            atomic.write_json(opts.refused_path, {"events": {**refused_before, **refused_now}})
 
     def fetch(item: tuple[dict, str]):
         """Download and re-encode one snapshot (threads: the HTTP wait and PIL's codecs release the GIL)."""
         event, _ = item
-        data, reason = client.snapshot(str(event["id"]))
-        if data is None:
-            return None, reason
-        return decode_snapshot(data, str(event["id"]), opts.store, opts.jpeg_quality), None
+        try:
+            data, reason = client.snapshot(str(event["id"]))
+            if data is None:
+                return None, reason
+            return decode_snapshot(data, str(event["id"]), opts.store, opts.jpeg_quality, opts.limits), None
+        except SnapshotRefused as exc:  # this event only: a finding, the import goes on
+            return exc, None
 
     def process(chunk: list[tuple[dict, str]], pool) -> None:
         nonlocal n
@@ -373,11 +430,15 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
             if decoded is None:
                 counts.no_snapshot[reason] = counts.no_snapshot.get(reason, 0) + 1
                 continue
+            if isinstance(decoded, SnapshotRefused):
+                refuse(eid, file_name, str(decoded), decoded.permanent)
+                continue
             stored, width, height = decoded
             try:
                 anns = event_annotations(event, width, height, opts.label_map, ours, counts)
             except (ValueError, KeyError, TypeError) as exc:
                 counts.bad_events.append(f"{eid}: {exc}")
+                refuse(eid, file_name, f"boxes: {exc}", True)
                 continue
             atomic.write_bytes(root / file_name, stored)
             record = {
@@ -405,6 +466,9 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
                 if eid in done:
                     counts.already_imported += 1
                     continue
+                if eid in refused_before:
+                    counts.refused_before += 1
+                    continue
                 if event.get("end_time") is None:  # still tracked: next run
                     counts.in_progress += 1
                     continue
@@ -423,6 +487,7 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
             process(chunk, pool)
     finally:
         bar.close()
+        save_refused()
     if counts.imported == 0 and counts.no_snapshot and all(_config_reason(m) for m in counts.no_snapshot):
         reasons = "; ".join(f"{m!r} x{c}" for m, c in counts.no_snapshot.items())
         raise FrigateError(f"Frigate served no clean snapshot for any of {sum(counts.no_snapshot.values())} "
