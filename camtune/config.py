@@ -572,6 +572,65 @@ def parse_override(dotted: str, text: str):
     return yaml.safe_load(text)
 
 
+# train_model's `overrides` come from any client of the Prefect API (a deployment's parameters):
+# none may name a program to run, where data comes from or goes (URLs, buckets, workspaces), or a
+# file or folder outside the run's workspace. Subtrees refused whole; path keys only relative
+# and inside the workspace.
+RUN_OVERRIDE_REFUSED = ("export.edgetpu.compiler_path", "ingest", "pipeline", "publish.registry")
+RUN_OVERRIDE_PATHS = ("data.user_dataset", "data.global_pool", "sample_data.global_pool",
+                      "sample_data.user_dataset", "validate.reference_model",
+                      "training.base.init_checkpoint", "training.finetune.init_checkpoint")
+
+
+def _flat(key: str, value) -> list[tuple[str, object]]:
+    if isinstance(value, dict):
+        return [kv for k, v in value.items() for kv in _flat(f"{key}.{k}", v)]
+    return [(key, value)]
+
+
+def _inside_relative(value) -> bool:
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    if not isinstance(value, str) or not value or "\x00" in value:
+        return False
+    if PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute() or PureWindowsPath(value).drive \
+            or value.startswith("~"):
+        return False
+    return ".." not in PurePosixPath(value.replace("\\", "/")).parts
+
+
+def check_run_overrides(overrides: dict | None, params_path: str | Path = "params.yaml") -> None:
+    """Refuse (StepFailed naming the key) an override a deployment's caller must not set, and a
+    params_path outside the repo (absolute or with '..'). See RUN_OVERRIDE_REFUSED / _PATHS."""
+    from camtune.errors import StepFailed
+
+    if not _inside_relative(str(params_path)):
+        raise StepFailed(f"params_path {str(params_path)!r}: must be a relative path inside the repository "
+                         "(no absolute path, no '..')")
+    if overrides is None:
+        return
+    if not isinstance(overrides, dict):
+        raise StepFailed(f"overrides: expected a mapping of dotted keys, got {type(overrides).__name__}")
+    for key, value in overrides.items():
+        if not isinstance(key, str):
+            raise StepFailed(f"override key {key!r}: not a dotted key")
+        for dotted, leaf in _flat(key, value):
+            # a key is compared in its canonical form: "validate_" is the alias's field name
+            norm = ".".join(p.strip() for p in dotted.split("."))
+            norm = "validate" + norm[len("validate_"):] if norm.startswith("validate_") else norm
+            for refused in RUN_OVERRIDE_REFUSED:
+                if norm == refused or norm.startswith(refused + ".") or refused.startswith(norm + "."):
+                    raise StepFailed(f"override {dotted!r}: {refused} cannot be set through a run's overrides "
+                                     "(it names a program to run or where data comes from or goes); set it in "
+                                     "params.yaml of the deployment's repository")
+            for path_key in RUN_OVERRIDE_PATHS:
+                if norm == path_key and leaf is not None and not _inside_relative(leaf):
+                    raise StepFailed(f"override {dotted!r}={leaf!r}: a path set through a run's overrides must be "
+                                     "relative and inside the run's workspace (no absolute path, no '..')")
+                if path_key.startswith(norm + "."):  # a whole section replaced: its path keys must be set
+                    raise StepFailed(f"override {dotted!r}: set its keys one by one ({path_key} is a path)")
+
+
 def load(path: str | Path = DEFAULT_PARAMS, overrides: dict | None = None) -> Params:
     """Read params.yaml, apply dotted-key overrides ({"user.id": "u2"}), check and type it."""
     path = Path(path)
