@@ -447,6 +447,11 @@ class FrigateIngestParams(_Section):
     read_timeout_s: float = Field(30.0, gt=0)
     retries: int = Field(4, ge=0, le=20, description="retries per request (5xx, timeouts, resets)")
     backoff_s: float = Field(0.5, ge=0, description="exponential backoff factor between retries")
+    request_deadline_s: float = Field(120.0, gt=0, description="a whole answer (body included) within this, "
+                                                               "however slowly the server sends it")
+    max_response_bytes: int = Field(32 * 2**20, ge=1, description="an answer larger than this is refused "
+                                                                  "(a snapshot: that event's finding)")
+    max_retry_after_s: float = Field(30.0, ge=0, description="a server's Retry-After is honoured up to this")
 
 
 class SuggestIngestParams(_Section):

@@ -185,7 +185,7 @@ def ingest_import(params_path: str = "params.yaml", overrides: dict | None = Non
     params = config.load(params_path, overrides)
     root, coco = _dataset(params)
     names = list(params.labels.names)
-    export = tools.read_export(file)
+    export = tools.read_export(file, max_bytes=params.validation.max_annotations_bytes)
     not_done: list = []
     if tool == "label_studio" and format == "json":
         verdicts, not_done = tools.ls_verdicts(export, coco, names, file)

@@ -41,6 +41,7 @@ import os
 import re
 import shutil
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -238,21 +239,43 @@ def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def read_export(path: str | Path, member_pattern: str = r"\.json$"):
-    """A JSON export file, or the JSON inside a zip export (CVAT: annotations/instances_*.json)."""
+MAX_EXPORT_BYTES = 256 * 2**20  # = validate.max_annotations_bytes' default; the flows pass the param
+
+
+def read_export(path: str | Path, member_pattern: str = r"\.json$", max_bytes: int = MAX_EXPORT_BYTES):
+    """A JSON export file, or the JSON inside a zip export (CVAT: annotations/instances_*.json).
+    The file and the unzipped member are read up to `max_bytes` (a zip bomb is refused, whatever
+    size the zip's directory declares)."""
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: no such export file")
+    too_big = (f"{path}: larger than {max_bytes} bytes (validate.max_annotations_bytes); refused, "
+               "nothing was changed")
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 names = [n for n in zf.namelist() if re.search(member_pattern, n)]
                 if len(names) != 1:
-                    raise IngestError(f"{path}: expected one annotation JSON inside the zip, found {names}")
-                return json.loads(zf.read(names[0]))
-        return json.loads(path.read_bytes())
+                    raise IngestError(f"{path}: expected one annotation JSON inside the zip, found {names[:10]}")
+                if zf.getinfo(names[0]).file_size > max_bytes:
+                    raise IngestError(f"{path}: {names[0]} unzips to {zf.getinfo(names[0]).file_size} bytes; "
+                                      + too_big.split(": ", 1)[1])
+                with zf.open(names[0]) as fh:
+                    data = fh.read(max_bytes + 1)   # the declared size may lie
+        else:
+            if path.stat().st_size > max_bytes:
+                raise IngestError(too_big)
+            with open(path, "rb") as fh:
+                data = fh.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise IngestError(too_big)
+        return json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise IngestError(f"{path}: not valid JSON: {exc}") from None
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error) as exc:
+        raise IngestError(f"{path}: a broken zip: {exc}") from None
+    except RecursionError:
+        raise IngestError(f"{path}: JSON nested too deeply; refused") from None
 
 
 # ------------------------------------------------------------------ Label Studio out

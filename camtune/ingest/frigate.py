@@ -22,7 +22,9 @@ import hashlib
 import io
 import logging
 import re
+import time
 import warnings
+from urllib.parse import urljoin, urlsplit
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -47,6 +49,13 @@ ENABLE_SNAPSHOTS = ("enable them in Frigate's config for the camera: `snapshots:
 
 class FrigateError(IngestError):
     """Frigate refused or could not be reached; the message says what to do."""
+
+
+class ResponseTooLarge(FrigateError):
+    """An answer over ingest.frigate.max_response_bytes."""
+
+
+MAX_REDIRECTS = 3
 
 
 # ------------------------------------------------------------------ pure functions
@@ -207,7 +216,8 @@ class FrigateClient:
 
     def __init__(self, url: str, *, connect_timeout: float = 5.0, read_timeout: float = 30.0,
                  retries: int = 4, backoff: float = 0.5, username: str | None = None,
-                 password: str | None = None, token: str | None = None):
+                 password: str | None = None, token: str | None = None, deadline: float = 120.0,
+                 max_body_bytes: int = 32 * 2**20, max_retry_after: float = 30.0):
         import requests
         from requests.adapters import HTTPAdapter
         from urllib3.util.retry import Retry
@@ -219,10 +229,16 @@ class FrigateClient:
             raise FrigateError(problem)
         self.base = url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
+        self.deadline = float(deadline)
+        self.max_body = int(max_body_bytes)
         self.session = requests.Session()
+        # Retry-After is honoured up to max_retry_after (urllib3's own default is 6 hours);
+        # redirects are not followed by urllib3/requests: _request follows same-origin ones only
         retry = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
                       status_forcelist=(500, 502, 503, 504), allowed_methods=None,  # login too
-                      raise_on_status=False, respect_retry_after_header=True)
+                      raise_on_status=False, respect_retry_after_header=True, redirect=0,
+                      raise_on_redirect=False, retry_after_max=max(0, int(max_retry_after)),
+                      backoff_max=max(1.0, float(max_retry_after)))
         adapter = HTTPAdapter(max_retries=retry, pool_maxsize=4)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -231,14 +247,67 @@ class FrigateClient:
         if username:
             self.login(username, password or "")
 
+    def _origin(self, url: str) -> tuple[str, str, int | None]:
+        u = urlsplit(url)
+        return u.scheme.lower(), (u.hostname or "").lower(), u.port or {"http": 80, "https": 443}.get(u.scheme.lower())
+
     def _request(self, method: str, path: str, **kw):
+        """One request with every bound: retries (5xx, resets) with Retry-After capped, redirects
+        followed only to the same scheme, host and port, the body read under an overall deadline
+        and a size cap. FrigateError naming the request otherwise."""
         import requests
 
         url = f"{self.base}{path}"
+        start = time.monotonic()
+        for _hop in range(MAX_REDIRECTS + 1):
+            try:
+                r = self.session.request(method, url, timeout=self.timeout, stream=True, allow_redirects=False, **kw)
+            except requests.exceptions.RequestException as exc:
+                raise FrigateError(f"{method} {url}: Frigate did not answer after retries: {exc}") from None
+            if r.is_redirect:
+                target = urljoin(url, r.headers.get("location", ""))
+                r.close()
+                if self._origin(target) != self._origin(self.base):
+                    raise FrigateError(f"{method} {url}: Frigate redirected to {target}, another host; refused "
+                                       f"(only {self.base} is trusted: set ingest.frigate.url to the final address)")
+                url = target
+                if r.status_code == 303 or (r.status_code in (301, 302) and method == "POST"):
+                    method, kw = "GET", {k: v for k, v in kw.items() if k not in ("json", "data")}
+                continue
+            self._read_bounded(r, method, url, start)
+            return r
+        raise FrigateError(f"{method} {self.base}{path}: more than {MAX_REDIRECTS} redirects")
+
+    def _read_bounded(self, r, method: str, url: str, start: float) -> None:
+        """Read the body into `r` (so .content/.json() work) within the deadline and the size cap."""
+        declared = r.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            r.close()
+            raise ResponseTooLarge(f"{method} {url}: the answer is {declared} bytes, over "
+                                   f"ingest.frigate.max_response_bytes={self.max_body}")
+        chunks, size = [], 0
         try:
-            return self.session.request(method, url, timeout=self.timeout, **kw)
-        except requests.exceptions.RequestException as exc:
-            raise FrigateError(f"{method} {url}: Frigate did not answer after retries: {exc}") from None
+            while True:
+                if time.monotonic() - start > self.deadline:
+                    raise FrigateError(f"{method} {url}: no complete answer within "
+                                       f"ingest.frigate.request_deadline_s={self.deadline:g} s")
+                chunk = r.raw.read1(64 * 1024, decode_content=True)  # at most one read: the deadline is checked
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > self.max_body:
+                    raise ResponseTooLarge(f"{method} {url}: the answer is over "
+                                           f"ingest.frigate.max_response_bytes={self.max_body}")
+                chunks.append(chunk)
+        except FrigateError:
+            r.close()
+            raise
+        except Exception as exc:  # timeouts and resets mid-body (urllib3/requests errors)
+            r.close()
+            raise FrigateError(f"{method} {url}: the answer broke off: {exc}") from None
+        r._content = b"".join(chunks)
+        r._content_consumed = True
+        r.close()
 
     def login(self, username: str, password: str) -> None:
         r = self._request("POST", "/api/login", json={"user": username, "password": password})
@@ -295,7 +364,10 @@ class FrigateClient:
         """(image bytes, None) or (None, Frigate's reason) for an event's clean snapshot."""
         reason = None
         for name in SNAPSHOT_SOURCES:
-            r = self._request("GET", f"/api/events/{event_id}/{name}")
+            try:
+                r = self._request("GET", f"/api/events/{event_id}/{name}")
+            except ResponseTooLarge as exc:
+                raise SnapshotRefused(str(exc)) from None
             if r.status_code == 200:
                 return r.content, None
             if r.status_code in (401, 403):
@@ -507,5 +579,6 @@ def client_from_params(fp, url: str | None = None, username: str | None = None) 
         raise FrigateError(f"login as {username!r} needs the password in CAMTUNE_FRIGATE_PASSWORD")
     return FrigateClient(url, connect_timeout=fp.connect_timeout_s, read_timeout=fp.read_timeout_s,
                          retries=fp.retries, backoff=fp.backoff_s, username=username, password=password,
-                         token=os.environ.get("CAMTUNE_FRIGATE_TOKEN"))
+                         token=os.environ.get("CAMTUNE_FRIGATE_TOKEN"), deadline=fp.request_deadline_s,
+                         max_body_bytes=fp.max_response_bytes, max_retry_after=fp.max_retry_after_s)
 
