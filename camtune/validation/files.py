@@ -7,14 +7,13 @@ Files are only ever opened for reading. Work is I/O bound, so images are checked
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import stat
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import pandas as pd
 from PIL import Image, UnidentifiedImageError

@@ -3,7 +3,6 @@ slowly a server drips, a body size cap, same-host redirects only, Retry-After ca
 size cap. Against servers on loopback."""
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
