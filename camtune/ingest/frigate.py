@@ -493,6 +493,13 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
             return exc, None
 
     def process(chunk: list[tuple[dict, str]], pool) -> None:
+        try:
+            _process(chunk, pool)
+        finally:
+            flush()  # one atomic dataset update per batch (the resume point); on an abort too, so
+            #          no image written to disk is left without its record
+
+    def _process(chunk: list[tuple[dict, str]], pool) -> None:
         nonlocal n
         for (event, file_name), (decoded, reason) in zip(chunk, pool.map(fetch, chunk)):
             eid = str(event["id"])
@@ -523,7 +530,6 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
             pending.append((record, anns))
             done.add(eid)
             counts.imported += 1
-        flush()  # one atomic dataset update per batch: the resume point
 
     events = client.events(after=opts.after, cameras=list(opts.cameras), labels=list(opts.labels),
                            page_size=opts.page_size)

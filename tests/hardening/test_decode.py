@@ -56,6 +56,9 @@ def test_frigate_bad_snapshots_are_findings_and_not_retried(tmp_path):
         coco = json.loads((tmp_path / "user" / "annotations.json").read_text())
         assert {i["source"]["frigate_event"] for i in coco["images"]} == {good["id"], good2["id"]}
         assert set(json.loads(ledger.read_text())["events"]) == {trunc["id"], bomb["id"]}
+        on_disk = {str(p.relative_to(tmp_path / "user")) for p in (tmp_path / "user" / "images" / "frigate").rglob("*")
+                   if p.is_file()}
+        assert on_disk == {i["file_name"] for i in coco["images"] if "source" in i}   # no file without its record
         # a re-run does not ask for them again
         srv.state.requests.clear()
         again = fr.import_frigate(fr.FrigateClient(srv.url, retries=0), tmp_path / "user", opts)
