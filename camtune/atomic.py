@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from camtune.errors import StepFailed
+
 
 def _umask() -> int:
     """The process umask, read without changing it where the OS allows (Linux /proc)."""
@@ -86,7 +88,7 @@ def write_json(path: str | Path, obj, *, indent: int | None = 2) -> Path:
 OWNER_FILE = ".camtune-output.json"
 
 
-class NotOurs(ValueError):
+class NotOurs(StepFailed):
     """An output folder exists and camtune did not write it; nothing was touched."""
 
 

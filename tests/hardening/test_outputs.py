@@ -94,3 +94,18 @@ def test_public_import_removes_only_files_it_wrote(tmp_path):
     assert (pool / "images" / "holiday.jpg").read_bytes() == b"mine"
     listed = json.loads((pool / atomic.OWNER_FILE).read_text())["files"]
     assert sorted(listed) == sorted(i["file_name"] for i in json.loads((pool / "annotations.json").read_text())["images"])
+
+
+@pytest.mark.parametrize("flow", ["validate", "report"])
+def test_report_and_validate_out_dir_never_replace_a_user_folder(tmp_path, flow):
+    """`--out_dir` of validate and the report: a user's folder is refused before any work."""
+    from camtune.errors import StepFailed
+    from flows import report, validate
+
+    fn = {"validate": validate.validate_dataset, "report": report.run_report}[flow].fn
+    out = tmp_path / "Documents"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    with pytest.raises(StepFailed, match="has no .camtune-output.json"):
+        fn(params_path=str(config.ROOT / "params.yaml"), out_dir=str(out))
+    assert [p.name for p in out.iterdir()] == ["thesis.tex"]
