@@ -23,6 +23,7 @@ import markupsafe
 from camtune import artifacts, atomic, provenance
 from camtune.artifacts import BASE_MODEL, EXPORT_DIR as EXPORT, GLOBAL_EVAL, HOLDOUT
 from camtune.config import Params, model_params
+from camtune.dataset import resolve_inside
 from camtune.model.images import ImageRefused, Limits
 from camtune.reporting import charts, compare, draw
 
@@ -73,11 +74,10 @@ class RawDataset:
     def safe_path(self, image: dict) -> Path | None:
         """The image file when it is a regular file inside the dataset folder, else None."""
         name = image.get("file_name")
-        if not isinstance(name, str) or not name or Path(name).is_absolute():
+        if not isinstance(name, str) or not name:
             return None
-        root = self.root.resolve()
-        path = (self.root / name).resolve()
-        if root not in path.parents or not path.is_file():
+        path, code, _ = resolve_inside(self.root, name)   # the one checked resolver
+        if code or not path.is_file():
             return None
         return path
 
