@@ -12,6 +12,12 @@ sets a JWT cookie (`frigate_token` by default), or `Authorization: Bearer <token
 Only the event's own object (and its attributes) is boxed in a snapshot: other objects in the
 frame are not, so imported images are `verified: false` until a human checks them.
 
+Hostile input (docs/hardening.md): a snapshot that cannot be imported (corrupt, over the shared
+decoder's limits, too large an answer) is a finding of that event, recorded with event id, file
+and reason, and kept in a ledger so a re-run does not ask again; every request is bounded (overall
+deadline, size cap, same-origin redirects only, Retry-After capped); a URL with credentials is
+refused.
+
 Resume: images are written first (atomically), then `annotations.json` is replaced atomically
 once per batch; an event is imported iff an image record names it, so a killed run redoes at
 most one batch and never duplicates an event.
@@ -24,13 +30,13 @@ import logging
 import re
 import time
 import warnings
-from urllib.parse import urljoin, urlsplit
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import urljoin, urlsplit
 
 from camtune import atomic
 from camtune.ingest import IngestError, copy_coco, label_ids, load_coco, next_id, save_coco
