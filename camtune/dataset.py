@@ -35,9 +35,12 @@ class DatasetError(ValueError):
 class UnsafePath(DatasetError):
     """A file_name that would read outside the dataset folder; `code` is validate's rule."""
 
-    def __init__(self, message: str, code: str):
+    def __init__(self, message: str, code: str = "FILE_TRAVERSAL"):
         super().__init__(message)
         self.code = code
+
+    def __reduce__(self):  # pickled across task-runner processes with its code
+        return (type(self), (str(self), self.code))
 
 
 # errno -> (rule, what to tell the user); anything else reading a path is FILE_UNREADABLE

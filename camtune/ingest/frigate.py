@@ -187,6 +187,9 @@ class SnapshotRefused(IngestError):
         super().__init__(message)
         self.permanent = permanent
 
+    def __reduce__(self):
+        return (type(self), (str(self), self.permanent))
+
 
 def decode_snapshot(data: bytes, event_id: str, store: str = "jpeg", quality: int = 95,
                     limits: Limits | None = None) -> tuple[bytes, int, int]:

@@ -98,9 +98,12 @@ class Limits:
 class ImageRefused(StepFailed):
     """An image a step will not decode; `code` is validate's rule name for the same problem."""
 
-    def __init__(self, message: str, code: str):
+    def __init__(self, message: str, code: str = "FILE_UNDECODABLE"):
         super().__init__(message)
         self.code = code
+
+    def __reduce__(self):  # pickled across task-runner processes with its code
+        return (type(self), (str(self), self.code))
 
 
 def header_problem(img, limits: Limits, formats: tuple[str, ...] | None = None) -> tuple[str, str] | None:

@@ -64,3 +64,17 @@ def test_frigate_bad_snapshots_are_findings_and_not_retried(tmp_path):
         again = fr.import_frigate(fr.FrigateClient(srv.url, retries=0), tmp_path / "user", opts)
         assert again["refused_before"] == 2 and again["refused"] == [] and again["imported"] == 0
         assert not [r for r in srv.state.requests if "snapshot-clean" in r]
+
+
+def test_refusals_survive_pickling():
+    """Task runners (dask) pickle a worker's exception: message and rule code must arrive."""
+    import pickle
+
+    from camtune.dataset import UnsafePath
+
+    for exc in (ImageRefused("x.png: too big", "PIXEL_BOMB"), UnsafePath("y: absolute", "FILE_ABSOLUTE"),
+                fr.SnapshotRefused("event e: 500", permanent=False)):
+        back = pickle.loads(pickle.dumps(exc))
+        assert (type(back), str(back)) == (type(exc), str(exc))
+        assert getattr(back, "code", None) == getattr(exc, "code", None)
+        assert getattr(back, "permanent", None) == getattr(exc, "permanent", None)
