@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from camtune.errors import StepFailed
+
 
 def _umask() -> int:
     """The process umask, read without changing it where the OS allows (Linux /proc)."""
@@ -81,20 +83,59 @@ def write_json(path: str | Path, obj, *, indent: int | None = 2) -> Path:
     return write_text(path, json.dumps(obj, indent=indent, sort_keys=True, default=str) + "\n")
 
 
+# Written into a folder a user may name (`--out DIR`): the proof that camtune made it, so a
+# later run may replace it. A folder without it is never replaced.
+OWNER_FILE = ".camtune-output.json"
+
+
+class NotOurs(StepFailed):
+    """An output folder exists and camtune did not write it; nothing was touched."""
+
+
+def check_ours(path: str | Path, writer: str, legacy_names: frozenset[str] = frozenset(),
+               legacy_required: frozenset[str] = frozenset()) -> None:
+    """Refuse `path` unless it is absent, an empty folder, a folder holding camtune's owner file,
+    or (written before the owner file existed) a folder of only `legacy_names` entries that has
+    all of `legacy_required` (the files every such older output had)."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return
+    if path.is_symlink() or not path.is_dir():
+        raise NotOurs(f"{path}: exists and is not a folder camtune wrote; refusing to replace it "
+                      f"(choose another --out)")
+    entries = {p.name for p in path.iterdir()}
+    if not entries or OWNER_FILE in entries or \
+            (legacy_required and legacy_required <= entries <= legacy_names):
+        return
+    shown = ", ".join(sorted(entries)[:5]) + (", ..." if len(entries) > 5 else "")
+    raise NotOurs(f"{path}: exists, is not empty ({shown}) and has no {OWNER_FILE}: it was not written by "
+                  f"camtune's {writer}, and replacing it would delete those files. Choose a new or empty "
+                  f"folder for --out; nothing was changed.")
+
+
 @contextlib.contextmanager
-def output_dir(path: str | Path) -> Iterator[Path]:
+def output_dir(path: str | Path, *, owner: str | None = None, legacy_names: frozenset[str] = frozenset(),
+               legacy_required: frozenset[str] = frozenset()) -> Iterator[Path]:
     """Yield an empty temporary folder; on success it replaces `path` whole, on error it vanishes.
 
-    The previous `path` (if any) stays untouched until the new one is complete.
+    The previous `path` (if any) stays untouched until the new one is complete. With `owner` (a
+    folder the user names), `path` is replaced only if camtune wrote it (`check_ours`), and the
+    new folder carries the owner file.
     """
     path = Path(path)
+    if owner is not None:
+        check_ours(path, owner, legacy_names, legacy_required)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        if owner is not None:
+            write_json(tmp / OWNER_FILE, {"writer": owner})
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if owner is not None:
+        check_ours(path, owner, legacy_names, legacy_required)  # again: something may have appeared meanwhile
     os.chmod(tmp, new_dir_mode())
     old = path.with_name(f".{path.name}.old")
     shutil.rmtree(old, ignore_errors=True)

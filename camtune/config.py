@@ -20,12 +20,55 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "schemas" / "params.schema.json"
 DEFAULT_PARAMS = Path("params.yaml")
 
+class WholeMatch:
+    """An id pattern matched against the whole string: `.match` is `re.fullmatch`, because `$`
+    also matches before a trailing newline ("front\n" passed `^...$` with re.match). `.pattern`
+    stays the `^...$` text for pydantic and the JSON schema, whose `$` is the end of the text."""
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+        self._re = re.compile(pattern)
+
+    def match(self, value: str):
+        return self._re.fullmatch(value)
+
+    fullmatch = match
+
+
 # A user id becomes a path segment and an S3 key part: keep it boring.
-SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SAFE_SEGMENT = WholeMatch(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+# Where data comes from and goes (URLs, logins, buckets, workspaces), not how a model is made:
+# kept out of lineage.json and the report's params table.
+CONNECTION_PARAMS = ("ingest", "pipeline", "publish.registry")
+
+
+def model_params(params: "Params | dict") -> dict:
+    """The params that shape the model, as lineage.json and the report's params table hold them:
+    every section but CONNECTION_PARAMS, every string redacted (camtune.redaction). Also takes
+    the params dict of an older lineage.json."""
+    from camtune.redaction import redact_obj
+
+    d = redact_obj(params if isinstance(params, dict) else params.model_dump(mode="json", by_alias=True))
+    for dotted in CONNECTION_PARAMS:
+        *parents, last = dotted.split(".")
+        node = d
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return d
 
 
 class ConfigError(ValueError):
-    """params.yaml is invalid; the message names the file and the dotted key."""
+    """params.yaml is invalid; the message names the file and the dotted key (secrets redacted:
+    a value shown back may be a URL with credentials, see camtune.redaction)."""
+
+    def __init__(self, message: str = ""):
+        from camtune.redaction import redact
+
+        super().__init__(redact(message))
 
 
 class _Section(BaseModel):
@@ -130,6 +173,8 @@ class ValidateParams(_Section):
     # only formats TensorFlow (training) decodes to the same pixels as our loader
     allowed_formats: list[Literal["JPEG", "PNG"]] = Field(default_factory=lambda: ["JPEG", "PNG"], min_length=1)
     max_pixels: int = Field(40_000_000, ge=1)
+    max_image_bytes: int = Field(64 * 2**20, ge=1, description="an image file larger than this is refused "
+                                                                 "by every step that reads pixels")
     max_annotations_bytes: int = Field(256 * 2**20, ge=1, description="annotations.json larger than this is refused")
     max_boxes_per_image: int = Field(100, ge=1, description="training keeps this many boxes per image "
                                                            "(Model Garden max_num_instances)")
@@ -315,6 +360,15 @@ class S3Params(_Section):
     max_attempts: int = Field(5, ge=1, le=20, description="botocore attempts per request (503s, throttling)")
     multipart_threshold_mb: int = Field(64, ge=5, description="uploads above this go multipart")
 
+    @model_validator(mode="after")
+    def _no_credentials_in_url(self) -> "S3Params":
+        from camtune.redaction import userinfo_problem
+
+        problem = userinfo_problem(self.endpoint_url, "publish.registry.s3.endpoint_url")
+        if problem:
+            raise ValueError(problem)
+        return self
+
 
 class RegistryParams(_Section):
     kind: Literal["local", "s3"] = "local"
@@ -407,8 +461,18 @@ class PipelineParams(_Section):
 
 class FrigateIngestParams(_Section):
     # The password is never a param: CAMTUNE_FRIGATE_PASSWORD (or a token in CAMTUNE_FRIGATE_TOKEN).
-    url: str | None = Field(None, description="Frigate base URL, e.g. http://frigate:5000 (8971 needs login)")
+    url: str | None = Field(None, description="Frigate base URL, e.g. http://frigate:5000 (8971 needs login); "
+                                              "no credentials in it (refused)")
     username: str | None = Field(None, description="login for the authenticated port (POST /api/login)")
+
+    @model_validator(mode="after")
+    def _no_credentials_in_url(self) -> "FrigateIngestParams":
+        from camtune.redaction import userinfo_problem
+
+        problem = userinfo_problem(self.url, "ingest.frigate.url")
+        if problem:
+            raise ValueError(problem)
+        return self
     cameras: list[str] = Field(default_factory=list, description="empty = all cameras")
     labels: list[str] = Field(default_factory=list, description="Frigate labels to ask for; empty = all")
     after: str | None = Field(None, description="only events that started after this date/time (ISO 8601)")
@@ -423,6 +487,11 @@ class FrigateIngestParams(_Section):
     read_timeout_s: float = Field(30.0, gt=0)
     retries: int = Field(4, ge=0, le=20, description="retries per request (5xx, timeouts, resets)")
     backoff_s: float = Field(0.5, ge=0, description="exponential backoff factor between retries")
+    request_deadline_s: float = Field(120.0, gt=0, description="a whole answer (body included) within this, "
+                                                               "however slowly the server sends it")
+    max_response_bytes: int = Field(32 * 2**20, ge=1, description="an answer larger than this is refused "
+                                                                  "(a snapshot: that event's finding)")
+    max_retry_after_s: float = Field(30.0, ge=0, description="a server's Retry-After is honoured up to this")
 
 
 class SuggestIngestParams(_Section):
@@ -546,6 +615,65 @@ def parse_override(dotted: str, text: str):
     if annotation == (str | None):
         return None if text in ("null", "~", "Null", "NULL") else text
     return yaml.safe_load(text)
+
+
+# train_model's `overrides` come from any client of the Prefect API (a deployment's parameters):
+# none may name a program to run, where data comes from or goes (URLs, buckets, workspaces), or a
+# file or folder outside the run's workspace. Subtrees refused whole; path keys only relative
+# and inside the workspace.
+RUN_OVERRIDE_REFUSED = ("export.edgetpu.compiler_path", "ingest", "pipeline", "publish.registry")
+RUN_OVERRIDE_PATHS = ("data.user_dataset", "data.global_pool", "sample_data.global_pool",
+                      "sample_data.user_dataset", "validate.reference_model",
+                      "training.base.init_checkpoint", "training.finetune.init_checkpoint")
+
+
+def _flat(key: str, value) -> list[tuple[str, object]]:
+    if isinstance(value, dict):
+        return [kv for k, v in value.items() for kv in _flat(f"{key}.{k}", v)]
+    return [(key, value)]
+
+
+def _inside_relative(value) -> bool:
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    if not isinstance(value, str) or not value or "\x00" in value:
+        return False
+    if PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute() or PureWindowsPath(value).drive \
+            or value.startswith("~"):
+        return False
+    return ".." not in PurePosixPath(value.replace("\\", "/")).parts
+
+
+def check_run_overrides(overrides: dict | None, params_path: str | Path = "params.yaml") -> None:
+    """Refuse (StepFailed naming the key) an override a deployment's caller must not set, and a
+    params_path outside the repo (absolute or with '..'). See RUN_OVERRIDE_REFUSED / _PATHS."""
+    from camtune.errors import StepFailed
+
+    if not _inside_relative(str(params_path)):
+        raise StepFailed(f"params_path {str(params_path)!r}: must be a relative path inside the repository "
+                         "(no absolute path, no '..')")
+    if overrides is None:
+        return
+    if not isinstance(overrides, dict):
+        raise StepFailed(f"overrides: expected a mapping of dotted keys, got {type(overrides).__name__}")
+    for key, value in overrides.items():
+        if not isinstance(key, str):
+            raise StepFailed(f"override key {key!r}: not a dotted key")
+        for dotted, leaf in _flat(key, value):
+            # a key is compared in its canonical form: "validate_" is the alias's field name
+            norm = ".".join(p.strip() for p in dotted.split("."))
+            norm = "validate" + norm[len("validate_"):] if norm.startswith("validate_") else norm
+            for refused in RUN_OVERRIDE_REFUSED:
+                if norm == refused or norm.startswith(refused + ".") or refused.startswith(norm + "."):
+                    raise StepFailed(f"override {dotted!r}: {refused} cannot be set through a run's overrides "
+                                     "(it names a program to run or where data comes from or goes); set it in "
+                                     "params.yaml of the deployment's repository")
+            for path_key in RUN_OVERRIDE_PATHS:
+                if norm == path_key and leaf is not None and not _inside_relative(leaf):
+                    raise StepFailed(f"override {dotted!r}={leaf!r}: a path set through a run's overrides must be "
+                                     "relative and inside the run's workspace (no absolute path, no '..')")
+                if path_key.startswith(norm + "."):  # a whole section replaced: its path keys must be set
+                    raise StepFailed(f"override {dotted!r}: set its keys one by one ({path_key} is a path)")
 
 
 def load(path: str | Path = DEFAULT_PARAMS, overrides: dict | None = None) -> Params:

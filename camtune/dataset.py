@@ -6,10 +6,12 @@ which every step works on (vectorised), and `to_coco` turns a subset back into C
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,81 @@ class DatasetError(ValueError):
     """The dataset cannot be read at all; the message names the file and what is wrong."""
 
 
+class UnsafePath(DatasetError):
+    """A file_name that would read outside the dataset folder; `code` is validate's rule."""
+
+    def __init__(self, message: str, code: str = "FILE_TRAVERSAL"):
+        super().__init__(message)
+        self.code = code
+
+    def __reduce__(self):  # pickled across task-runner processes with its code
+        return (type(self), (str(self), self.code))
+
+
+# errno -> (rule, what to tell the user); anything else reading a path is FILE_UNREADABLE
+_OS_ERRORS = {
+    errno.ENOENT: ("FILE_MISSING", "no such file"),
+    errno.ENOTDIR: ("FILE_MISSING", "a part of the path is not a folder"),
+    errno.ENAMETOOLONG: ("FILE_NAME_TOO_LONG", "the name is longer than the file system allows"),
+    errno.ELOOP: ("FILE_SYMLINK_LOOP", "too many levels of symbolic links (a symlink loop)"),
+    errno.EACCES: ("FILE_UNREADABLE", "permission denied"),
+    errno.EPERM: ("FILE_UNREADABLE", "operation not permitted"),
+}
+
+
+def os_error_finding(exc: OSError) -> tuple[str, str]:
+    """(rule, reason) for an OSError met while reading a path the dataset names."""
+    rule, reason = _OS_ERRORS.get(exc.errno, ("FILE_UNREADABLE", exc.strerror or type(exc).__name__))
+    return rule, reason
+
+
+def _q(name: str) -> str:
+    """A file name for a message: quoted, escaped, at most 100 characters."""
+    text = repr(name)
+    return text if len(text) <= 100 else text[:80] + f"... (+{len(text)} chars in all)"
+
+
+def resolve_inside(root: Path, file_name: str) -> tuple[Path | None, str | None, str | None]:
+    """(path, code, message): the file's path when it stays inside `root` (no absolute path, no
+    `..`, no symlink on the way leading out), else validate's rule code and a message. The one
+    path check of every reader of dataset files: validate, train_base, evaluate, export,
+    suggest, the report, the annotation tool exports."""
+    if "\x00" in file_name:
+        return None, "FILE_TRAVERSAL", "file_name contains a NUL byte"
+    try:
+        os.fsencode(file_name)
+    except UnicodeError:  # a lone surrogate (JSON allows "\udc80") names no file
+        return None, "FILE_MISSING", f"file_name {_q(file_name)} cannot be a file name (invalid Unicode)"
+    if PurePosixPath(file_name).is_absolute() or PureWindowsPath(file_name).is_absolute() \
+            or PureWindowsPath(file_name).drive:
+        return None, "FILE_ABSOLUTE", f"file_name {_q(file_name)} is an absolute path"
+    if ".." in PurePosixPath(file_name.replace("\\", "/")).parts:
+        return None, "FILE_TRAVERSAL", f"file_name {_q(file_name)} contains '..'"
+    path = root / file_name
+    try:
+        real_root = root.resolve()
+        real = path.resolve()  # follows every symlink on the way, including of parent folders
+    except RuntimeError:  # Python < 3.13 reports a symlink loop so
+        return None, "FILE_SYMLINK_LOOP", f"{_q(file_name)}: too many levels of symbolic links (a symlink loop)"
+    except OSError as exc:
+        code, reason = os_error_finding(exc)
+        return None, code, f"{_q(file_name)}: {reason}"
+    if real != real_root and real_root not in real.parents:
+        return None, "FILE_SYMLINK_OUT", f"file_name {_q(file_name)} resolves outside the dataset folder, to {real}"
+    return path, None, None
+
+
+def safe_image_path(root: str | Path, file_name) -> Path:
+    """`root / file_name` checked by `resolve_inside`; UnsafePath naming it otherwise."""
+    if not isinstance(file_name, str):
+        raise UnsafePath(f"{root}: file_name {file_name!r} is not a string", "FILE_MISSING")
+    path, code, msg = resolve_inside(Path(root), file_name)
+    if code:
+        raise UnsafePath(f"{root}: {msg}", code)
+    return path
+
+
+
 @dataclass(frozen=True)
 class Dataset:
     root: Path
@@ -42,7 +119,8 @@ class Dataset:
         return self.root / ANNOTATIONS_FILE
 
     def image_path(self, file_name: str) -> Path:
-        return self.root / file_name
+        """The file's path, checked: never outside the dataset folder (UnsafePath)."""
+        return safe_image_path(self.root, file_name)
 
     def subset(self, image_ids) -> "Dataset":
         ids = pd.Index(image_ids)

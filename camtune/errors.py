@@ -5,3 +5,9 @@ class StepFailed(RuntimeError):
     """A step refused its input (validation findings, unblessed model, ...). Exit code 1."""
 
     exit_code = 1
+
+    def __init__(self, *args):
+        # the message reaches stderr, Prefect's logs and reports: never a credential in it
+        from camtune.redaction import redact
+
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))

@@ -15,12 +15,13 @@ the top level of metadata.json is the CPU variant and `variants` lists both.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from camtune import artifacts, atomic
 from camtune.artifacts import Verdict, read_json
-from camtune.config import Params
+from camtune.config import Params, model_params
 from camtune.dataset import file_sha256
 from camtune.errors import StepFailed
 from camtune.model.labelmap import read_labelmap
@@ -164,7 +165,7 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = artifacts.EXPOR
         "base_id": base_id,
         "dvc": dvc_hashes(params, lock_path),
         "git": git_revision(),
-        "params": params.model_dump(mode="json", by_alias=True),
+        "params": model_params(params),   # what shapes the model; no connection settings
     }
     files["lineage.json"] = atomic.write_json(staging / "lineage.json", lineage)
 
@@ -214,13 +215,17 @@ def upload(plan: Plan, registry: Registry) -> dict:
     if existing is not None:  # idempotent: the index already names this exact model
         entry, created = existing, False
     else:
+        # this publish's own keys: a concurrent publish of the same id cannot overwrite them, and
+        # the entry that wins the index names exactly the files it wrote
+        upload_id = uuid.uuid4().hex[:16]
         written = {}
         for name in UPLOAD_ORDER:
             if name in plan.files:
-                info = registry.put_model_file(plan.user_id, plan.model_id, name, plan.files[name])
+                info = registry.put_model_file(plan.user_id, plan.model_id, name, plan.files[name], upload_id)
                 written[name] = {"sha256": info["sha256"], "size": info["size"]}
         entry = {
             "model_id": plan.model_id,
+            "upload_id": upload_id,
             "name": plan.metadata["name"],
             "published_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
             "trainDate": plan.metadata["trainDate"],
@@ -231,7 +236,7 @@ def upload(plan: Plan, registry: Registry) -> dict:
             "files": written,
         }
         entry, created = registry.commit(plan.user_id, entry)
-    files = {n: {**info, "uri": registry.model_uri(plan.user_id, plan.model_id, n)}
+    files = {n: {**info, "uri": registry.store.uri(registry._entry_key(plan.user_id, entry, n))}
              for n, info in entry["files"].items()}
     return {"user_id": plan.user_id, "model_id": plan.model_id, "created": created,
             "index": registry.uri(f"users/{plan.user_id}/index.json"),

@@ -2,13 +2,17 @@
 
 ```
 <root>/base/<base_id>/                 checkpoint files + metadata.json (written last)
-<root>/users/<user_id>/<model_id>/     model.tflite, model_edgetpu.tflite, labelmap.txt, metadata.json,
-                                       filters.yml, report.md, lineage.json
+<root>/users/<user_id>/<model_id>/<upload_id>/   model.tflite, model_edgetpu.tflite, labelmap.txt,
+                                       metadata.json, filters.yml, report.md, lineage.json
+                                       (entries written before upload ids: <model_id>/<file>)
 <root>/users/<user_id>/index.json      {"user_id", "models": [entry, ...]} newest last, written LAST
 ```
 
 A model exists only once `index.json` names it: readers go through the index and never list
-folders, so a publish that died half-way leaves nothing a reader trusts. Every index entry carries
+folders, so a publish that died half-way leaves nothing a reader trusts. Each publish writes its
+files under its own `upload_id` and never over another's, and the index entry names that
+upload_id: two publishes of one model id racing each other end with one entry whose files are
+exactly the ones it committed (the loser's copies stay unreferenced). Every index entry carries
 the sha256 of each file, and every read is checked against it.
 
 Storage sits behind one small interface (`LocalStore`, `S3Store`); `Registry` adds the layout,
@@ -57,7 +61,7 @@ def sha256_bytes(data: bytes) -> str:
 
 def check_segment(value: object, what: str) -> str:
     """A user/model/base id becomes a path segment and an S3 key part: refuse anything else."""
-    if not isinstance(value, str) or not SAFE_SEGMENT.match(value):
+    if not isinstance(value, str) or not SAFE_SEGMENT.fullmatch(value):
         raise RegistryError(f"{what} {value!r} is not a safe path segment "
                             f"(letters, digits, '_', '.', '-'; at most 64; no leading '.' or '-')")
     return value
@@ -292,16 +296,24 @@ class Registry:
     def _user_key(self, user_id: str, *parts: str) -> str:
         return _key("users", self._user(user_id), *parts)
 
-    def _model_key(self, user_id: str, model_id: str, name: str) -> str:
+    def _model_key(self, user_id: str, model_id: str, name: str, upload_id: str | None = None) -> str:
         if name not in MODEL_FILES:
             raise RegistryError(f"{name!r} is not a registry model file (one of {', '.join(MODEL_FILES)})")
-        return self._user_key(user_id, check_segment(model_id, "model id"), name)
+        parts = [check_segment(model_id, "model id")]
+        if upload_id is not None:
+            parts.append(check_segment(upload_id, "upload id"))
+        return self._user_key(user_id, *parts, name)
+
+    def _entry_key(self, user_id: str, entry: dict, name: str) -> str:
+        """Where an index entry's file is: under its upload_id (older entries: beside the id)."""
+        return self._model_key(user_id, entry.get("model_id"), name, entry.get("upload_id"))
 
     def uri(self, key: str) -> str:
         return self.store.uri(key)
 
     def model_uri(self, user_id: str, model_id: str, name: str) -> str:
-        return self.store.uri(self._model_key(user_id, model_id, name))
+        """The committed file's URI (through the index entry)."""
+        return self.store.uri(self._entry_key(user_id, self.model(user_id, model_id), name))
 
     # -- reading (through the index only)
     def index(self, user_id: str) -> dict:
@@ -334,7 +346,7 @@ class Registry:
     def read_file(self, user_id: str, model_id: str, name: str) -> bytes:
         """A file of a published model, checked against the sha256 in its index entry."""
         entry = self.model(user_id, model_id)
-        key = self._model_key(user_id, model_id, name)
+        key = self._entry_key(user_id, entry, name)
         expected = (entry.get("files") or {}).get(name, {}).get("sha256")
         if expected is None:
             raise RegistryError(f"model {model_id!r} of user {user_id!r} has no {name}")
@@ -348,7 +360,7 @@ class Registry:
     def download_file(self, user_id: str, model_id: str, name: str, dest: str | Path) -> Path:
         """Download a published model file to `dest` (atomically), verifying its sha256."""
         entry = self.model(user_id, model_id)
-        key = self._model_key(user_id, model_id, name)
+        key = self._entry_key(user_id, entry, name)
         expected = (entry.get("files") or {}).get(name, {}).get("sha256")
         if expected is None:
             raise RegistryError(f"model {model_id!r} of user {user_id!r} has no {name}")
@@ -371,8 +383,11 @@ class Registry:
         return None if latest is None else self.read_json(user_id, latest["model_id"], "lineage.json")
 
     # -- writing a user model (publishing.py drives the order; the index is last)
-    def put_model_file(self, user_id: str, model_id: str, name: str, src: str | Path) -> dict:
-        key = self._model_key(user_id, model_id, name)
+    def put_model_file(self, user_id: str, model_id: str, name: str, src: str | Path,
+                       upload_id: str | None = None) -> dict:
+        """Write one file of a model; with `upload_id` (publishing always gives one) under that
+        upload's own key, so a concurrent publish of the same id never overwrites it."""
+        key = self._model_key(user_id, model_id, name, upload_id)
         src = Path(src)
         digest = file_sha256(src)
         self.store.put_file(key, src, digest)
@@ -401,7 +416,7 @@ class Registry:
     def base_ids(self) -> list[str]:
         """Bases whose metadata.json (their commit point) exists."""
         return [b for b in self.store.list_dirs("base")
-                if SAFE_SEGMENT.match(b) and self.store.read(_key("base", b, BASE_METADATA)) is not None]
+                if SAFE_SEGMENT.fullmatch(b) and self.store.read(_key("base", b, BASE_METADATA)) is not None]
 
     def base_metadata(self, base_id: str) -> dict | None:
         raw = self.store.read(_key("base", check_segment(base_id, "base id"), BASE_METADATA))

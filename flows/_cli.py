@@ -45,13 +45,22 @@ def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.Argum
     from camtune.dataset import DatasetError
     from camtune.errors import StepFailed
 
+    from camtune.redaction import install_log_redaction, redact, userinfo_problem
+
     quiet = _NoTracebackForUserErrors((ConfigError, DatasetError, StepFailed))
     for name in ("prefect.flow_runs", "prefect.task_runs"):
         logging.getLogger(name).addFilter(quiet)
+    install_log_redaction()
     parser = parser or base_parser(flow_fn.__doc__ or "")
     args = parser.parse_args(argv)
     kwargs = {k: v for k, v in vars(args).items() if k not in ("params", "overrides")}
     kwargs.update(extra)
+    # refused before the flow run exists: Prefect records a run's parameters (and --set values)
+    for key, value in [*kwargs.items(), *((o.split("=", 1)[0], o) for o in args.overrides)]:
+        problem = userinfo_problem(value, f"--{key}")
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
     # one local Prefect server shared by the steps unless PREFECT_API_URL is set (not step compute)
     from camtune import prefect_server
 
@@ -69,13 +78,13 @@ def run(flow_fn: Callable, argv: list[str] | None = None, parser: argparse.Argum
         with prefect_server.using(api_url):
             flow_fn(params_path=args.params, overrides=overrides, **kwargs)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(exc)}", file=sys.stderr)
         return 2
     except DatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(exc)}", file=sys.stderr)
         return 2
     except StepFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(exc)}", file=sys.stderr)
         return exc.exit_code
     finally:
         seconds = time.perf_counter() - t0

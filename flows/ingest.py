@@ -50,6 +50,7 @@ def _write_report(params: config.Params, name: str, report: dict) -> Path:
 def import_events(params: config.Params, url: str | None, after: str | None, cameras: list[str],
                   labels: list[str], username: str | None, progress: bool) -> dict:
     from camtune.ingest import frigate as fr
+    from camtune.model.images import Limits
 
     fp = params.ingest.frigate
     client = fr.client_from_params(fp, url, username)
@@ -58,7 +59,8 @@ def import_events(params: config.Params, url: str | None, after: str | None, cam
         attribute_parents=dict(params.labels.attribute_parents), label_map=dict(fp.label_map),
         after=fr.to_unix(after if after is not None else fp.after), cameras=tuple(cameras or fp.cameras),
         labels=tuple(labels or fp.labels), page_size=fp.page_size, batch_size=fp.batch_size,
-        workers=fp.workers, store=fp.store_format, jpeg_quality=fp.jpeg_quality, progress=progress)
+        workers=fp.workers, store=fp.store_format, jpeg_quality=fp.jpeg_quality, progress=progress,
+        limits=Limits.of(params.validation), refused_path=str(Path(params.ingest.out_dir) / "frigate_refused.json"))
     return fr.import_frigate(client, params.data.user_dataset, opts)
 
 
@@ -73,7 +75,9 @@ def ingest_frigate(params_path: str = "params.yaml", overrides: dict | None = No
     dropped = ", ".join(f"{k} x{v}" for k, v in counts["dropped_unmapped"].items()) or "none"
     msg = (f"frigate: {counts['imported']} new images ({counts['boxes']} boxes, {counts['attribute_boxes']} "
            f"attribute boxes), {counts['already_imported']} already imported, unmapped labels dropped: {dropped}, "
-           f"without snapshot: {sum(counts['no_snapshot'].values())}, unusable: {len(counts['bad_events'])}; "
+           f"without snapshot: {sum(counts['no_snapshot'].values())}, unusable: {len(counts['bad_events'])}, "
+           f"refused: {len(counts['refused'])} (each named in the report; {counts['refused_before']} refused "
+           f"earlier, not asked again); "
            f"report {report}")
     get_run_logger().info(msg)
     if counts["imported"]:
@@ -110,7 +114,11 @@ def ingest_suggest(params_path: str = "params.yaml", overrides: dict | None = No
     model_path, version, filters = sg.resolve_model(params, out / "models")
     detector = TFLiteDetector(model_path)
     names = tuple(detector.label_names or params.labels.names)
-    new, ranking, counts = sg.suggest(root, coco, detector, names, sp, sg.read_thresholds(filters), progress=progress)
+    from camtune.model.images import Limits
+    new, ranking, counts = sg.suggest(root, coco, detector, names, sp, sg.read_thresholds(filters), progress=progress,
+                                      limits=Limits.of(params.validation))
+    for s in counts["skipped"]:
+        get_run_logger().warning("suggest: image %s (%s) skipped: %s", s["image_id"], s["file"], s["reason"])
     save_coco(root, coco, new)
     atomic.write_json(out / "ranking.json", {"model": version, "ranking": ranking})
     md = sg.report_markdown(ranking, counts, version)
@@ -177,7 +185,7 @@ def ingest_import(params_path: str = "params.yaml", overrides: dict | None = Non
     params = config.load(params_path, overrides)
     root, coco = _dataset(params)
     names = list(params.labels.names)
-    export = tools.read_export(file)
+    export = tools.read_export(file, max_bytes=params.validation.max_annotations_bytes)
     not_done: list = []
     if tool == "label_studio" and format == "json":
         verdicts, not_done = tools.ls_verdicts(export, coco, names, file)

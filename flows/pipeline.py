@@ -142,6 +142,7 @@ def _flow_run_id() -> str:
 def train_model(user_id: str | None = None, params_path: str = "params.yaml",
                 overrides: dict | None = None, stages: list[str] | None = None):
     """Validate, sample, train, fine-tune, evaluate, export and publish one user's model."""
+    config.check_run_overrides(overrides, params_path)  # any Prefect API client sets these
     logger = get_run_logger()
     repo = orchestration.repo_root()
     params = config.load(repo / params_path, overrides)

@@ -24,10 +24,14 @@ OUT_DIR = Path("artifacts/report")
 def run_report(params_path: str = "params.yaml", overrides: dict | None = None,
                out_dir: str = str(OUT_DIR)) -> dict:
     """Render the run report (verdict, your cameras, per label, your data, lineage)."""
+    # a folder the user names (not the stage's own artifacts/report) is replaced only if camtune wrote it
+    owner = None if Path(out_dir) == OUT_DIR else "report"
+    if owner:
+        atomic.check_ours(out_dir, owner)
     log = get_run_logger()
     params = config.load(params_path, overrides)
     t0 = time.perf_counter()
-    with atomic.output_dir(out_dir) as tmp:
+    with atomic.output_dir(out_dir, owner=owner) as tmp:
         summary = reporting.build(params, tmp)
     index = (Path(out_dir) / "index.html").resolve()
     weight = reporting.page_weight(Path(out_dir))

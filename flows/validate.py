@@ -83,6 +83,10 @@ def _internal_report(params: config.Params, exc: BaseException) -> validation.Re
 def validate_dataset(params_path: str = "params.yaml", overrides: dict | None = None,
                      out_dir: str = str(OUT_DIR)) -> dict:
     """Validate params.data.user_dataset; write the report; fail (StepFailed) on error findings."""
+    # a folder the user names (not the stage's own artifacts/validate) is replaced only if camtune wrote it
+    owner = None if Path(out_dir) == OUT_DIR else "validate"
+    if owner:
+        atomic.check_ours(out_dir, owner)
     params = config.load(params_path, overrides)
     log = get_run_logger()
     key = uuid.uuid4().hex
@@ -93,11 +97,11 @@ def validate_dataset(params_path: str = "params.yaml", overrides: dict | None = 
     finally:
         validation.release_context(key)
     try:
-        with atomic.output_dir(out_dir) as tmp:
+        with atomic.output_dir(out_dir, owner=owner) as tmp:
             report.write(tmp)
     except Exception as exc:
         report = _internal_report(params, exc)
-        with atomic.output_dir(out_dir) as tmp:
+        with atomic.output_dir(out_dir, owner=owner) as tmp:
             report.write(tmp)
     try:
         create_markdown_artifact(key="validation-report", markdown=report.to_markdown(),

@@ -187,11 +187,12 @@ def test_install_to_frigate_layout(registry_params, tiny_tflite, tmp_path, umask
     assert json.loads((cache / f"{mid}-edgetpu.json").read_text())["supportedDetectors"] == ["edgetpu"]
 
     # a corrupted registry file is refused and nothing lands under its final name
+    upload = reg.model("u_a", mid)["upload_id"]   # each publish writes under its own upload id
     if registry_params.kind == "local":
-        Path(registry_params.root, "users", "u_a", mid, "model.tflite").write_bytes(b"tampered")
+        Path(registry_params.root, "users", "u_a", mid, upload, "model.tflite").write_bytes(b"tampered")
     else:
         s3_client(registry_params.s3.endpoint_url).put_object(
-            Bucket=registry_params.s3.bucket, Key=f"reg/users/u_a/{mid}/model.tflite", Body=b"tampered")
+            Bucket=registry_params.s3.bucket, Key=f"reg/users/u_a/{mid}/{upload}/model.tflite", Body=b"tampered")
     fresh = tmp_path / "fresh_cache"
     with pytest.raises(ChecksumMismatch, match="does not match the index"):
         publishing.install(reg, "u_a", fresh)

@@ -154,7 +154,7 @@ _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _key(name: str) -> str:
-    return name if _PLAIN.match(name) else json.dumps(name)  # JSON strings are valid YAML
+    return name if _PLAIN.fullmatch(name) else json.dumps(name)  # JSON strings are valid YAML
 
 
 def frigate_yaml(advice: list[Advice], header: Sequence[str] = ()) -> str:

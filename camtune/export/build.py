@@ -19,7 +19,7 @@ from camtune.dataset import Dataset, file_sha256, load_dataset
 from camtune.errors import StepFailed
 from camtune.export import compat, compiler, fidelity, tflite
 from camtune.model.checkpoint import LABELS_FILE, read_labels
-from camtune.model.images import load_rgb
+from camtune.model.images import Limits, load_rgb
 from camtune.model.labelmap import LABELMAP_FILE, check_labels, labelmap_text
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,11 @@ def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = artif
 
         boxes_of = _tracked_boxes([user_ds, rep_ds], params)
 
+        limits = Limits.of(params.validation)
+
         def frames():
             # Frigate-style regions (objects and motion-like background), not letterboxed frames
-            items = ((load_rgb(p), boxes_of.get(str(p), [])) for p in calib)
+            items = ((load_rgb(p, limits), boxes_of.get(str(p), [])) for p in calib)
             return tflite.representative_frames(tflite.region_crops(items, size), size)
 
         model_path = out_dir / "model.tflite"

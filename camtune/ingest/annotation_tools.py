@@ -7,7 +7,9 @@ Out (the unverified images, highest review priority first):
   height`), plus `labeling_config.xml` (a RectangleLabels tag with our labels; attribute labels say
   which parent they belong in; `category` = our category id, which LS's COCO export keeps).
 - CVAT: a "COCO 1.0" annotation file (`annotations/instances_default.json`, also zipped), the
-  images to upload under the same names, and the label constructor JSON.
+  images to upload under the same names, and the label constructor JSON. Every file is named
+  `ct<image id>_<base name>`: the image id is what the import keys on (base names repeat across
+  cameras and folders).
 
 Back (a tool export -> verified annotations):
 - Label Studio JSON export: a task is done when it has an annotation that was not cancelled
@@ -24,23 +26,29 @@ Back (a tool export -> verified annotations):
 A done image gets exactly the tool's boxes (boxes the annotator deleted are deleted; a box kept
 unchanged keeps its id, origin and score; a changed or new box has origin "human"), and
 `verified: true`. An image already verified in our dataset is never changed by an import.
-Labels match case-insensitively; an unknown label or an image we do not have refuses the whole
-import, naming the file, task and region. Nothing is written unless everything is understood.
+Labels match case-insensitively; an unknown label, a non-finite coordinate or an item that cannot
+be placed on exactly one image of ours (no id and a base name several images share, an id whose
+file is another image's, one image twice) refuses the whole import, naming the file, task and
+region. Nothing is written unless everything is understood.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import math
 import os
 import re
 import shutil
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qs, unquote, urlparse
 
 from camtune import atomic
+from camtune.dataset import UnsafePath, safe_image_path
 from camtune.ingest import IngestError, copy_coco, label_ids, next_id
 
 TOL_PX = 1e-3  # px: a box the annotator did not touch comes back equal up to float round trips
@@ -76,20 +84,38 @@ def _basename(name: str) -> str:
 
 
 def export_name(img: dict) -> str:
-    """The flat file name an image has in a tool (unique: ours are unique paths)."""
+    """The flat file name an image has in a tool: `ct<image id>_<base name>`. The id is the
+    identity the import keys on; a base name alone can repeat (two cameras each with 0001.jpg)."""
     base = _basename(img["file_name"])
-    return base if base.count(".") else f"{base}.png"
+    base = base if base.count(".") else f"{base}.png"
+    return f"ct{int(img['id'])}_{base}"
 
 
 def unique_export_names(images: list[dict]) -> dict[int, str]:
-    names, seen = {}, {}
+    return {img["id"]: export_name(img) for img in images}
+
+
+_EXPORT_NAME = re.compile(r"ct([0-9]{1,18})_(.+)")
+
+
+def image_from_export_name(name: str, images: dict[int, dict]) -> int | None:
+    """Our image id from a tool's file name written by `export_name`, or None when the name is not
+    one of ours or names an image whose base name differs (a file from another dataset)."""
+    m = _EXPORT_NAME.fullmatch(_basename(name))
+    if m is None:
+        return None
+    iid = int(m.group(1))
+    img = images.get(iid)
+    return iid if img is not None and export_name(img) == m.group(0) else None
+
+
+def unique_base_names(images: list[dict]) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """Base name -> image id for the base names only one image has; the repeated ones apart."""
+    seen: dict[str, list[int]] = {}
     for img in images:
-        name = export_name(img)
-        if name in seen:  # two folders, one base name: prefix the id
-            name = f"{img['id']}_{name}"
-        seen[name] = img["id"]
-        names[img["id"]] = name
-    return names
+        seen.setdefault(_basename(img["file_name"]), []).append(img["id"])
+    return ({n: ids[0] for n, ids in seen.items() if len(ids) == 1},
+            {n: ids for n, ids in seen.items() if len(ids) > 1})
 
 
 @dataclass
@@ -114,6 +140,20 @@ class ApplyCounts:
         d = dict(self.__dict__)
         d["not_done"] = len(self.not_done)
         return d
+
+
+def finite(value, where: str) -> float:
+    """A tool's number as a float; NaN, Infinity, booleans, strings and huge values are refused
+    (Python's json reads NaN and Infinity, and a verified box must be a real box)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise IngestError(f"{where}: {value!r} is not a number")
+    try:
+        out = float(value)
+    except OverflowError:
+        out = math.inf
+    if not math.isfinite(out) or abs(out) > 1e9:
+        raise IngestError(f"{where}: {value!r} is not a finite coordinate; fix the box in the tool and export again")
+    return out
 
 
 def canonical_label(name: str, ours: list[str], where: str, unknown: list[str]) -> str | None:
@@ -199,21 +239,43 @@ def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def read_export(path: str | Path, member_pattern: str = r"\.json$"):
-    """A JSON export file, or the JSON inside a zip export (CVAT: annotations/instances_*.json)."""
+MAX_EXPORT_BYTES = 256 * 2**20  # = validate.max_annotations_bytes' default; the flows pass the param
+
+
+def read_export(path: str | Path, member_pattern: str = r"\.json$", max_bytes: int = MAX_EXPORT_BYTES):
+    """A JSON export file, or the JSON inside a zip export (CVAT: annotations/instances_*.json).
+    The file and the unzipped member are read up to `max_bytes` (a zip bomb is refused, whatever
+    size the zip's directory declares)."""
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: no such export file")
+    too_big = (f"{path}: larger than {max_bytes} bytes (validate.max_annotations_bytes); refused, "
+               "nothing was changed")
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 names = [n for n in zf.namelist() if re.search(member_pattern, n)]
                 if len(names) != 1:
-                    raise IngestError(f"{path}: expected one annotation JSON inside the zip, found {names}")
-                return json.loads(zf.read(names[0]))
-        return json.loads(path.read_bytes())
+                    raise IngestError(f"{path}: expected one annotation JSON inside the zip, found {names[:10]}")
+                if zf.getinfo(names[0]).file_size > max_bytes:
+                    raise IngestError(f"{path}: {names[0]} unzips to {zf.getinfo(names[0]).file_size} bytes; "
+                                      + too_big.split(": ", 1)[1])
+                with zf.open(names[0]) as fh:
+                    data = fh.read(max_bytes + 1)   # the declared size may lie
+        else:
+            if path.stat().st_size > max_bytes:
+                raise IngestError(too_big)
+            with open(path, "rb") as fh:
+                data = fh.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise IngestError(too_big)
+        return json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise IngestError(f"{path}: not valid JSON: {exc}") from None
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error) as exc:
+        raise IngestError(f"{path}: a broken zip: {exc}") from None
+    except RecursionError:
+        raise IngestError(f"{path}: JSON nested too deeply; refused") from None
 
 
 # ------------------------------------------------------------------ Label Studio out
@@ -264,6 +326,7 @@ def ls_tasks(root: Path, coco: dict, images: list[dict], ranking: list[dict] | N
         result = [ls_region(a, names[a["category_id"]], img["width"], img["height"])
                   for a in anns.get(img["id"], [])]
         scores = [r["score"] for r in result if "score" in r]
+        _checked_file(root, img)
         data = {"image": ls_image_url(root, img["file_name"], url_prefix, document_root),
                 "camtune_image_id": img["id"], "camtune_file": img["file_name"], "camera": img["camera"],
                 "captured_at": img["captured_at"]}
@@ -288,7 +351,28 @@ def _ls_image_key(task: dict) -> tuple[int | None, str | None]:
     if isinstance(url, str):
         q = parse_qs(urlparse(url).query)
         name = _basename(unquote(q["d"][-1])) if "d" in q else _basename(unquote(urlparse(url).path))
-    return (iid if isinstance(iid, int) else None), name
+    return (iid if isinstance(iid, int) and not isinstance(iid, bool) else None), name
+
+
+def _place_by_name(name: str | None, unique: dict[str, int], repeated: dict[str, list[int]],
+                   images: dict[int, dict], tool: str) -> tuple[int | None, str]:
+    """An item the tool names only by file: ours by the id in the name, else by a base name that
+    exactly one image of the dataset has. (None, why) when it cannot be placed for sure."""
+    if not name:
+        return None, "no file name"
+    candidates = [name] + ([_LS_UPLOAD_PREFIX.sub("", name, count=1)] if tool == "label_studio" else [])
+    for n in candidates:
+        iid = image_from_export_name(n, images)
+        if iid is not None:
+            return iid, ""
+    for n in candidates:
+        if n in repeated:
+            return None, (f"file name {n!r} is shared by images {repeated[n][:5]}: it cannot say which one "
+                          "(use the export camtune wrote, whose names carry the image id)")
+    for n in candidates:
+        if n in unique:
+            return unique[n], ""
+    return None, "no image of this dataset has that file name"
 
 
 def ls_verdicts(export, coco: dict, label_names: list[str], path) -> tuple[list[Verdict], list]:
@@ -297,18 +381,34 @@ def ls_verdicts(export, coco: dict, label_names: list[str], path) -> tuple[list[
         raise IngestError(f"{path}: expected Label Studio's JSON export (a list of tasks), got "
                           f"{type(export).__name__}; for its COCO export use --format coco")
     images = {img["id"]: img for img in coco["images"]}
-    by_name = {_basename(img["file_name"]): img["id"] for img in coco["images"]}
+    unique, repeated = unique_base_names(coco["images"])
     verdicts, not_done, unknown, missing = [], [], [], []
+    placed: dict[int, object] = {}
     for t_i, task in enumerate(export):
         tid = task.get("id", f"#{t_i}") if isinstance(task, dict) else f"#{t_i}"
         if not isinstance(task, dict):
             raise IngestError(f"{path}: task {tid}: not an object")
         iid, name = _ls_image_key(task)
-        if iid is None and name in by_name:
-            iid = by_name[name]
-        if iid not in images:
-            missing.append(f"task {tid} ({(task.get('data') or {}).get('image')})")
+        shown = (task.get('data') or {}).get('image')
+        if iid is not None:
+            # the id our export put in the task is the key; the task's image must be that image's file
+            if iid not in images:
+                missing.append(f"task {tid} ({shown}): camtune_image_id {iid} is not in the dataset")
+                continue
+            if name is not None and name != _basename(images[iid]["file_name"]) and \
+                    image_from_export_name(name, images) != iid:
+                missing.append(f"task {tid} ({shown}): camtune_image_id {iid} is "
+                               f"{images[iid]['file_name']!r}, not this task's image")
+                continue
+        else:
+            iid, why = _place_by_name(name, unique, repeated, images, "label_studio")
+            if iid is None:
+                missing.append(f"task {tid} ({shown}): {why}")
+                continue
+        if iid in placed:
+            missing.append(f"task {tid} ({shown}): image {iid} is also task {placed[iid]}")
             continue
+        placed[iid] = tid
         done = [a for a in task.get("annotations") or []
                 if isinstance(a, dict) and not a.get("was_cancelled") and not a.get("skipped")]
         if not done:
@@ -318,16 +418,16 @@ def ls_verdicts(export, coco: dict, label_names: list[str], path) -> tuple[list[
         img = images[iid]
         boxes = []
         for r in ann.get("result") or []:
-            if r.get("type") != "rectanglelabels":
+            if not isinstance(r, dict) or r.get("type") != "rectanglelabels":
                 continue
             where = f"task {tid} annotation {ann.get('id')} region {r.get('id')}"
-            v = r.get("value") or {}
+            v = r.get("value") if isinstance(r.get("value"), dict) else {}
             labels = v.get("rectanglelabels") or []
             if len(labels) != 1:
                 unknown.append(f"{where}: expected one label, got {labels}")
                 continue
             label = canonical_label(labels[0], label_names, where, unknown)
-            if abs(float(v.get("rotation") or 0)) > 1e-9:
+            if abs(finite(v.get("rotation") or 0, f"{path}: {where}: rotation")) > 1e-9:
                 raise IngestError(f"{path}: {where}: rotated box ({v.get('rotation')} deg); "
                                   "rotation is not allowed, straighten it in Label Studio")
             W = r.get("original_width") or img["width"]
@@ -335,7 +435,8 @@ def ls_verdicts(export, coco: dict, label_names: list[str], path) -> tuple[list[
             if (W, H) != (img["width"], img["height"]):
                 raise IngestError(f"{path}: {where}: the tool's image is {W}x{H} but image {iid} "
                                   f"({img['file_name']}) is {img['width']}x{img['height']}")
-            bbox = [v["x"] * W / 100.0, v["y"] * H / 100.0, v["width"] * W / 100.0, v["height"] * H / 100.0]
+            pct = [finite(v.get(k), f"{path}: {where}: value.{k}") for k in ("x", "y", "width", "height")]
+            bbox = [pct[0] * W / 100.0, pct[1] * H / 100.0, pct[2] * W / 100.0, pct[3] * H / 100.0]
             rid = str(r.get("id", ""))
             key = rid[1:] if rid.startswith("c") and rid[1:].isdigit() else None
             if label is not None:
@@ -344,7 +445,8 @@ def ls_verdicts(export, coco: dict, label_names: list[str], path) -> tuple[list[
                                 f"task {tid}"))
     if missing:
         raise IngestError(f"{path}: refusing the import, {len(missing)} task(s) name no image of this dataset "
-                          f"({', '.join(missing[:10])}); export from the project made by export-ls")
+                          f"for sure:\n  " + "\n  ".join(missing[:10]) +
+                          "\nExport from the project made by export-ls; nothing was changed.")
     refuse_unknown(unknown, label_names, path)
     return verdicts, not_done
 
@@ -356,37 +458,50 @@ def coco_verdicts(export, coco: dict, label_names: list[str], path, tool: str) -
     """A COCO export (Label Studio's or CVAT's) -> a verdict for every image in it."""
     if not isinstance(export, dict) or not isinstance(export.get("images"), list):
         raise IngestError(f"{path}: expected a COCO JSON object with images, annotations, categories")
-    ours = {}
-    for img in coco["images"]:
-        ours.setdefault(_basename(img["file_name"]), img["id"])
-        ours.setdefault(export_name(img), img["id"])
-        ours.setdefault(f"{img['id']}_{export_name(img)}", img["id"])
+    unique, repeated = unique_base_names(coco["images"])
     cats = {c.get("id"): c.get("name") for c in export.get("categories") or [] if isinstance(c, dict)}
-    images_by_id = {img["id"]: img for img in coco["images"]}
     picked: dict[int, int] = {}   # their image id -> ours (first entry of an image wins: LS newest first)
+    first_name: dict[int, str] = {}
     missing = []
+    images_by_id = {img["id"]: img for img in coco["images"]}
     for e in export["images"]:
+        if not isinstance(e, dict):
+            missing.append(f"image entry {e!r}: not an object")
+            continue
         base = _basename(e.get("file_name", ""))
-        iid = ours.get(base)
-        if iid is None and tool == "label_studio":
-            iid = ours.get(_LS_UPLOAD_PREFIX.sub("", base))
+        if tool == "cvat":  # our CVAT export names every file by image id: nothing else is placed
+            iid = image_from_export_name(base, images_by_id)
+            why = "not a file name camtune's export-cvat wrote (ct<image id>_<name>) for this dataset"
+        else:
+            iid, why = _place_by_name(base, unique, repeated, images_by_id, tool)
         if iid is None:
-            missing.append(f"image {e.get('id')} {e.get('file_name')!r}")
+            missing.append(f"image {e.get('id')} {e.get('file_name')!r}: {why}")
             continue
-        if iid in picked.values():
+        if iid in first_name:
+            # LS writes one entry per annotation of a task (newest first): the same file again is
+            # that task's older annotation. Anything else naming the same image cannot be placed.
+            if tool == "label_studio" and base == first_name[iid]:
+                continue
+            missing.append(f"image {e.get('id')} {e.get('file_name')!r}: image {iid} is already "
+                           f"{first_name[iid]!r} in this export")
             continue
+        if e.get("id") in picked or isinstance(e.get("id"), (dict, list)):
+            missing.append(f"image {e.get('id')} {e.get('file_name')!r}: its export id is used twice")
+            continue
+        first_name[iid] = base
         img = images_by_id[iid]
         if e.get("width") and e.get("height") and (e["width"], e["height"]) != (img["width"], img["height"]):
             raise IngestError(f"{path}: image {e.get('id')} {e.get('file_name')!r} is {e['width']}x{e['height']} "
                               f"in the export but {img['width']}x{img['height']} in the dataset")
         picked[e["id"]] = iid
     if missing:
-        raise IngestError(f"{path}: refusing the import, {len(missing)} image(s) of the export are not in the "
-                          f"dataset: {', '.join(missing[:10])}")
+        raise IngestError(f"{path}: refusing the import, {len(missing)} image(s) of the export cannot be placed "
+                          f"on an image of the dataset for sure:\n  " + "\n  ".join(missing[:10]) +
+                          "\nNothing was changed.")
     boxes: dict[int, list] = {iid: [] for iid in picked.values()}
     unknown = []
     for a in export.get("annotations") or []:
-        if a.get("image_id") not in picked:
+        if not isinstance(a, dict) or isinstance(a.get("image_id"), (dict, list)) or a.get("image_id") not in picked:
             continue
         where = f"annotation {a.get('id')} (image {a.get('image_id')})"
         name = cats.get(a.get("category_id"))
@@ -395,13 +510,14 @@ def coco_verdicts(export, coco: dict, label_names: list[str], path, tool: str) -
             continue
         label = canonical_label(name, label_names, where, unknown)
         rot = (a.get("attributes") or {}).get("rotation") if isinstance(a.get("attributes"), dict) else None
-        if rot and abs(float(rot)) > 1e-9:
+        if rot is not None and abs(finite(rot, f"{path}: {where}: rotation")) > 1e-9:
             raise IngestError(f"{path}: {where}: rotated box ({rot} deg); straighten it in the tool")
         bbox = a.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
+        if not (isinstance(bbox, list) and len(bbox) == 4):
             raise IngestError(f"{path}: {where}: bbox {bbox!r} is not [x, y, w, h]")
+        bbox = [finite(v, f"{path}: {where}: bbox {bbox!r}") for v in bbox]
         if label is not None:
-            boxes[picked[a["image_id"]]].append((label, [float(v) for v in bbox], None))
+            boxes[picked[a["image_id"]]].append((label, bbox, None))
     refuse_unknown(unknown, label_names, path)
     stamp = _now()
     return [Verdict(iid, b, stamp, f"{tool} COCO") for iid, b in boxes.items()]
@@ -439,6 +555,18 @@ def cvat_labels(label_names: list[str], attribute_parents: dict) -> list[dict]:
             for i, n in enumerate(label_names)]
 
 
+def _checked_file(root: Path, img: dict) -> Path:
+    """The image's file through the checked resolver: never a file outside the dataset folder
+    (absolute, `..`, a symlink leading out) in an upload folder or a Label Studio URL."""
+    try:
+        path = safe_image_path(root, img.get("file_name"))
+    except UnsafePath as exc:
+        raise IngestError(f"image {img.get('id')}: {exc}; run validate, nothing was exported") from None
+    if not path.is_file():
+        raise IngestError(f"image {img.get('id')}: {path} is not a file; run validate, nothing was exported")
+    return path
+
+
 def _link_or_copy(src: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
@@ -449,10 +577,27 @@ def _link_or_copy(src: Path, dest: Path) -> None:
         shutil.copyfile(src, dest)
 
 
+# what the exports wrote before they carried the owner file: such a folder is still ours
+CVAT_FILES = frozenset({"annotations", "coco_1.0_annotations.zip", "cvat_labels.json"})
+LS_FILES = frozenset({"tasks.json", "labeling_config.xml"})
+
+
+@contextlib.contextmanager
+def _owned_output(out_dir: Path, writer: str, legacy: frozenset[str]):
+    """The export's folder, replaced only when camtune wrote it (a user's --out is never wiped)."""
+    try:
+        # "images" may sit beside the files an older CVAT export always wrote, never alone
+        with atomic.output_dir(out_dir, owner=writer, legacy_names=legacy | {"images"},
+                               legacy_required=legacy) as tmp:
+            yield tmp
+    except atomic.NotOurs as exc:
+        raise IngestError(str(exc)) from None
+
+
 def write_cvat_export(root: Path, coco: dict, images: list[dict], out_dir: Path, label_names, attribute_parents):
     names = unique_export_names(images)
     doc = cvat_coco(coco, images, names)
-    with atomic.output_dir(out_dir) as tmp:
+    with _owned_output(out_dir, "export-cvat", CVAT_FILES) as tmp:
         atomic.write_json(tmp / "annotations" / "instances_default.json", doc, indent=None)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -460,7 +605,7 @@ def write_cvat_export(root: Path, coco: dict, images: list[dict], out_dir: Path,
         atomic.write_bytes(tmp / "coco_1.0_annotations.zip", buf.getvalue())
         atomic.write_json(tmp / "cvat_labels.json", cvat_labels(label_names, attribute_parents))
         for img in images:
-            _link_or_copy(root / img["file_name"], tmp / "images" / names[img["id"]])
+            _link_or_copy(_checked_file(root, img), tmp / "images" / names[img["id"]])
     return doc
 
 
@@ -468,7 +613,7 @@ def write_ls_export(root: Path, coco: dict, images: list[dict], ranking, out_dir
                     url_prefix: str, document_root: str, label_names, attribute_parents):
     tasks = ls_tasks(root, coco, images, ranking, model_version=model_version, url_prefix=url_prefix,
                      document_root=document_root)
-    with atomic.output_dir(out_dir) as tmp:
+    with _owned_output(out_dir, "export-ls", LS_FILES) as tmp:
         atomic.write_json(tmp / "tasks.json", tasks, indent=None)
         atomic.write_text(tmp / "labeling_config.xml", ls_labeling_config(coco, label_names, attribute_parents))
     return tasks

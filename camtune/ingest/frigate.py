@@ -12,6 +12,12 @@ sets a JWT cookie (`frigate_token` by default), or `Authorization: Bearer <token
 Only the event's own object (and its attributes) is boxed in a snapshot: other objects in the
 frame are not, so imported images are `verified: false` until a human checks them.
 
+Hostile input (docs/hardening.md): a snapshot that cannot be imported (corrupt, over the shared
+decoder's limits, too large an answer) is a finding of that event, recorded with event id, file
+and reason, and kept in a ledger so a re-run does not ask again; every request is bounded (overall
+deadline, size cap, same-origin redirects only, Retry-After capped); a URL with credentials is
+refused.
+
 Resume: images are written first (atomically), then `annotations.json` is replaced atomically
 once per batch; an event is imported iff an image record names it, so a killed run redoes at
 most one batch and never duplicates an event.
@@ -22,15 +28,20 @@ import hashlib
 import io
 import logging
 import re
+import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import urljoin, urlsplit
 
 from camtune import atomic
 from camtune.ingest import IngestError, copy_coco, label_ids, load_coco, next_id, save_coco
+from camtune.model.images import ImageRefused, Limits, open_checked
+from camtune.redaction import userinfo_problem
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +55,13 @@ ENABLE_SNAPSHOTS = ("enable them in Frigate's config for the camera: `snapshots:
 
 class FrigateError(IngestError):
     """Frigate refused or could not be reached; the message says what to do."""
+
+
+class ResponseTooLarge(FrigateError):
+    """An answer over ingest.frigate.max_response_bytes."""
+
+
+MAX_REDIRECTS = 3
 
 
 # ------------------------------------------------------------------ pure functions
@@ -118,6 +136,8 @@ class Counts:
     dropped_unmapped: dict[str, int] = field(default_factory=dict)
     no_snapshot: dict[str, int] = field(default_factory=dict)   # Frigate's 404 message -> count
     bad_events: list[str] = field(default_factory=list)
+    refused: list[dict] = field(default_factory=list)           # {event, file, reason}: this run's findings
+    refused_before: int = 0                                     # skipped: refused for good by an earlier run
 
     def drop(self, label: str) -> None:
         self.dropped_unmapped[label] = self.dropped_unmapped.get(label, 0) + 1
@@ -156,21 +176,39 @@ def event_annotations(event: dict, width: int, height: int, label_map: dict, our
 STORE_EXT = {"jpeg": "jpg", "png": "png"}
 
 
-def decode_snapshot(data: bytes, event_id: str, store: str = "jpeg", quality: int = 95) -> tuple[bytes, int, int]:
-    """WebP or PNG bytes -> (stored bytes, width, height). TensorFlow's decoder (TFRecords) and
-    validate read JPEG and PNG, not WebP: JPEG at high quality by default (a 1280x720 frame is
-    ~8x smaller than PNG, ~6x faster to encode), PNG when lossless matters more than disk."""
+SNAPSHOT_FORMATS = ("WEBP", "PNG", "JPEG")
+
+
+class SnapshotRefused(IngestError):
+    """One event's snapshot cannot be imported (a finding, not a failed run); `permanent`: a
+    re-run would get the same answer, so the event is not asked for again."""
+
+    def __init__(self, message: str, permanent: bool = True):
+        super().__init__(message)
+        self.permanent = permanent
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.permanent))
+
+
+def decode_snapshot(data: bytes, event_id: str, store: str = "jpeg", quality: int = 95,
+                    limits: Limits | None = None) -> tuple[bytes, int, int]:
+    """WebP or PNG bytes -> (stored bytes, width, height), through the shared checked decoder
+    (validate.max_pixels / max_image_bytes from the header, before any pixel is inflated).
+    TensorFlow's decoder (TFRecords) and validate read JPEG and PNG, not WebP: JPEG at high quality
+    by default (a 1280x720 frame is ~8x smaller than PNG, ~6x faster to encode), PNG when lossless
+    matters more than disk."""
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.format not in ("WEBP", "PNG", "JPEG"):
-                raise IngestError(f"event {event_id}: snapshot is {img.format}, expected WebP or PNG")
-            rgb = img.convert("RGB")
-    except IngestError:
-        raise
-    except Exception as exc:
-        raise IngestError(f"event {event_id}: the snapshot is not a readable image: {exc}") from None
+        with open_checked(data, limits, f"event {event_id}: snapshot", SNAPSHOT_FORMATS) as img:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                rgb = img.convert("RGB")
+    except ImageRefused as exc:
+        raise SnapshotRefused(str(exc)) from None
+    except Exception as exc:  # truncated / corrupt data fails in the decode
+        raise SnapshotRefused(f"event {event_id}: the snapshot is not a readable image: {exc}") from None
     buf = io.BytesIO()
     if store == "png":
         rgb.save(buf, "PNG", compress_level=3)
@@ -187,19 +225,29 @@ class FrigateClient:
 
     def __init__(self, url: str, *, connect_timeout: float = 5.0, read_timeout: float = 30.0,
                  retries: int = 4, backoff: float = 0.5, username: str | None = None,
-                 password: str | None = None, token: str | None = None):
+                 password: str | None = None, token: str | None = None, deadline: float = 120.0,
+                 max_body_bytes: int = 32 * 2**20, max_retry_after: float = 30.0):
         import requests
         from requests.adapters import HTTPAdapter
         from urllib3.util.retry import Retry
 
         if not url or not re.match(r"^https?://", url):
             raise FrigateError(f"Frigate URL {url!r}: expected http(s)://host:port")
+        problem = userinfo_problem(url, "Frigate URL")
+        if problem:
+            raise FrigateError(problem)
         self.base = url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
+        self.deadline = float(deadline)
+        self.max_body = int(max_body_bytes)
         self.session = requests.Session()
+        # Retry-After is honoured up to max_retry_after (urllib3's own default is 6 hours);
+        # redirects are not followed by urllib3/requests: _request follows same-origin ones only
         retry = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
                       status_forcelist=(500, 502, 503, 504), allowed_methods=None,  # login too
-                      raise_on_status=False, respect_retry_after_header=True)
+                      raise_on_status=False, respect_retry_after_header=True, redirect=0,
+                      raise_on_redirect=False, retry_after_max=max(0, int(max_retry_after)),
+                      backoff_max=max(1.0, float(max_retry_after)))
         adapter = HTTPAdapter(max_retries=retry, pool_maxsize=4)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -208,14 +256,67 @@ class FrigateClient:
         if username:
             self.login(username, password or "")
 
+    def _origin(self, url: str) -> tuple[str, str, int | None]:
+        u = urlsplit(url)
+        return u.scheme.lower(), (u.hostname or "").lower(), u.port or {"http": 80, "https": 443}.get(u.scheme.lower())
+
     def _request(self, method: str, path: str, **kw):
+        """One request with every bound: retries (5xx, resets) with Retry-After capped, redirects
+        followed only to the same scheme, host and port, the body read under an overall deadline
+        and a size cap. FrigateError naming the request otherwise."""
         import requests
 
         url = f"{self.base}{path}"
+        start = time.monotonic()
+        for _hop in range(MAX_REDIRECTS + 1):
+            try:
+                r = self.session.request(method, url, timeout=self.timeout, stream=True, allow_redirects=False, **kw)
+            except requests.exceptions.RequestException as exc:
+                raise FrigateError(f"{method} {url}: Frigate did not answer after retries: {exc}") from None
+            if r.is_redirect:
+                target = urljoin(url, r.headers.get("location", ""))
+                r.close()
+                if self._origin(target) != self._origin(self.base):
+                    raise FrigateError(f"{method} {url}: Frigate redirected to {target}, another host; refused "
+                                       f"(only {self.base} is trusted: set ingest.frigate.url to the final address)")
+                url = target
+                if r.status_code == 303 or (r.status_code in (301, 302) and method == "POST"):
+                    method, kw = "GET", {k: v for k, v in kw.items() if k not in ("json", "data")}
+                continue
+            self._read_bounded(r, method, url, start)
+            return r
+        raise FrigateError(f"{method} {self.base}{path}: more than {MAX_REDIRECTS} redirects")
+
+    def _read_bounded(self, r, method: str, url: str, start: float) -> None:
+        """Read the body into `r` (so .content/.json() work) within the deadline and the size cap."""
+        declared = r.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            r.close()
+            raise ResponseTooLarge(f"{method} {url}: the answer is {declared} bytes, over "
+                                   f"ingest.frigate.max_response_bytes={self.max_body}")
+        chunks, size = [], 0
         try:
-            return self.session.request(method, url, timeout=self.timeout, **kw)
-        except requests.exceptions.RequestException as exc:
-            raise FrigateError(f"{method} {url}: Frigate did not answer after retries: {exc}") from None
+            while True:
+                if time.monotonic() - start > self.deadline:
+                    raise FrigateError(f"{method} {url}: no complete answer within "
+                                       f"ingest.frigate.request_deadline_s={self.deadline:g} s")
+                chunk = r.raw.read1(64 * 1024, decode_content=True)  # at most one read: the deadline is checked
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > self.max_body:
+                    raise ResponseTooLarge(f"{method} {url}: the answer is over "
+                                           f"ingest.frigate.max_response_bytes={self.max_body}")
+                chunks.append(chunk)
+        except FrigateError:
+            r.close()
+            raise
+        except Exception as exc:  # timeouts and resets mid-body (urllib3/requests errors)
+            r.close()
+            raise FrigateError(f"{method} {url}: the answer broke off: {exc}") from None
+        r._content = b"".join(chunks)
+        r._content_consumed = True
+        r.close()
 
     def login(self, username: str, password: str) -> None:
         r = self._request("POST", "/api/login", json={"user": username, "password": password})
@@ -272,7 +373,10 @@ class FrigateClient:
         """(image bytes, None) or (None, Frigate's reason) for an event's clean snapshot."""
         reason = None
         for name in SNAPSHOT_SOURCES:
-            r = self._request("GET", f"/api/events/{event_id}/{name}")
+            try:
+                r = self._request("GET", f"/api/events/{event_id}/{name}")
+            except ResponseTooLarge as exc:
+                raise SnapshotRefused(str(exc)) from None
             if r.status_code == 200:
                 return r.content, None
             if r.status_code in (401, 403):
@@ -286,7 +390,8 @@ class FrigateClient:
                     return None, str(body.get("message") or "snapshot not available")
                 reason = "no clean snapshot endpoint (.webp or .png)"  # older Frigate: try .png
                 continue
-            raise FrigateError(f"GET {r.url}: Frigate answered {r.status_code}: {r.text[:200]}")
+            raise SnapshotRefused(f"GET {r.url}: Frigate answered {r.status_code}: {r.text[:200]}",
+                                  permanent=False)
         return None, reason
 
 
@@ -313,6 +418,22 @@ class ImportOptions:
     store: str = "jpeg"          # jpeg | png
     jpeg_quality: int = 95
     progress: bool = True
+    limits: Limits = Limits()     # the shared decoder's limits (validate.max_pixels, max_image_bytes)
+    refused_path: str | None = None  # ledger of events refused for good: a re-run does not ask again
+
+
+def read_refused(path: str | Path | None) -> dict[str, dict]:
+    """event id -> {file, reason} of the events an earlier import refused for good."""
+    if not path or not Path(path).is_file():
+        return {}
+    import json
+
+    try:
+        doc = json.loads(Path(path).read_text())
+        return {str(k): v for k, v in doc.get("events", {}).items()}
+    except (OSError, ValueError, AttributeError):
+        raise IngestError(f"{path}: unreadable list of refused Frigate events; delete it to ask Frigate "
+                          "for every event again") from None
 
 
 def imported_events(coco: dict) -> set[str]:
@@ -352,18 +473,42 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
                 ann_id += 1
             img_id += 1
         save_coco(root, before, after)
+        save_refused()
         coco = after
         pending.clear()
+
+    refused_before = read_refused(opts.refused_path)
+    refused_now: dict[str, dict] = {}
+
+    def refuse(eid: str, file_name: str, reason: str, permanent: bool) -> None:
+        counts.refused.append({"event": eid, "file": file_name, "reason": reason})
+        if permanent:
+            refused_now[eid] = {"file": file_name, "reason": reason}
+        log.warning("frigate event %s (%s) refused: %s", eid, file_name, reason)
+
+    def save_refused() -> None:
+        if opts.refused_path and refused_now:
+            atomic.write_json(opts.refused_path, {"events": {**refused_before, **refused_now}})
 
     def fetch(item: tuple[dict, str]):
         """Download and re-encode one snapshot (threads: the HTTP wait and PIL's codecs release the GIL)."""
         event, _ = item
-        data, reason = client.snapshot(str(event["id"]))
-        if data is None:
-            return None, reason
-        return decode_snapshot(data, str(event["id"]), opts.store, opts.jpeg_quality), None
+        try:
+            data, reason = client.snapshot(str(event["id"]))
+            if data is None:
+                return None, reason
+            return decode_snapshot(data, str(event["id"]), opts.store, opts.jpeg_quality, opts.limits), None
+        except SnapshotRefused as exc:  # this event only: a finding, the import goes on
+            return exc, None
 
     def process(chunk: list[tuple[dict, str]], pool) -> None:
+        try:
+            _process(chunk, pool)
+        finally:
+            flush()  # one atomic dataset update per batch (the resume point); on an abort too, so
+            #          no image written to disk is left without its record
+
+    def _process(chunk: list[tuple[dict, str]], pool) -> None:
         nonlocal n
         for (event, file_name), (decoded, reason) in zip(chunk, pool.map(fetch, chunk)):
             eid = str(event["id"])
@@ -373,11 +518,15 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
             if decoded is None:
                 counts.no_snapshot[reason] = counts.no_snapshot.get(reason, 0) + 1
                 continue
+            if isinstance(decoded, SnapshotRefused):
+                refuse(eid, file_name, str(decoded), decoded.permanent)
+                continue
             stored, width, height = decoded
             try:
                 anns = event_annotations(event, width, height, opts.label_map, ours, counts)
             except (ValueError, KeyError, TypeError) as exc:
                 counts.bad_events.append(f"{eid}: {exc}")
+                refuse(eid, file_name, f"boxes: {exc}", True)
                 continue
             atomic.write_bytes(root / file_name, stored)
             record = {
@@ -390,7 +539,6 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
             pending.append((record, anns))
             done.add(eid)
             counts.imported += 1
-        flush()  # one atomic dataset update per batch: the resume point
 
     events = client.events(after=opts.after, cameras=list(opts.cameras), labels=list(opts.labels),
                            page_size=opts.page_size)
@@ -405,10 +553,13 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
                 if eid in done:
                     counts.already_imported += 1
                     continue
+                if eid in refused_before:
+                    counts.refused_before += 1
+                    continue
                 if event.get("end_time") is None:  # still tracked: next run
                     counts.in_progress += 1
                     continue
-                if not SAFE_ID.match(eid) or not SAFE_ID.match(str(event.get("camera", ""))):
+                if not SAFE_ID.fullmatch(eid) or not SAFE_ID.fullmatch(str(event.get("camera", ""))):
                     counts.bad_events.append(f"{eid!r}: unusable id or camera name {event.get('camera')!r}")
                     continue
                 file_name = f"{SNAPSHOT_DIR}/{event['camera']}/{eid}.{STORE_EXT[opts.store]}"
@@ -423,6 +574,7 @@ def import_frigate(client: FrigateClient, root: str | Path, opts: ImportOptions,
             process(chunk, pool)
     finally:
         bar.close()
+        save_refused()
     if counts.imported == 0 and counts.no_snapshot and all(_config_reason(m) for m in counts.no_snapshot):
         reasons = "; ".join(f"{m!r} x{c}" for m, c in counts.no_snapshot.items())
         raise FrigateError(f"Frigate served no clean snapshot for any of {sum(counts.no_snapshot.values())} "
@@ -442,5 +594,6 @@ def client_from_params(fp, url: str | None = None, username: str | None = None) 
         raise FrigateError(f"login as {username!r} needs the password in CAMTUNE_FRIGATE_PASSWORD")
     return FrigateClient(url, connect_timeout=fp.connect_timeout_s, read_timeout=fp.read_timeout_s,
                          retries=fp.retries, backoff=fp.backoff_s, username=username, password=password,
-                         token=os.environ.get("CAMTUNE_FRIGATE_TOKEN"))
+                         token=os.environ.get("CAMTUNE_FRIGATE_TOKEN"), deadline=fp.request_deadline_s,
+                         max_body_bytes=fp.max_response_bytes, max_retry_after=fp.max_retry_after_s)
 

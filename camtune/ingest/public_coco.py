@@ -249,6 +249,48 @@ def _place(src: Path, dest: Path, link: str) -> bool:
     return True
 
 
+POOL_WRITER = "ingest public"
+
+
+def _ours_in_pool(out_dir: Path) -> set[str]:
+    """The files an earlier import wrote into `out_dir` (its manifest, the owner file), so only
+    those are ever removed. A non-empty folder camtune did not write is refused, named."""
+    if not os.path.lexists(out_dir):
+        return set()
+    try:
+        atomic.check_ours(out_dir, POOL_WRITER)
+    except atomic.NotOurs:
+        legacy = None  # a pool written before the manifest: its annotations.json says it is ours
+        try:
+            doc = json.loads((out_dir / ANNOTATIONS_FILE).read_text())
+            if str((doc.get("info") or {}).get("description", "")).endswith("imported by camtune"):
+                legacy = {im["file_name"] for im in doc["images"]}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        if legacy is None:
+            raise DatasetError(f"{out_dir}: exists, is not empty and has no {atomic.OWNER_FILE}: it was not "
+                               "written by camtune's public import, whose clean-up would delete files in it. "
+                               "Set ingest.public.out / name to a new or empty folder; nothing was changed.") from None
+        return {f for f in legacy if isinstance(f, str)}
+    owner = out_dir / atomic.OWNER_FILE
+    if not owner.is_file():
+        return set()
+    try:
+        files = json.loads(owner.read_text()).get("files") or []
+    except (OSError, ValueError, AttributeError):
+        raise DatasetError(f"{owner}: unreadable manifest; nothing was changed (delete the folder to import "
+                           "afresh)") from None
+    return {f for f in files if isinstance(f, str)}
+
+
+def _write_manifest(out_dir: Path, files: set[str]) -> None:
+    """The owner file listing the pool's files; rewritten only when the list changes."""
+    path = out_dir / atomic.OWNER_FILE
+    data = (json.dumps({"files": sorted(files), "writer": POOL_WRITER}, sort_keys=True) + "\n").encode()
+    if not path.is_file() or path.read_bytes() != data:
+        atomic.write_bytes(path, data)
+
+
 def write_pool(p: Plan, *, images_dir: str | Path, out_dir: str | Path, link: str = "hardlink",
                progress: bool = True) -> dict:
     """Materialise a plan into `out_dir`. Every source image is checked before anything is
@@ -263,6 +305,10 @@ def write_pool(p: Plan, *, images_dir: str | Path, out_dir: str | Path, link: st
         listing = ", ".join(f"image {i}: {path}" for i, path in missing[:5])
         raise DatasetError(f"{len(missing)} source image file(s) not found under {images_dir} "
                            f"({listing}{', ...' if len(missing) > 5 else ''}); nothing was written")
+    before = _ours_in_pool(out_dir)
+    wanted_names = {d for _, d in p.files}
+    # the manifest first: a run killed while placing still knows every file it may have written
+    _write_manifest(out_dir, before | wanted_names)
     # a resumed run trusts the sha256 it recorded for a file it finds in place (pool files are
     # never rewritten; _place has checked the size against the source)
     known = {}
@@ -278,14 +324,15 @@ def write_pool(p: Plan, *, images_dir: str | Path, out_dir: str | Path, link: st
         new = _place(images_dir / s, dest, link)
         written += new
         by_id[d]["sha256"] = (not new and known.get(d)) or file_sha256(dest)
-    wanted = {out_dir / d for _, d in p.files}
     removed = 0
-    img_root = out_dir / IMAGES_DIR
-    if img_root.is_dir():
-        for f in img_root.rglob("*"):
-            if f.is_file() and f not in wanted:
-                f.unlink()
-                removed += 1
+    root = out_dir.resolve()
+    for name in sorted(before - wanted_names):  # only what an earlier import wrote and listed
+        f = out_dir / name
+        inside = os.path.normpath(os.path.join(root, name)).startswith(str(root) + os.sep)
+        if inside and name.startswith(IMAGES_DIR + "/") and not os.path.isabs(name) and \
+                (f.is_file() or f.is_symlink()):
+            f.unlink()
+            removed += 1
     changed = []
     for name, obj in ((ANNOTATIONS_FILE, p.coco), (REPORT_FILE, {**p.stats, "user_id": p.coco["info"]["user_id"]})):
         data = (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
@@ -293,6 +340,7 @@ def write_pool(p: Plan, *, images_dir: str | Path, out_dir: str | Path, link: st
         if not path.is_file() or path.read_bytes() != data:
             atomic.write_bytes(path, data)
             changed.append(name)
+    _write_manifest(out_dir, wanted_names)
     return {"out_dir": str(out_dir), "images_written": written, "images_kept": len(p.files) - written,
             "images_removed": removed, "files_rewritten": changed, **p.stats}
 

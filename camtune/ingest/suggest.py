@@ -80,8 +80,10 @@ def disagreement(frigate: pd.DataFrame, pred: dict, width: int, height: int, lab
 
 
 def suggest(root: str | Path, coco: dict, detector, label_names: Sequence[str], rules: SuggestIngestParams,
-            thresholds: dict[str, float] | None = None, *, progress: bool = False) -> tuple[dict, list[dict], dict]:
-    """(new coco, ranking high priority first, counts). Pure apart from reading the images."""
+            thresholds: dict[str, float] | None = None, *, progress: bool = False,
+            limits=None) -> tuple[dict, list[dict], dict]:
+    """(new coco, ranking high priority first, counts). Pure apart from reading the images; an
+    image the checked resolver/decoder refuses is skipped and named in counts["skipped"]."""
     from tqdm import tqdm
 
     from camtune.model.detections import predictions, unlabeled
@@ -109,7 +111,8 @@ def suggest(root: str | Path, coco: dict, detector, label_names: Sequence[str], 
                           columns=["id", "file_name", "width", "height", "camera"])
     ann_id = next_id(out["annotations"])
     ranking, added, unknown = [], 0, {}
-    for r, pred in tqdm(predictions(root, images, detector), total=len(images), desc="suggest",
+    skipped: list[dict] = []
+    for r, pred in tqdm(predictions(root, images, detector, limits, skipped), total=len(images), desc="suggest",
                         unit="image", disable=not progress):
         own = by_image.get(r.id, empty)
         new = []
@@ -139,7 +142,8 @@ def suggest(root: str | Path, coco: dict, detector, label_names: Sequence[str], 
     ranking.sort(key=lambda e: (-e["priority"], e["image_id"]))
     for i, e in enumerate(ranking, 1):
         e["rank"] = i
-    counts = {"images": len(images), "suggested_boxes": added, "unknown_model_labels": unknown}
+    counts = {"images": len(images), "suggested_boxes": added, "unknown_model_labels": unknown,
+              "skipped": skipped}
     return out, ranking, counts
 
 
@@ -200,4 +204,7 @@ def report_markdown(ranking: list[dict], counts: dict, model: str, top: int = 30
                      f"| {e['disagreement']:.3f} | {e['scarcity']:.3f} | {e['suggested']} | {e['frigate_boxes']} |")
     if counts.get("unknown_model_labels"):
         lines += ["", f"Model labels not in the dataset (skipped): {counts['unknown_model_labels']}"]
+    if counts.get("skipped"):
+        lines += ["", f"Images not read ({len(counts['skipped'])}; validate names them too):"]
+        lines += [f"- image {s['image_id']} `{s['file']}`: {s['reason']}" for s in counts["skipped"][:50]]
     return "\n".join(lines) + "\n"

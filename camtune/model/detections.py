@@ -9,14 +9,25 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from camtune.model.images import load_rgb
+from camtune.dataset import UnsafePath, safe_image_path
+from camtune.model.images import ImageRefused, Limits, load_rgb
 
 
-def predictions(root: Path, images: pd.DataFrame, detector):
-    """(image row, detection) for each image row (id, file_name, width, height, ...), in order."""
+def predictions(root: Path, images: pd.DataFrame, detector, limits: Limits | None = None,
+                skipped: list[dict] | None = None):
+    """(image row, detection) for each image row (id, file_name, width, height, ...), in order;
+    each file through the checked path resolver and the checked decoder. A file they refuse
+    raises, or, given a `skipped` list, is recorded there ({image_id, file, reason}) and passed."""
     root = Path(root)
     for r in images.itertuples(index=False):
-        yield r, detector.predict([load_rgb(root / r.file_name)])[0]
+        try:
+            image = load_rgb(safe_image_path(root, r.file_name), limits)
+        except (ImageRefused, UnsafePath) as exc:
+            if skipped is None:
+                raise
+            skipped.append({"image_id": int(r.id), "file": str(r.file_name), "reason": str(exc)})
+            continue
+        yield r, detector.predict([image])[0]
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

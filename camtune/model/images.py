@@ -18,7 +18,14 @@ Pillow 13 (tests/model/test_images.py compares both on every mode listed here):
 """
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import stat
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -71,15 +78,142 @@ def to_rgb(img) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
-def load_rgb(path: str | Path) -> np.ndarray:
-    """uint8 [H,W,3] RGB of an image file; StepFailed naming the file when it is missing, cannot
-    be decoded or has a mode steps would decode differently (validation refuses those first)."""
+# ------------------------------------------------------------------ the one checked decoder
+
+@dataclass(frozen=True)
+class Limits:
+    """What any step decodes: the pixel count (read from the header, before any pixel is
+    inflated), the file size, the formats. Defaults are params.yaml's `validate` defaults; steps
+    that hold params pass `Limits.of(params.validate)`."""
+    max_pixels: int = 40_000_000
+    max_bytes: int = 64 * 2**20
+    formats: tuple[str, ...] = ("JPEG", "PNG")
+
+    @classmethod
+    def of(cls, v) -> "Limits":
+        """From a `ValidateParams` (max_pixels, max_image_bytes, allowed_formats)."""
+        return cls(int(v.max_pixels), int(v.max_image_bytes), tuple(v.allowed_formats))
+
+
+class ImageRefused(StepFailed):
+    """An image a step will not decode; `code` is validate's rule name for the same problem."""
+
+    def __init__(self, message: str, code: str = "FILE_UNDECODABLE"):
+        super().__init__(message)
+        self.code = code
+
+    def __reduce__(self):  # pickled across task-runner processes with its code
+        return (type(self), (str(self), self.code))
+
+
+def header_problem(img, limits: Limits, formats: tuple[str, ...] | None = None) -> tuple[str, str] | None:
+    """(rule, reason) when an opened (header-only) image breaks the limits, else None."""
+    w, h = img.size
+    if w * h > limits.max_pixels:
+        return "PIXEL_BOMB", (f"{w}x{h} = {w * h} pixels exceeds validate.max_pixels={limits.max_pixels}; "
+                              "not decoded")
+    allowed = formats if formats is not None else limits.formats
+    if image_format(img) not in allowed:
+        return "FORMAT_NOT_ALLOWED", f"format {img.format} is not one of {list(allowed)}"
+    return None
+
+
+def _read_capped(path: Path, max_bytes: int) -> bytes:
+    """A regular file's bytes, refused above `max_bytes` (stat before open: a FIFO would block)."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageRefused(f"{path}: not a regular file", "FILE_NOT_REGULAR")
+    if st.st_size > max_bytes:
+        raise ImageRefused(f"{path}: {st.st_size} bytes exceeds the image file limit "
+                           f"validate.max_image_bytes={max_bytes}", "FILE_TOO_LARGE")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:  # grew since the stat
+        raise ImageRefused(f"{path}: larger than validate.max_image_bytes={max_bytes}", "FILE_TOO_LARGE")
+    return data
+
+
+@contextlib.contextmanager
+def open_checked(src: bytes | str | Path, limits: Limits | None = None, what: str | None = None,
+                 formats: tuple[str, ...] | None = None) -> Iterator:
+    """A PIL image of `src` (a file or its bytes) whose header passed the limits; its pixels are
+    not decoded yet. ImageRefused naming `what` (default: the path) otherwise."""
+    from PIL import Image, UnidentifiedImageError
+
+    limits = limits or Limits()
+    what = what or (str(src) if not isinstance(src, (bytes, bytearray)) else "image")
+    if isinstance(src, (bytes, bytearray)):
+        if len(src) > limits.max_bytes:
+            raise ImageRefused(f"{what}: {len(src)} bytes exceeds the image file limit "
+                               f"validate.max_image_bytes={limits.max_bytes}", "FILE_TOO_LARGE")
+        data = bytes(src)
+    else:
+        try:
+            data = _read_capped(Path(src), limits.max_bytes)
+        except FileNotFoundError:
+            raise ImageRefused(f"{what}: image file not found", "FILE_MISSING") from None
+        except OSError as exc:
+            raise ImageRefused(f"{what}: cannot read: {exc.strerror or exc}", "FILE_UNREADABLE") from None
+    try:
+        with warnings.catch_warnings():
+            # PIL warns (raises at 2x its own limit) while reading the header; our limit decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageRefused(f"{what}: {exc}; not decoded", "PIXEL_BOMB") from None
+    except UnidentifiedImageError:
+        raise ImageRefused(f"{what}: not an image file PIL can identify", "FILE_UNDECODABLE") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageRefused(f"{what}: cannot be decoded: {exc}", "FILE_UNDECODABLE") from None
+    with img:
+        problem = header_problem(img, limits, formats)
+        if problem:
+            raise ImageRefused(f"{what}: {problem[1]}", problem[0])
+        yield img
+
+
+def decode_rgb(src: bytes | str | Path, limits: Limits | None = None, what: str | None = None,
+               formats: tuple[str, ...] | None = None) -> np.ndarray:
+    """uint8 [H,W,3] RGB through `open_checked`: the pixel and size limits hold before any pixel
+    is decoded; truncated/corrupt data and modes steps would decode differently are refused."""
     from PIL import Image
 
+    with open_checked(src, limits, what, formats) as img:
+        what = what or ("image" if isinstance(src, (bytes, bytearray)) else str(src))
+        reason = unsupported_reason(img)
+        if reason:
+            raise ImageRefused(f"{what}: {reason}", "MODE_UNSUPPORTED")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img.load()  # the real decode: a truncated or corrupt file fails here
+            return to_rgb(img)
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise ImageRefused(f"{what}: cannot be decoded: {exc}", "FILE_UNDECODABLE") from None
+
+
+def checked_bytes(path: str | Path, limits: Limits | None = None, what: str | None = None) -> bytes:
+    """A file's bytes for a step that hands them to another decoder (training's TFRecords, which
+    TensorFlow decodes): the same size, pixel, format and mode checks as `decode_rgb`, from the
+    header, without decoding the pixels here."""
+    limits = limits or Limits()
+    what = what or str(path)
     try:
-        with Image.open(path) as im:
-            return to_rgb(im)
+        data = _read_capped(Path(path), limits.max_bytes)
     except FileNotFoundError:
-        raise StepFailed(f"{path}: image file not found") from None
-    except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError, truncated files, modes
-        raise StepFailed(f"{path}: cannot read image: {exc}") from None
+        raise ImageRefused(f"{what}: image file not found", "FILE_MISSING") from None
+    except OSError as exc:
+        raise ImageRefused(f"{what}: cannot read: {exc.strerror or exc}", "FILE_UNREADABLE") from None
+    with open_checked(data, limits, what) as img:
+        reason = unsupported_reason(img)
+        if reason:
+            raise ImageRefused(f"{what}: {reason}", "MODE_UNSUPPORTED")
+    return data
+
+
+def load_rgb(path: str | Path, limits: Limits | None = None) -> np.ndarray:
+    """uint8 [H,W,3] RGB of an image file (`decode_rgb` of the file); StepFailed (ImageRefused)
+    naming the file when it is missing, too large, cannot be decoded or has a mode steps would
+    decode differently (validation refuses those first)."""
+    return decode_rgb(path, limits, str(path))

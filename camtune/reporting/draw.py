@@ -7,11 +7,14 @@ dashed, detections are solid, and misses / false detections say so in words on t
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
+
+from camtune.model.images import Limits, open_checked
 
 # Okabe-Ito (colour-blind safe) first, then distinct extras with different lightness.
 PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
@@ -74,6 +77,28 @@ def _tag(d: ImageDraw.ImageDraw, x: float, y: float, text: str, colour: str, fon
     d.text((tx + 3 - l, ty + 2 - t), text, fill="#000000" if dark else "#FFFFFF", font=font)
 
 
+def _clipped(bbox, scale: float, W: int, H: int, pad: float = 8.0):
+    """The box in thumbnail pixels, clipped to the picture plus `pad`: dashes are drawn along the
+    clipped sides, so a box of width 1e300 costs what one as wide as the image does. None for a
+    box that is not four finite numbers (the findings name it)."""
+    try:
+        x, y, w, h = (float(v) * scale for v in bbox)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        return None
+    x1, y1 = x + max(w, 1.0), y + max(h, 1.0)
+    if not (math.isfinite(x1) and math.isfinite(y1)):
+        return None
+
+    def cx(v):
+        return min(max(v, -pad), W + pad)
+
+    def cy(v):
+        return min(max(v, -pad), H + pad)
+    return cx(x), cy(y), cx(x1), cy(y1)
+
+
 def draw_boxes(img: Image.Image, boxes: Sequence[Box], label_names: Sequence[str], scale: float) -> Image.Image:
     """Draw `boxes` (original pixels) on `img` (already scaled by `scale`)."""
     img = img.convert("RGB")
@@ -82,8 +107,9 @@ def draw_boxes(img: Image.Image, boxes: Sequence[Box], label_names: Sequence[str
     font = _font(max(10, int(round(W / 40))))
     order = {"context": 0, "gt": 1, "hit": 2, "suggest": 2, "false": 3, "miss": 4, "bad": 5}
     for b in sorted(boxes, key=lambda b: order.get(b.style, 9)):
-        x, y, w, h = (v * scale for v in b.bbox)
-        xy = (x, y, x + max(w, 1), y + max(h, 1))
+        xy = _clipped(b.bbox, scale, W, H)
+        if xy is None:
+            continue
         colour = label_colour(label_names, b.label)
         if b.style == "gt":
             _dashed_rect(d, xy, colour, 2, 6, 4)
@@ -108,9 +134,10 @@ def draw_boxes(img: Image.Image, boxes: Sequence[Box], label_names: Sequence[str
     return img
 
 
-def open_scaled(path: str | Path, width: int) -> tuple[Image.Image, float]:
-    """The image downscaled to `width` (never upscaled) and the scale applied."""
-    with Image.open(path) as im:
+def open_scaled(path: str | Path, width: int, limits: Limits | None = None) -> tuple[Image.Image, float]:
+    """The image downscaled to `width` (never upscaled) and the scale applied; read through the
+    shared checked decoder (validate's pixel and file size limits, checked before decoding)."""
+    with open_checked(path, limits) as im:
         im = im.convert("RGB")
         scale = min(1.0, width / im.width)
         if scale < 1.0:

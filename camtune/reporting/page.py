@@ -22,7 +22,9 @@ import markupsafe
 
 from camtune import artifacts, atomic, provenance
 from camtune.artifacts import BASE_MODEL, EXPORT_DIR as EXPORT, GLOBAL_EVAL, HOLDOUT
-from camtune.config import Params
+from camtune.config import Params, model_params
+from camtune.dataset import resolve_inside
+from camtune.model.images import ImageRefused, Limits
 from camtune.reporting import charts, compare, draw
 
 VALIDATE = artifacts.VALIDATION_REPORT
@@ -32,7 +34,7 @@ SETS = {"user": ("your holdout images", HOLDOUT), "global": ("everybody else's c
 ADVICE_SOURCE = {"user holdout": "user", "global eval": "global"}
 # findings whose file must not be opened (outside the dataset, not an image, a decompression bomb)
 UNSAFE_FILE_RULES = {"FILE_ABSOLUTE", "FILE_TRAVERSAL", "FILE_SYMLINK_OUT", "FILE_MISSING",
-                     "FILE_UNDECODABLE", "FORMAT_NOT_ALLOWED", "PIXEL_BOMB"}
+                     "FILE_UNDECODABLE", "FORMAT_NOT_ALLOWED", "PIXEL_BOMB", "FILE_TOO_LARGE"}
 _UNLABELED = re.compile(r"sees an? (?P<label>.+?) \(score (?P<score>[0-9.]+)\) at bbox \[(?P<bbox>[^\]]+)\]")
 
 
@@ -72,11 +74,10 @@ class RawDataset:
     def safe_path(self, image: dict) -> Path | None:
         """The image file when it is a regular file inside the dataset folder, else None."""
         name = image.get("file_name")
-        if not isinstance(name, str) or not name or Path(name).is_absolute():
+        if not isinstance(name, str) or not name:
             return None
-        root = self.root.resolve()
-        path = (self.root / name).resolve()
-        if root not in path.parents or not path.is_file():
+        path, code, _ = resolve_inside(self.root, name)   # the one checked resolver
+        if code or not path.is_file():
             return None
         return path
 
@@ -186,8 +187,8 @@ def _detections(path: Path, label_names) -> dict[Any, list[dict]]:
     return out
 
 
-def _panel(ds: RawDataset, path: Path, gt, outcome: compare.Outcome, names, width: int):
-    img, scale = draw.open_scaled(path, width)
+def _panel(ds: RawDataset, path: Path, gt, outcome: compare.Outcome, names, width: int, limits=None):
+    img, scale = draw.open_scaled(path, width, limits)
     found = set(outcome.matched.values())
     boxes = [draw.Box(g["label"], tuple(g["bbox"]), "gt" if i in found else "miss") for i, g in enumerate(gt)]
     for di, d in enumerate(outcome.detections):
@@ -235,8 +236,11 @@ def camera_strips(params: Params, out: Path, min_score: dict[str, float]) -> lis
                 path = ds.safe_path(r["image"])
                 if path is None:
                     continue
-                pb = _panel(ds, path, r["gt"], r["base"], names, rp.panel_width)
-                pt = _panel(ds, path, r["gt"], r["tuned"], names, rp.panel_width)
+                try:
+                    pb = _panel(ds, path, r["gt"], r["base"], names, rp.panel_width, Limits.of(params.validation))
+                    pt = _panel(ds, path, r["gt"], r["tuned"], names, rp.panel_width, Limits.of(params.validation))
+                except ImageRefused:  # over the limits or unreadable: validate names it; not drawn
+                    continue
                 comp = draw.side_by_side([("base: " + compare.describe(r["base"], len(r["gt"])), pb),
                                           ("tuned: " + compare.describe(r["tuned"], len(r["gt"])), pt)])
                 rel = f"img/{key}_{r['image_id']}.jpg"
@@ -330,7 +334,7 @@ def finding_cards(validation: dict | None, ds: RawDataset, params: Params, out: 
             card["no_image"] = "the image file cannot be shown (see the file findings)"
         else:
             try:
-                img, scale = draw.open_scaled(ds.safe_path(im), 360)
+                img, scale = draw.open_scaled(ds.safe_path(im), 360, Limits.of(params.validation))
             except Exception as exc:  # noqa: BLE001 - any unreadable image: say so, keep going
                 card["no_image"] = f"the image cannot be read: {exc}"
             else:
@@ -440,8 +444,8 @@ def lineage(params: Params, gate: dict | None, export: dict | None) -> dict:
         out["previous_model"] = prev
         try:
             prev_lineage = open_registry(params.publish.registry).read_json(params.user.id, prev, "lineage.json")
-            out["params_diff"] = params_diff(params.model_dump(mode="json", by_alias=True),
-                                             prev_lineage.get("params") or {})
+            previous = prev_lineage.get("params") if isinstance(prev_lineage.get("params"), dict) else {}
+            out["params_diff"] = params_diff(model_params(params), model_params(previous))
         except Exception as exc:  # noqa: BLE001
             out["notes"].append(f"previous model {prev}: lineage not readable: {exc}")
     return out

@@ -16,6 +16,7 @@ import numpy as np
 
 from camtune.dataset import Dataset, to_coco
 from camtune.errors import StepFailed
+from camtune.model.images import Limits, checked_bytes
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def build_example(encoded: bytes, *, image_id: int, width: int, height: int,
     return b.example.SerializeToString(deterministic=True)
 
 
-def _examples(parts: Iterable[Part], label_names: list[str]):
+def _examples(parts: Iterable[Part], label_names: list[str], limits: Limits | None = None):
     for part in parts:
         ds = part.dataset.verified()
         coco = to_coco(ds, label_names=label_names)
@@ -70,11 +71,10 @@ def _examples(parts: Iterable[Part], label_names: list[str]):
         for img in sorted(coco["images"], key=lambda r: r["id"]):
             iid = int(img["id"])
             n = 1 if part.repeats is None else int(part.repeats.get(iid, 1))
+            # the checked resolver and decoder limits every reader uses (the global pool is
+            # never run through validate: these are its file checks)
             path = ds.image_path(img["file_name"])
-            try:
-                encoded = path.read_bytes()
-            except OSError as exc:
-                raise StepFailed(f"{path}: image {iid} cannot be read: {exc}") from None
+            encoded = checked_bytes(path, limits, f"image {iid} ({path})")
             a = anns.get(iid, [])
             yield iid, n, img, encoded, [x["bbox"] for x in a], [x["category_id"] for x in a]
 
@@ -114,7 +114,8 @@ def _region_examples(iid: int, n: int, img: dict, encoded: bytes, bxs, cls, regi
 
 def write_records(parts: Iterable[Part], out_dir: str | Path, *, label_names: list[str],
                   shards: int = 2, prefix: str = "train", seed: int = 0, regions=None,
-                  input_size: int = 320, attribute_labels: Iterable[str] = ()) -> RecordSet:
+                  input_size: int = 320, attribute_labels: Iterable[str] = (),
+                  limits: Limits | None = None) -> RecordSet:
     """Write `<out_dir>/<prefix>-0000i-of-0000n.tfrecord`. Images are spread over shards by a
     hash of their id (stable); repeated images go to the same shard. StepFailed when empty.
     With `regions` (`training.regions`, enabled) each image becomes Frigate-style region examples
@@ -135,7 +136,7 @@ def write_records(parts: Iterable[Part], out_dir: str | Path, *, label_names: li
     images = examples = boxes = negatives = 0
     seen: set[int] = set()
     try:
-        for iid, n, img, encoded, bxs, cls in _examples(parts, label_names):
+        for iid, n, img, encoded, bxs, cls in _examples(parts, label_names, limits):
             shard = int(hashlib.sha1(f"{seed}:{iid}".encode()).hexdigest(), 16) % shards
             if regions is not None:
                 n_written = 0

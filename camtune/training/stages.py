@@ -20,6 +20,7 @@ from camtune.config import Params
 from camtune.dataset import Dataset, load_dataset
 from camtune.errors import StepFailed
 from camtune.model.checkpoint import latest_checkpoint, read_labels
+from camtune.model.images import Limits
 from camtune.training import experiment, records, train
 
 def manifest_part(m: Manifest) -> records.Part:
@@ -52,7 +53,8 @@ def _records_dir(stage_dir: Path, parts, params: Params, prefix: str) -> records
         rs = records.write_records(parts, tmp, label_names=params.labels.names,
                                    shards=params.training.shards, prefix=prefix,
                                    regions=params.training.regions, input_size=params.training.input_size,
-                                   attribute_labels=list(params.labels.attribute_parents))
+                                   attribute_labels=list(params.labels.attribute_parents),
+                                   limits=Limits.of(params.validation))
     files = [str(dest / Path(f).name) for f in rs.files]
     return records.RecordSet(files, rs.images, rs.examples, rs.boxes, rs.negatives, rs.per_class, rs.kinds)
 

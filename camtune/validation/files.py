@@ -7,19 +7,20 @@ Files are only ever opened for reading. Work is I/O bound, so images are checked
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import stat
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from camtune.config import ValidateParams
+from camtune.dataset import os_error_finding
+from camtune.dataset import resolve_inside as dataset_resolve_inside
 from camtune.model import images as model_images
 from camtune.validation.findings import Finding, shorten
 
@@ -34,53 +35,13 @@ class FileCheck:
     identity: tuple[int, int] | None = None  # (st_dev, st_ino): the file, whatever the spelling
 
 
-# errno -> (rule, what to tell the user); anything else reading a path is FILE_UNREADABLE
-_OS_ERRORS = {
-    errno.ENOENT: ("FILE_MISSING", "no such file"),
-    errno.ENOTDIR: ("FILE_MISSING", "a part of the path is not a folder"),
-    errno.ENAMETOOLONG: ("FILE_NAME_TOO_LONG", "the name is longer than the file system allows"),
-    errno.ELOOP: ("FILE_SYMLINK_LOOP", "too many levels of symbolic links (a symlink loop)"),
-    errno.EACCES: ("FILE_UNREADABLE", "permission denied"),
-    errno.EPERM: ("FILE_UNREADABLE", "operation not permitted"),
-}
-
-
-def os_error_finding(exc: OSError) -> tuple[str, str]:
-    """(rule, reason) for an OSError met while reading a path the dataset names."""
-    rule, reason = _OS_ERRORS.get(exc.errno, ("FILE_UNREADABLE", exc.strerror or type(exc).__name__))
-    return rule, reason
-
-
 def _q(name: str) -> str:
     """A file name for a message: quoted, escaped, at most 100 characters (report.json keeps it whole)."""
     return shorten(repr(name), 100)
 
 
-def resolve_inside(root: Path, file_name: str) -> tuple[Path | None, str | None, str | None]:
-    """(path, code, message): the file's path when it stays inside `root`, else a finding code."""
-    if "\x00" in file_name:
-        return None, "FILE_TRAVERSAL", "file_name contains a NUL byte"
-    try:
-        os.fsencode(file_name)
-    except UnicodeError:  # a lone surrogate (JSON allows "\udc80") names no file
-        return None, "FILE_MISSING", f"file_name {_q(file_name)} cannot be a file name (invalid Unicode)"
-    if PurePosixPath(file_name).is_absolute() or PureWindowsPath(file_name).is_absolute() \
-            or PureWindowsPath(file_name).drive:
-        return None, "FILE_ABSOLUTE", f"file_name {_q(file_name)} is an absolute path"
-    if ".." in PurePosixPath(file_name.replace("\\", "/")).parts:
-        return None, "FILE_TRAVERSAL", f"file_name {_q(file_name)} contains '..'"
-    path = root / file_name
-    try:
-        real_root = root.resolve()
-        real = path.resolve()  # follows every symlink on the way, including of parent folders
-    except RuntimeError:  # Python < 3.13 reports a symlink loop so
-        return None, "FILE_SYMLINK_LOOP", f"{_q(file_name)}: too many levels of symbolic links (a symlink loop)"
-    except OSError as exc:
-        code, reason = os_error_finding(exc)
-        return None, code, f"{_q(file_name)}: {reason}"
-    if real != real_root and real_root not in real.parents:
-        return None, "FILE_SYMLINK_OUT", f"file_name {_q(file_name)} resolves outside the dataset folder, to {real}"
-    return path, None, None
+# the one checked path resolver, shared with every reader of dataset files (camtune.dataset)
+resolve_inside = dataset_resolve_inside
 
 
 def check_file(root: Path, image_id, file_name, width, height, sha256, v: ValidateParams) -> FileCheck:
@@ -106,6 +67,10 @@ def check_file(root: Path, image_id, file_name, width, height, sha256, v: Valida
                 return FileCheck(image_id, fname, (finding(
                     "FILE_NOT_REGULAR", f"{_q(fname)} is a {_kind(st.st_mode)}, not an image file"),))
             identity = (st.st_dev, st.st_ino)
+            if st.st_size > v.max_image_bytes:  # every step's decoder refuses it (model.images)
+                return FileCheck(image_id, fname, (finding(
+                    "FILE_TOO_LARGE", f"{_q(fname)}: {st.st_size} bytes exceeds validate.max_image_bytes="
+                                      f"{v.max_image_bytes}; not read"),), identity=identity)
             digest = _sha256(fh)  # streamed: a huge non-image file is never held in memory
             fh.seek(0)
             return _check_image(fh, fname, image_id, width, height, sha256, digest, identity, v, finding)

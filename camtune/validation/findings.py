@@ -57,6 +57,7 @@ RULES: dict[str, tuple[str, str]] = {
     "MODE_UNSUPPORTED": ("files", "the image mode would decode to different pixels in different steps"),
     "EXIF_ORIENTATION": ("files", "the image has an EXIF rotation that training ignores"),
     "PIXEL_BOMB": ("files", "the image declares more pixels than validate.max_pixels"),
+    "FILE_TOO_LARGE": ("files", "the image file is larger than validate.max_image_bytes"),
     "SIZE_MISMATCH": ("files", "the real image size differs from the declared width/height"),
     "SHA256_MISMATCH": ("files", "the file's sha256 differs from the declared sha256"),
     "DUP_CONTENT": ("files", "two images have byte-identical content"),

@@ -289,8 +289,9 @@ def test_cvat_round_trip(tmp_path, params, dataset):
     assert counts["verified"] == 4 and counts["deleted_boxes"] == 3
     save_coco(dataset, before, new)
     after = read(dataset)
-    by_name = {i["file_name"].rsplit("/", 1)[-1]: i for i in after["images"]}
+    by_name = {tools.export_name(i): i for i in after["images"]}
     ids = [by_name[img["file_name"]]["id"] for img in doc["images"]]
+    assert ids == [i["id"] for i in images]
     assert all(by_name[img["file_name"]]["verified"] for img in doc["images"])
     assert boxes_of(after, ids[0]) == boxes_of(before, ids[0])        # untouched: kept with ids
     kept = [a for a in after["annotations"] if a["image_id"] == ids[0]]
@@ -312,3 +313,102 @@ def test_cvat_unknown_label_refused_and_nothing_written(tmp_path, params, datase
     doc["annotations"][1]["category_id"] = 77
     with pytest.raises(IngestError, match=r"annotation 2 \(image 1\): label 'bicycle'"):
         tools.coco_verdicts(doc, coco, names, Path("x.json"), "cvat")
+
+
+# ------------------------------------------------------------------ identity through the round trip
+
+@pytest.fixture
+def two_cameras(tmp_path, params):
+    """Two unverified images with the same file name 0001.jpg, porch (id 20) and garage (id 10),
+    each with one model box; the ranking puts the porch first."""
+    root = tmp_path / "user"
+    write_verified_dataset(root, params)
+    coco = read(root)
+    for iid, cam, shade in ((10, "garage", 40), (20, "porch", 200)):
+        (root / "images" / cam).mkdir(parents=True)
+        Image.new("RGB", (64, 48), (shade, 90, 120)).save(root / "images" / cam / "0001.jpg")
+        coco["images"].append({"id": iid, "file_name": f"images/{cam}/0001.jpg", "width": 64, "height": 48,
+                               "user_id": params.user.id, "camera": cam, "captured_at": "2026-10-02T10:00:00Z",
+                               "verified": False, "verified_at": None})
+        coco["annotations"].append({"id": 100 + iid, "image_id": iid, "category_id": 3,
+                                    "bbox": [4.0, 4.0, 10.0, 10.0], "area": 100.0, "iscrowd": 0,
+                                    "origin": "model", "score": 0.5})
+    (root / "annotations.json").write_text(json.dumps(coco))
+    return root
+
+
+RANK_PORCH_FIRST = [{"image_id": 20, "priority": 2.0, "rank": 1}, {"image_id": 10, "priority": 1.0, "rank": 2}]
+
+
+def test_cvat_same_file_name_two_cameras_lands_on_the_right_image(tmp_path, params, two_cameras):
+    names, parents = list(params.labels.names), dict(params.labels.attribute_parents)
+    coco = load_coco(two_cameras, names, parents)
+    images = tools.selection(coco, RANK_PORCH_FIRST, max_images=1)   # only the porch goes out
+    assert [i["id"] for i in images] == [20]
+    doc = tools.write_cvat_export(two_cameras, coco, images, tmp_path / "cvat", names, parents)
+    assert doc["images"][0]["file_name"] == "ct20_0001.jpg"
+    back = copy.deepcopy(doc)                      # the reviewer moves the porch box
+    back["annotations"][0]["bbox"] = [30.0, 20.0, 12.0, 12.0]
+    new, counts = tools.apply_verdicts(coco, tools.coco_verdicts(back, coco, names, "x.json", "cvat"))
+    imgs = {i["id"]: i for i in new["images"]}
+    assert imgs[20]["verified"] and not imgs[10]["verified"]
+    assert boxes_of(new, 20) == [("car", [30.0, 20.0, 12.0, 12.0])]
+    assert boxes_of(new, 10) == boxes_of(coco, 10)
+    # a CVAT export whose files are named as the old export named them (plain 0001.jpg) is refused
+    back["images"][0]["file_name"] = "0001.jpg"
+    with pytest.raises(IngestError, match=r"image 1 '0001.jpg': not a file name camtune"):
+        tools.coco_verdicts(back, coco, names, "x.json", "cvat")
+    # an id whose base name is another image's is refused too (a file from elsewhere)
+    back["images"][0]["file_name"] = "ct7_0001.jpg"
+    with pytest.raises(IngestError, match="ct7_0001.jpg"):
+        tools.coco_verdicts(back, coco, names, "x.json", "cvat")
+
+
+def test_label_studio_same_file_name_two_cameras(tmp_path, params, two_cameras):
+    names, parents = list(params.labels.names), dict(params.labels.attribute_parents)
+    coco = load_coco(two_cameras, names, parents)
+    images = tools.selection(coco, RANK_PORCH_FIRST, max_images=1)
+    tasks = tools.ls_tasks(two_cameras, coco, images, RANK_PORCH_FIRST, model_version="m",
+                           url_prefix="/data/local-files/?d=", document_root=str(tmp_path))
+
+    def move(i, task, result):
+        result[0]["value"]["x"] = 50.0
+        return result, False
+    export = ls_export_from_tasks(tasks, move)
+    verdicts, _ = tools.ls_verdicts(export, coco, names, "e.json")
+    assert [v.image_id for v in verdicts] == [20]
+    new, _ = tools.apply_verdicts(coco, verdicts)
+    assert {i["id"] for i in new["images"] if i["verified"]} == {7, 20}
+    assert boxes_of(new, 20)[0][1][0] == 32.0 and boxes_of(new, 10) == boxes_of(coco, 10)
+    # a task without our id names its image by file only: 0001.jpg is two images, refused, named
+    del export[0]["data"]["camtune_image_id"]
+    with pytest.raises(IngestError, match=r"task 1 .*'0001.jpg' is shared by images \[10, 20\]"):
+        tools.ls_verdicts(export, coco, names, "e.json")
+    # an id that is not the task's image (a task from another project) is refused
+    export[0]["data"]["camtune_image_id"] = 7
+    with pytest.raises(IngestError, match="camtune_image_id 7 is 'images/keep.png'"):
+        tools.ls_verdicts(export, coco, names, "e.json")
+    # LS's COCO export keeps only the base name: 0001.jpg cannot say which camera, refused
+    with pytest.raises(IngestError, match="shared by images"):
+        tools.coco_verdicts(ls_coco_from_export(ls_export_from_tasks(tasks, move), names), coco, names,
+                            "r.json", "label_studio")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), "12", True, 1e300])
+def test_label_studio_non_finite_coordinates_refused(tmp_path, params, dataset, bad):
+    names, parents = list(params.labels.names), dict(params.labels.attribute_parents)
+    coco = load_coco(dataset, names, parents)
+    tasks = tools.ls_tasks(dataset, coco, tools.selection(coco, None), None, model_version="m",
+                           url_prefix="/data/local-files/?d=", document_root=str(tmp_path))
+
+    def edit(i, task, result):
+        result[0]["value"]["width"] = bad
+        return result, False
+    # through JSON text, as the file arrives (Python's json writes and reads NaN / Infinity)
+    export = json.loads(json.dumps(ls_export_from_tasks(tasks, edit)))
+    with pytest.raises(IngestError, match=r"task 1 annotation 1001 region c\d+: value.width"):
+        tools.ls_verdicts(export, coco, names, "export.json")
+    doc = tools.cvat_coco(coco, tools.selection(coco, None), tools.unique_export_names(tools.selection(coco, None)))
+    doc["annotations"][0]["bbox"][2] = bad
+    with pytest.raises(IngestError, match=r"annotation 1 \(image 1\): bbox"):
+        tools.coco_verdicts(json.loads(json.dumps(doc)), coco, names, "x.json", "cvat")
