@@ -623,7 +623,7 @@ def parse_override(dotted: str, text: str):
 # and inside the workspace.
 RUN_OVERRIDE_REFUSED = ("export.edgetpu.compiler_path", "ingest", "pipeline", "publish.registry")
 RUN_OVERRIDE_PATHS = ("data.user_dataset", "data.global_pool", "sample_data.global_pool",
-                      "sample_data.user_dataset", "validate.reference_model",
+                      "sample_data.users_dir", "validate.reference_model",
                       "training.base.init_checkpoint", "training.finetune.init_checkpoint")
 
 

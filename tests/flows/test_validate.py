@@ -100,7 +100,7 @@ def test_dvc_repro_validate_runs_then_skips_then_fails_on_a_broken_dataset(prefe
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Running stage 'validate'" in first.stdout
     report = json.loads((repo / "artifacts/validate/report.json").read_text())
-    assert report["passed"] is True and report["dataset"] == "data/sample/user"
+    assert report["passed"] is True and report["dataset"] == "data/sample/users/u_demo"
     assert report["counts"]["images"] == 14
 
     second = run([sys.executable, "-m", "dvc", "repro", "validate"], repo, env)
@@ -109,7 +109,7 @@ def test_dvc_repro_validate_runs_then_skips_then_fails_on_a_broken_dataset(prefe
     assert "Stage 'validate' didn't change, skipping" in second.stdout
 
     # a broken copy of the user dataset: named findings on stderr, non-zero exit
-    shutil.copytree(repo / "data/sample/user", repo / "data/broken")
+    shutil.copytree(repo / "data/sample/users/u_demo", repo / "data/broken")
     coco = json.loads((repo / "data/broken/annotations.json").read_text())
     coco["annotations"][0]["bbox"][2] = -4
     coco["images"][1]["file_name"] = "../../params.yaml"
