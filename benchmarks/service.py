@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,25 +40,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from s3_support import FaultProxy  # noqa: E402
+from s3_support import FaultProxy, moto_server  # noqa: E402
 from service_support import Service, prefect_server, service_overrides  # noqa: E402
 
 DEMO_USERS = ["u_demo", "u_alice", "u_bob", "u_carol", "u_dave", "u_erin", "u_frank", "u_grace"]
-
-
-@contextmanager
-def _moto():
-    from moto.server import ThreadedMotoServer
-
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                       "AWS_DEFAULT_REGION": "us-east-1"})
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def run_once(endpoint: str, bucket: str, users: list[str], workers: int, quick: bool, api_url: str,
@@ -114,8 +99,8 @@ def main(argv=None) -> int:
 
     results = []
     with ExitStack() as stack:
-        endpoint = args.s3_endpoint or stack.enter_context(_moto())
         server_home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="camtune-prefect-")))
+        endpoint = args.s3_endpoint or stack.enter_context(moto_server(server_home))
         api_url = stack.enter_context(prefect_server(server_home))
         for w in counts:
             bucket = args.bucket

@@ -6,6 +6,7 @@ Imported by tests/conftest.py so its fixtures are visible everywhere; heavy impo
 the fixtures."""
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.server
 import json
@@ -19,10 +20,10 @@ import pytest
 LABELS = ["person", "face", "car", "license_plate", "amazon", "ups", "fedex", "package", "dog", "cat", "deer"]
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory):
+@contextlib.contextmanager
+def moto_server(aws_dir: Path):
     """moto's S3 in server mode on 127.0.0.1 (a free port), with dummy credentials in the env so
-    boto3's normal credential chain finds them. Yields the endpoint URL."""
+    boto3's normal credential chain finds them (restored after). Yields the endpoint URL."""
     from moto.server import ThreadedMotoServer
 
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -30,7 +31,7 @@ def s3_server(tmp_path_factory):
     saved = {k: os.environ.get(k) for k in [*env, "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"]}
     os.environ.update(env)
     os.environ.pop("AWS_PROFILE", None)
-    empty = tmp_path_factory.mktemp("aws") / "empty"  # never a developer's real profile
+    empty = aws_dir / "empty"  # never a developer's real profile
     empty.write_text("")
     os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(empty)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -45,6 +46,13 @@ def s3_server(tmp_path_factory):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """The session's S3 endpoint on loopback (moto_server)."""
+    with moto_server(tmp_path_factory.mktemp("aws")) as url:
+        yield url
 
 
 @pytest.fixture
