@@ -296,6 +296,9 @@ class ExportParams(_Section):
         description="what to export: tflite (cpu, always), edgetpu (when edgetpu_compiler exists), onnx "
                     "(Frigate's onnx + openvino detectors, docs/detectors.md); one that cannot be built "
                     "says why in export.json and does not block the others")
+    onnx_model_type: Literal["yolonas", "yolo-generic"] = Field(
+        "yolonas", description="the ONNX model's Frigate model type: yolonas (NMS in the graph, the "
+                               "tflite's) or yolo-generic (Frigate's NMS); docs/detectors.md")
 
     @model_validator(mode="after")
     def _targets(self) -> "ExportParams":

@@ -140,7 +140,9 @@ def _onnx_target(targets: set, model_dir: Path, work: Path, out_dir: Path, param
             runtimes[runtime] = f"{module} is not installed (uv sync --extra detectors)"
     try:
         path = onnx_export.build(model_dir, work, input_size=size, label_names=names,
-                                 supported=[r for r, why in runtimes.items() if why is None])
+                                 supported=[r for r, why in runtimes.items() if why is None],
+                                 model_type=params.export.onnx_model_type,
+                                 max_detections=params.export.max_detections)
     except ImportError as exc:
         return {"status": "not_built", "reason": f"{exc.name or exc} is not installed: the ONNX export needs "
                                                  f"the detectors extra (uv sync --extra detectors)"}
@@ -157,14 +159,14 @@ def _onnx_target(targets: set, model_dir: Path, work: Path, out_dir: Path, param
                                                 max_frigate_recall_drop=params.export.max_frigate_recall_drop)
         if checks[runtime]["passed"]:
             supported.append(runtime)
-    meta = {"model": "model.onnx", "info": "model.onnx.json", "model_type": onnx_export.MODEL_TYPE,
+    meta = {"model": "model.onnx", "info": "model.onnx.json", "model_type": params.export.onnx_model_type,
             "opset": onnx_export.OPSET, "checks": checks, "supportedDetectors": supported}
     if not supported:
         failures = [f for c in checks.values() for f in c.get("failures", [])] or \
                    [f"{r}: {c['not_run']}" for r, c in checks.items() if "not_run" in c]
         log.warning("ONNX MODEL REFUSED:\n  %s", "\n  ".join(failures))
         return {**meta, "status": "refused", "reason": "; ".join(failures), "model": None, "info": None}
-    info = onnx_export.frigate_info(size, names, supported)
+    info = onnx_export.frigate_info(size, names, supported, params.export.onnx_model_type)
     atomic.write_bytes(out_dir / "model.onnx", path.read_bytes())
     atomic.write_json(out_dir / "model.onnx.json", info)
     return {**meta, "status": "built", "model_sha256": file_sha256(out_dir / "model.onnx")}

@@ -1,15 +1,20 @@
 """Model Garden checkpoint -> an ONNX model Frigate's `onnx` and `openvino` detectors load as-is.
 
-The contract is Frigate's `yolo-generic` model type (docs/detectors.md says why): one uint8 NHWC
-input of raw RGB pixels (`inputDataType: int`, the same frame the `.tflite` takes) and one float32
-output `[1, 4 + K, N]`: for each of the N anchors its decoded box as `cx, cy, w, h` in input pixels
-and the K foreground class scores (sigmoid; background dropped). There is no NMS in the graph:
-Frigate keeps anchors whose best class score is over 0.4 and runs its own NMS (see
-`camtune.model.onnx`).
+Input (both model types): one uint8 NHWC `[1, S, S, 3]` of raw RGB pixels (`inputDataType: int`,
+the same frame the `.tflite` takes; the normalisation is in the graph). Output, by Frigate model type
+(`export.onnx_model_type`; docs/detectors.md says why `yolonas` is the default):
+
+- `yolonas` (flat): one float32 `[M, 7]`, M <= max_detections, rows `(0, x_min, y_min, x_max,
+  y_max, score, class)` in input pixels, best score first. The NMS is in the graph and is the
+  `.tflite`'s: one class per box (its best), one pass over all classes, score 0.05, IoU 0.5. The
+  rows are sorted explicitly after the NMS, because Frigate reads 20 of them and stops at the first
+  under 0.4.
+- `yolo-generic`: one float32 `[1, 4 + K, N]`, every anchor's decoded `cx, cy, w, h` in input
+  pixels and its K class scores; Frigate runs its own NMS (`camtune.model.onnx`).
 
 The graph is Model Garden's own: backbone, decoder and head of the restored checkpoint, anchors from
-the serving module, boxes decoded by the model's `detection_generator` with NMS off. tf2onnx turns
-that tf.function into ONNX; nothing of the network is rewritten by hand.
+the serving module, boxes decoded by the model's `detection_generator` with NMS off; the NMS is
+TensorFlow's. tf2onnx turns that tf.function into ONNX; nothing of the network is rewritten by hand.
 """
 from __future__ import annotations
 
@@ -22,13 +27,21 @@ from camtune.model.checkpoint import latest_checkpoint, read_experiment
 # ONNX opset: 17 loads in onnxruntime >= 1.13 and every OpenVINO since 2023 (Frigate 0.17 ships
 # onnxruntime 1.22 and OpenVINO 2025.4).
 OPSET = 17
+MAX_IR_VERSION = 10   # onnxruntime 1.22, Frigate 0.17's, refuses newer files
 INPUT_NAME = "images"
 OUTPUT_NAME = "output0"
-MODEL_TYPE = "yolo-generic"
+MODEL_TYPES = ("yolonas", "yolo-generic")
+# the .tflite's post-processing (camtune.export.tflite), so both files are the same detector
+NMS_SCORE_THRESHOLD = 0.05
+NMS_IOU_THRESHOLD = 0.5
 
 
-def yolo_generic_function(model_dir: str | Path, *, input_size: int, checkpoint: str | None = None):
-    """The tuned model as a tf.function uint8 [1,S,S,3] raw RGB -> float32 [1, 4+K, N]."""
+def detector_function(model_dir: str | Path, *, input_size: int, model_type: str = "yolonas",
+                      max_detections: int = 25, checkpoint: str | None = None):
+    """The tuned model as a tf.function uint8 [1,S,S,3] raw RGB -> {OUTPUT_NAME: the model type's
+    output} (module docstring)."""
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"model type {model_type!r}: one of {', '.join(MODEL_TYPES)}")
     import tensorflow as tf
     from official.vision.ops import preprocess_ops
     from official.vision.serving import detection
@@ -62,8 +75,18 @@ def yolo_generic_function(model_dir: str | Path, *, input_size: int, checkpoint:
         boxes = out["decoded_boxes"][:, :, 0, :]       # [1,N,4] ymin,xmin,ymax,xmax, clipped to the input
         scores = out["decoded_box_scores"]             # [1,N,K] sigmoid, background removed
         ymin, xmin, ymax, xmax = tf.unstack(boxes, axis=-1)
-        cxcywh = tf.stack([(xmin + xmax) / 2, (ymin + ymax) / 2, xmax - xmin, ymax - ymin], axis=1)
-        return {OUTPUT_NAME: tf.concat([cxcywh, tf.transpose(scores, [0, 2, 1])], axis=1)}
+        if model_type == "yolo-generic":
+            cxcywh = tf.stack([(xmin + xmax) / 2, (ymin + ymax) / 2, xmax - xmin, ymax - ymin], axis=1)
+            return {OUTPUT_NAME: tf.concat([cxcywh, tf.transpose(scores, [0, 2, 1])], axis=1)}
+        best, cls = tf.reduce_max(scores[0], axis=-1), tf.argmax(scores[0], axis=-1)
+        keep = tf.image.non_max_suppression(boxes[0], best, max_output_size=max_detections,
+                                            iou_threshold=NMS_IOU_THRESHOLD, score_threshold=NMS_SCORE_THRESHOLD)
+        kept = tf.gather(best, keep)
+        keep = tf.gather(keep, tf.argsort(kept, direction="DESCENDING", stable=True))
+        cols = [tf.gather(v[0], keep) for v in (xmin, ymin, xmax, ymax)]
+        rows = tf.stack([tf.zeros_like(cols[0]), *cols, tf.gather(best, keep),
+                         tf.cast(tf.gather(cls, keep), tf.float32)], axis=1)
+        return {OUTPUT_NAME: rows}
 
     return serve
 
@@ -79,18 +102,19 @@ def convert(serve, out_path: str | Path, opset: int = OPSET) -> Path:
     return out_path
 
 
-def frigate_info(input_size: int, label_names: list[str], supported: list[str]) -> dict:
+def frigate_info(input_size: int, label_names: list[str], supported: list[str], model_type: str) -> dict:
     """The Frigate model info of the ONNX file (publish adds id, name, dates and attributes)."""
-    return {"type": MODEL_TYPE, "width": input_size, "height": input_size, "inputShape": "nhwc",
+    return {"type": model_type, "width": input_size, "height": input_size, "inputShape": "nhwc",
             "pixelFormat": "rgb", "inputDataType": "int",
             "labelMap": {str(i): n for i, n in enumerate(label_names)}, "supportedDetectors": supported}
 
 
-def check_io(path: str | Path, input_size: int, num_classes: int) -> list[str]:
-    """Problems of the ONNX file's I/O against the yolo-generic contract (empty list = fine)."""
+def check_io(path: str | Path, input_size: int, num_classes: int, model_type: str) -> list[str]:
+    """Problems of the ONNX file's I/O against the model type's contract (empty list = fine)."""
     import onnx
 
-    graph = onnx.load(str(path), load_external_data=False).graph
+    model = onnx.load(str(path), load_external_data=False)
+    graph = model.graph
     consts = {i.name for i in graph.initializer}
     ins = [i for i in graph.input if i.name not in consts]
 
@@ -99,26 +123,37 @@ def check_io(path: str | Path, input_size: int, num_classes: int) -> list[str]:
         return onnx.TensorProto.DataType.Name(t.elem_type), [d.dim_value or d.dim_param for d in t.shape.dim]
 
     problems = []
+    if model.ir_version > MAX_IR_VERSION:
+        problems.append(f"ONNX IR version {model.ir_version}: Frigate's onnxruntime 1.22 reads <= {MAX_IR_VERSION}")
     if len(ins) != 1 or sig(ins[0]) != ("UINT8", [1, input_size, input_size, 3]):
         problems.append(f"input must be one uint8 [1,{input_size},{input_size},3], got {[sig(i) for i in ins]}")
-    outs = list(graph.output)
-    if len(outs) != 1 or sig(outs[0])[0] != "FLOAT" or sig(outs[0])[1][:2] != [1, 4 + num_classes] \
-            or not isinstance(sig(outs[0])[1][2], int) or len(sig(outs[0])[1]) != 3:
-        problems.append(f"output must be one float32 [1,{4 + num_classes},anchors], got {[sig(o) for o in outs]}")
+    outs = [sig(o) for o in graph.output]
+    if model_type == "yolonas":  # Frigate iterates the output's first axis: rows, 2-D
+        ok = len(outs) == 1 and outs[0][0] == "FLOAT" and len(outs[0][1]) == 2 and outs[0][1][1] == 7
+        want = "[rows,7]"
+    else:
+        ok = len(outs) == 1 and outs[0][0] == "FLOAT" and len(outs[0][1]) == 3 \
+            and outs[0][1][:2] == [1, 4 + num_classes] and isinstance(outs[0][1][2], int)
+        want = f"[1,{4 + num_classes},anchors]"
+    if not ok:
+        problems.append(f"{model_type} output must be one float32 {want}, got {outs}")
     return problems
 
 
 def build(model_dir: str | Path, out_dir: str | Path, *, input_size: int, label_names: list[str],
-          supported: list[str]) -> Path:
+          supported: list[str], model_type: str = "yolonas", max_detections: int = 25) -> Path:
     """Convert the tuned checkpoint to `out_dir/model.onnx` + `model.onnx.json` (its Frigate info)
     and check its I/O; ValueError on a contract breach."""
     import json
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = convert(yolo_generic_function(model_dir, input_size=input_size), out_dir / "model.onnx")
-    problems = check_io(path, input_size, len(label_names))
+    serve = detector_function(model_dir, input_size=input_size, model_type=model_type,
+                              max_detections=max_detections)
+    path = convert(serve, out_dir / "model.onnx")
+    problems = check_io(path, input_size, len(label_names), model_type)
     if problems:
-        raise ValueError(f"{path} breaks the yolo-generic contract: " + "; ".join(problems))
-    (out_dir / "model.onnx.json").write_text(json.dumps(frigate_info(input_size, label_names, supported), indent=2))
+        raise ValueError(f"{path} breaks the {model_type} contract: " + "; ".join(problems))
+    info = frigate_info(input_size, label_names, supported, model_type)
+    (out_dir / "model.onnx.json").write_text(json.dumps(info, indent=2))
     return path

@@ -12,6 +12,10 @@ detectors/plugins/onnx.py and openvino.py, util/model.py), described, not copied
 - `onnx` runs the file with onnxruntime (CPU provider on a plain x86 box, or CUDA/ROCm/OpenVINO
   execution providers); `openvino` compiles the same file with `openvino.Core().compile_model` on
   the configured device and feeds it through a tensor of the input's own element type.
+- `yolonas` (flat): the one output's rows `(batch, x_min, y_min, x_max, y_max, score, class)` in
+  input pixels are read in order, at most 20, stopping at a negative class; each becomes `[class,
+  score, ymin, xmin, ymax, xmax]` normalised by the input size. No sorting, no floor here: the
+  caller stops at the first score under 0.4, so the rows must come best first.
 - `yolo-generic` with one output: the output is squeezed, transposed to (anchors, 4 + classes) when
   it comes the other way round, anchors whose best class score is over 0.4 are kept, class = the
   argmax, the box `cx, cy, w, h` becomes corners, and OpenCV's `dnn.NMSBoxes` (score 0.4, IoU 0.4,
@@ -40,7 +44,7 @@ SCORE_FLOOR = 0.4   # Frigate's yolo-generic post-processing: score threshold an
 NMS_IOU = 0.4
 ROWS = 20
 INFO_KEYS = ("width", "height", "inputShape", "pixelFormat", "inputDataType", "type", "labelMap")
-SUPPORTED_TYPES = ("yolo-generic",)
+SUPPORTED_TYPES = ("yolonas", "yolo-generic")
 
 
 def info_path(model_path: str | Path) -> Path:
@@ -84,6 +88,19 @@ def frigate_input(frame: np.ndarray, info: dict) -> np.ndarray:
     if info["inputDataType"] == "float_denorm":
         return x.astype(np.float32)
     return np.ascontiguousarray(x)
+
+
+def yolonas_rows(output: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Frigate's `yolonas` reading of the flat output -> [20, 6] rows, in the model's order."""
+    pred = np.asarray(output, np.float32)
+    if pred.ndim != 2 or pred.shape[1] != 7:   # Frigate unpacks each row of the first axis into 7
+        raise ValueError(f"yolonas (flat) output must be [rows, 7], got {pred.shape}")
+    rows = np.zeros((ROWS, 6), np.float32)
+    for i, (_, x0, y0, x1, y1, score, cls) in enumerate(pred[:ROWS]):
+        if cls < 0:
+            break
+        rows[i] = [cls, score, y0 / height, x0 / width, y1 / height, x1 / width]
+    return rows
 
 
 def yolo_generic_rows(output: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -163,7 +180,8 @@ class ONNXDetector:
 
     def detect_rows(self, frame: np.ndarray) -> np.ndarray:
         """One uint8 RGB [1,H,W,3] region -> Frigate's 20 rows [class, score, ymin, xmin, ymax, xmax]."""
-        return yolo_generic_rows(self.run(frigate_input(frame, self.info)), self.width, self.height)
+        parse = yolonas_rows if self.info["type"] == "yolonas" else yolo_generic_rows
+        return parse(self.run(frigate_input(frame, self.info)), self.width, self.height)
 
     def detect_raw(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """`TFLiteDetector.detect_raw`'s positional outputs (boxes, classes, scores, count) built from
@@ -173,7 +191,7 @@ class ONNXDetector:
 
     def predict(self, images) -> list[dict]:
         """uint8 RGB images -> per image {"boxes" (normalised ymin,xmin,ymax,xmax of the original
-        image), "classes", "scores"}: what Frigate would hand on (score > 0.4, at most 20)."""
+        image), "classes", "scores"}: the rows Frigate reads (at most 20; the scorer applies the floor)."""
         results = []
         for image in images:
             image = np.asarray(image)
@@ -181,7 +199,7 @@ class ONNXDetector:
                 raise ValueError(f"predict expects uint8 RGB [H,W,3] images, got {image.dtype} {image.shape}")
             frame, fy, fx = letterbox(image, self.height, self.width)
             rows = self.detect_rows(frame[None])
-            rows = rows[rows[:, 1] > 0]
+            rows = rows[rows[:, 1] > 0]   # the zero rows after the last detection
             b = rows[:, 2:6] / np.array([fy, fx, fy, fx], np.float32)
             results.append({"boxes": np.clip(b, 0.0, 1.0), "classes": rows[:, 0].astype(np.int64),
                             "scores": rows[:, 1].astype(np.float32)})
