@@ -174,6 +174,23 @@ def tiny_tflite(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory) -> Path:
+    """A real (tiny) ONNX file with the export's I/O: uint8 [1,320,320,3] -> float32 [rows, 7]."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Cast", ["images"], ["f"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMean", ["f"], ["m"], axes=[1, 2], keepdims=0),   # [1, 3]
+             helper.make_node("Pad", ["m", "pads"], ["output0"])]                     # [1, 7]
+    shape = helper.make_tensor("pads", TensorProto.INT64, [4], [0, 0, 0, 4])
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("images", TensorProto.UINT8, [1, 320, 320, 3])],
+                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["rows", 7])], [shape])
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    return path
+
+
 def make_publish_inputs(root: Path, tflite: Path, *, blessed: bool = True, verdict: str | None = None,
                         variant: bytes = b"",
                         edgetpu: bool = True, onnx: Path | None = None, user_image_ids=range(1, 21),

@@ -341,23 +341,6 @@ def test_validate_new_verified_rule_reads_published_lineage(s3_server, s3_bucket
     assert counts["new_verified"] == 10 and not any(f.rule == "TOO_FEW_NEW" for f in findings)
 
 
-@pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory) -> Path:
-    """A real (tiny) ONNX file with the export's I/O: uint8 [1,320,320,3] -> float32 [rows, 7]."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    nodes = [helper.make_node("Cast", ["images"], ["f"], to=TensorProto.FLOAT),
-             helper.make_node("ReduceMean", ["f"], ["m"], axes=[1, 2], keepdims=0),   # [1, 3]
-             helper.make_node("Pad", ["m", "pads"], ["output0"])]                     # [1, 7]
-    shape = helper.make_tensor("pads", TensorProto.INT64, [4], [0, 0, 0, 4])
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("images", TensorProto.UINT8, [1, 320, 320, 3])],
-                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["rows", 7])], [shape])
-    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
-    return path
-
-
 def test_onnx_variant_published_and_installed_for_onnx_and_openvino(tiny_tflite, tiny_onnx, tmp_path, umask_022):
     registry_params = RegistryParams(kind="local", root=str(tmp_path / "registry"))
     inputs = make_publish_inputs(tmp_path / "ws", tiny_tflite, onnx=tiny_onnx)
