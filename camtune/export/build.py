@@ -154,16 +154,22 @@ def _onnx_target(targets: set, model_dir: Path, work: Path, out_dir: Path, param
         if why is not None:
             checks[runtime] = {"passed": False, "not_run": why}
             continue
-        checks[runtime] = fidelity.check_target("onnx", runtime, path, sets, fid, names,
-                                                attribute_labels=list(params.labels.attribute_parents),
-                                                max_frigate_recall_drop=params.export.max_frigate_recall_drop)
+        try:
+            checks[runtime] = fidelity.check_target(
+                "onnx", runtime, path, sets, fid, names, attribute_labels=list(params.labels.attribute_parents),
+                max_frigate_recall_drop=params.export.max_frigate_recall_drop)
+        except Exception as exc:  # the runtime could not load or run it: that detector is left out
+            log.exception("ONNX model on %s failed", runtime)
+            checks[runtime] = {"passed": False, "failures": [f"onnx on {runtime}: {type(exc).__name__}: {exc}"]}
         if checks[runtime]["passed"]:
             supported.append(runtime)
     meta = {"model": "model.onnx", "info": "model.onnx.json", "model_type": params.export.onnx_model_type,
             "opset": onnx_export.OPSET, "checks": checks, "supportedDetectors": supported}
     if not supported:
-        failures = [f for c in checks.values() for f in c.get("failures", [])] or \
-                   [f"{r}: {c['not_run']}" for r, c in checks.items() if "not_run" in c]
+        failures = [f for c in checks.values() for f in c.get("failures", [])]
+        if not failures:  # no runtime to check it with: never ship an unchecked model
+            return {**meta, "status": "not_built", "model": None, "info": None,
+                    "reason": "; ".join(f"{r}: {c['not_run']}" for r, c in checks.items())}
         log.warning("ONNX MODEL REFUSED:\n  %s", "\n  ".join(failures))
         return {**meta, "status": "refused", "reason": "; ".join(failures), "model": None, "info": None}
     info = onnx_export.frigate_info(size, names, supported, params.export.onnx_model_type)

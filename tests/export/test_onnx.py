@@ -124,3 +124,25 @@ def test_a_model_whose_json_does_not_match_it_is_refused(model_cache, tmp_path, 
     det = O.ONNXDetector(bad)
     with pytest.raises(Exception, match="(?i)invalid dimensions|got invalid|index"):
         det.detect_rows(_region(sample_datasets, 320))
+
+
+def test_a_target_losing_recall_is_refused_naming_target_and_figures(export_run, sample_datasets, model_cache):
+    """The fidelity check of a target against a float reference it cannot match (recall 1.0, no
+    drop allowed): refused on each runtime, naming the target, runtime, set and both figures."""
+    from camtune.dataset import load_dataset
+    from camtune.export import fidelity
+
+    params = export_run.params
+    user = load_dataset(sample_datasets.user).verified()
+    ds = user.subset(sorted(user.images["id"].tolist())[:3])
+    ref = {"sets": {"user_holdout": {"frigate": {"min_score": 0.5, "float_recall": 1.0, "int8_recall": 1.0,
+                                                 "float_false_per_100_regions": 0.0}}}}
+    for runtime in ("onnx", "openvino"):
+        got = fidelity.check_target("onnx", runtime, model_cache, {"user_holdout": ds}, ref,
+                                    list(params.labels.names), attribute_labels=list(params.labels.attribute_parents),
+                                    max_frigate_recall_drop=0.0)
+        r = got["sets"]["user_holdout"]
+        assert not got["passed"] and r["recall"] < 1.0 and r["regions"] >= 3
+        assert got["failures"] == [
+            f"onnx on {runtime}, user_holdout: Frigate-path recall {r['recall']:.4f} vs float 1.0000 at min_score 0.5 "
+            f"(drop {r['recall_drop']:.4f} > export.max_frigate_recall_drop 0.0)"]
