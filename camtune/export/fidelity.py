@@ -3,6 +3,8 @@ own scorer (`camtune.evaluation.score_model`, pycocotools).
 
 Both models come from the same SavedModel with the same `TFLite_Detection_PostProcess` and run
 through the same Frigate-style runner, so the difference is the quantization alone.
+`check_target` holds another target (the ONNX model, per runtime) to the float model's
+Frigate-path recall on the same regions.
 """
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ def tflite_map(model_path: str | Path, ds: Dataset, label_names: Sequence[str]) 
 
 def frigate_recall(model_path: str | Path, ds: Dataset, label_names: Sequence[str],
                    attribute_labels: Sequence[str], min_score: float = 0.5, kind: str = "tflite") -> dict:
-    """A model (`kind` as `score_frigate_path` takes it) through Frigate's path (`camtune.evaluation.score_frigate_path`): regions
-    around the set's objects and motion-like regions on negatives, the detector's floor, the merge."""
+    """A model (`kind` as `camtune.evaluation.score_frigate_path` takes it) through Frigate's path:
+    regions around the set's objects and motion-like regions on negatives, the detector's floor,
+    the merge."""
     from camtune.evaluation import score_frigate_path
 
     return score_frigate_path(kind, model_path, ds, label_names, attribute_labels, min_score)["overall"]
