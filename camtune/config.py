@@ -348,6 +348,23 @@ class ExportParams(_Section):
     max_frigate_recall_drop: float = Field(
         0.05, ge=0, le=1, description="int8 vs float Frigate-path recall (min_score 0.5) may drop at most this")
     edgetpu: EdgeTPUParams = EdgeTPUParams()
+    targets: list[Literal["tflite", "edgetpu", "onnx"]] = Field(
+        ["tflite", "edgetpu", "onnx"],
+        description="what to export: tflite (cpu, always), edgetpu (when edgetpu_compiler exists), onnx "
+                    "(Frigate's onnx + openvino detectors, docs/detectors.md); one that cannot be built "
+                    "says why in export.json and does not block the others")
+    onnx_model_type: Literal["yolonas", "yolo-generic"] = Field(
+        "yolonas", description="the ONNX model's Frigate model type: yolonas (NMS in the graph, the "
+                               "tflite's) or yolo-generic (Frigate's NMS); docs/detectors.md")
+
+    @model_validator(mode="after")
+    def _targets(self) -> "ExportParams":
+        if "tflite" not in self.targets:
+            raise ValueError("export.targets must include tflite (evaluate, publish and the Edge TPU "
+                             "compile read model.tflite)")
+        if self.edgetpu.required and "edgetpu" not in self.targets:
+            raise ValueError("export.edgetpu.required is true but export.targets leaves out edgetpu")
+        return self
 
 
 class S3Params(_Section):

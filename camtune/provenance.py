@@ -18,10 +18,15 @@ from camtune.errors import StepFailed
 from camtune.registry import check_segment
 
 
+# the files a model id is derived from (those present); model.onnx only when export built it, so
+# the ids of models without one are unchanged
+MODEL_ID_FILES = ("model.tflite", "model_edgetpu.tflite", "labelmap.txt", "model.onnx")
+
+
 def content_model_id(user_id: str, files: dict[str, Path]) -> str:
     """Same model files + same user = same id (the idempotency key); 16 hex chars."""
     h = hashlib.sha256(f"camtune-model-v1\0{user_id}\0".encode())
-    for name in ("model.tflite", "model_edgetpu.tflite", "labelmap.txt"):
+    for name in MODEL_ID_FILES:
         if name in files:
             h.update(f"{name}\0{file_sha256(files[name])}\0".encode())
     return h.hexdigest()[:16]

@@ -10,7 +10,9 @@ The CPU and Edge TPU files are one registry entry, but Frigate wants one file pe
 the detectors it runs on (`supportedDetectors` is checked against the configured detector), and an
 Edge TPU-compiled model cannot run on the CPU detector. So the entry carries two Frigate variants:
 `<model_id>` (model.tflite, ["cpu"]) and `<model_id>-edgetpu` (model_edgetpu.tflite, ["edgetpu"]);
-the top level of metadata.json is the CPU variant and `variants` lists both.
+the top level of metadata.json is the CPU variant and `variants` lists them. When export built the
+ONNX model, a third variant `<model_id>-onnx` (model.onnx, `yolo-generic`, the detectors export
+checked it with: onnx, openvino) carries its own Frigate fields (docs/detectors.md).
 """
 from __future__ import annotations
 
@@ -34,14 +36,56 @@ from camtune.provenance import (base_checkpoint_files, base_identity, content_mo
 SOURCES = {
     "model.tflite": ("export", True),
     "model_edgetpu.tflite": ("export", False),
+    "model.onnx": ("export", False),
     "labelmap.txt": ("export", True),
     "filters.yml": ("evaluate", True),
     "report.md": ("evaluate", True),
 }
-DETECTORS = {"cpu": "model.tflite", "edgetpu": "model_edgetpu.tflite"}
+# Frigate variant -> its file in the entry; Frigate detector type -> the variant it loads
+VARIANT_FILES = {"cpu": "model.tflite", "edgetpu": "model_edgetpu.tflite", "onnx": "model.onnx"}
+DETECTORS = {"cpu": "cpu", "edgetpu": "edgetpu", "onnx": "onnx", "openvino": "onnx"}
+# the Frigate model-info fields a variant may set for itself (the ONNX model's type and input differ)
+VARIANT_FIELDS = ("type", "width", "height", "inputShape", "pixelFormat", "inputDataType")
+# the `detectors:` block per Frigate detector type (docs/detectors.md)
+DETECTOR_CONFIG = {
+    "cpu": "  cpu:\n    type: cpu",
+    "edgetpu": "  coral:\n    type: edgetpu\n    device: usb",
+    "onnx": "  onnx:\n    type: onnx",
+    "openvino": "  ov:\n    type: openvino\n    device: CPU   # GPU for an Intel iGPU",
+}
 # upload order: payload first, metadata.json (which lists the others' sha256) last, then the index
-UPLOAD_ORDER = ("model.tflite", "model_edgetpu.tflite", "labelmap.txt", "filters.yml", "report.md",
-                "lineage.json", "metadata.json")
+UPLOAD_ORDER = ("model.tflite", "model_edgetpu.tflite", "model.onnx", "labelmap.txt", "filters.yml",
+                "report.md", "lineage.json", "metadata.json")
+
+
+def frigate_config(detector: str, frigate_id: str) -> str:
+    """The lines of Frigate's config that load variant `frigate_id` on `detector`."""
+    return f"detectors:\n{DETECTOR_CONFIG[detector]}\nmodel:\n  path: plus://{frigate_id}\n"
+
+
+def detector_table(variants: dict) -> dict:
+    """{Frigate detector: {"model_id", "file", "config"}} for every detector a variant supports."""
+    out = {}
+    for name, v in variants.items():
+        for det in v["supportedDetectors"]:
+            out[det] = {"model_id": v["id"], "file": v["file"], "config": frigate_config(det, v["id"])}
+    return out
+
+
+def onnx_variant(export_info: Path, model_id: str) -> dict:
+    """The ONNX variant from export's `model.onnx.json` (its Frigate fields and checked detectors)."""
+    if not export_info.is_file():
+        raise StepFailed(f"{export_info}: missing beside model.onnx; the export stage writes both")
+    info = read_json(export_info)
+    missing = [k for k in (*VARIANT_FIELDS, "supportedDetectors") if k not in info]
+    if missing:
+        raise StepFailed(f"{export_info}: missing {', '.join(missing)}")
+    unknown = sorted(set(info["supportedDetectors"]) - {"onnx", "openvino"})
+    if unknown or not info["supportedDetectors"]:
+        raise StepFailed(f"{export_info}: supportedDetectors {info['supportedDetectors']} must name onnx "
+                         f"and/or openvino")
+    return {"id": f"{model_id}-onnx", "file": "model.onnx", "supportedDetectors": list(info["supportedDetectors"]),
+            "frigate": {k: info[k] for k in VARIANT_FIELDS}}
 
 
 @dataclass
@@ -186,7 +230,9 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = artifacts.EXPOR
     }
     variants = {det: {"id": model_id if det == "cpu" else f"{model_id}-{det}", "file": fname,
                       "supportedDetectors": [det]}
-                for det, fname in DETECTORS.items() if fname in files}
+                for det, fname in VARIANT_FILES.items() if fname in files and det != "onnx"}
+    if "model.onnx" in files:
+        variants["onnx"] = onnx_variant(export_dir / "model.onnx.json", model_id)
     metadata = {
         "id": model_id, "supportedDetectors": ["cpu"], **frigate,
         "user_id": user_id, "variants": variants,
@@ -232,7 +278,7 @@ def upload(plan: Plan, registry: Registry) -> dict:
             "blessed": plan.metadata.get("verdict", "blessed") == "blessed",
             "verdict": plan.metadata.get("verdict", "blessed"),
             "base_id": plan.base_id,
-            "detectors": sorted(plan.metadata["variants"]),
+            "detectors": sorted(detector_table(plan.metadata["variants"])),
             "files": written,
         }
         entry, created = registry.commit(plan.user_id, entry)
@@ -240,7 +286,9 @@ def upload(plan: Plan, registry: Registry) -> dict:
              for n, info in entry["files"].items()}
     return {"user_id": plan.user_id, "model_id": plan.model_id, "created": created,
             "index": registry.uri(f"users/{plan.user_id}/index.json"),
-            "published_at": entry["published_at"], "files": files, "base": base}
+            "published_at": entry["published_at"], "files": files, "base": base,
+            # which file for which Frigate detector, and the config lines that load it
+            "frigate": detector_table(plan.metadata["variants"])}
 
 
 def write_receipt(receipt: dict, publish_dir: Path = artifacts.PUBLISH_DIR) -> Path:
@@ -255,9 +303,9 @@ def write_receipt(receipt: dict, publish_dir: Path = artifacts.PUBLISH_DIR) -> P
 
 def install(registry: Registry, user_id: str, dest_dir: str | Path, *, model_id: str | None = None,
             detector: str = "cpu") -> dict:
-    """Write `DIR/<frigate_id>` (the TFLite file, no extension) and `DIR/<frigate_id>.json`
-    (Frigate's model info) for a published model (the newest when no id is given). The model file
-    is checked against the sha256 in the index before it takes its final name."""
+    """Write `DIR/<frigate_id>` (the model file of the variant `detector` loads, no extension) and
+    `DIR/<frigate_id>.json` (Frigate's model info) for a published model (the newest when no id is
+    given). The model file is checked against the sha256 in the index before it takes its final name."""
     if detector not in DETECTORS:
         raise StepFailed(f"detector {detector!r}: one of {', '.join(DETECTORS)}")
     if model_id is None:
@@ -266,10 +314,11 @@ def install(registry: Registry, user_id: str, dest_dir: str | Path, *, model_id:
             raise StepFailed(f"user {user_id!r} has no published model in {registry.uri(f'users/{user_id}/index.json')}")
         model_id = latest["model_id"]
     metadata = registry.read_json(user_id, model_id, "metadata.json")
-    variant = metadata.get("variants", {}).get(detector)
-    if variant is None:
-        raise StepFailed(f"model {model_id!r} has no {detector} variant "
-                         f"(has: {', '.join(metadata.get('variants', {})) or 'none'})")
+    variant = metadata.get("variants", {}).get(DETECTORS[detector])
+    if variant is None or detector not in variant["supportedDetectors"]:
+        has = sorted(detector_table(metadata.get("variants", {})))
+        raise StepFailed(f"model {model_id!r} has no variant for the {detector} detector "
+                         f"(has: {', '.join(has) or 'none'})")
     frigate_id = check_segment(variant["id"], "model id")
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -277,8 +326,10 @@ def install(registry: Registry, user_id: str, dest_dir: str | Path, *, model_id:
     info = {k: metadata[k] for k in ("name", "trainDate", "baseModel", "isBaseModel", "type", "width",
                                      "height", "inputShape", "pixelFormat", "inputDataType", "labelMap",
                                      "attributes") if k in metadata}
+    info.update(variant.get("frigate", {}))
     info = {"id": frigate_id, **info, "supportedDetectors": variant["supportedDetectors"],
             "sha256": file_sha256(model_path), "registryModelId": model_id}
     info_path = atomic.write_json(dest_dir / f"{frigate_id}.json", info)
     return {"model_id": model_id, "frigate_id": frigate_id, "model": str(model_path),
-            "info": str(info_path), "sha256": info["sha256"], "frigate_path": f"plus://{frigate_id}"}
+            "info": str(info_path), "sha256": info["sha256"], "frigate_path": f"plus://{frigate_id}",
+            "config": frigate_config(detector, frigate_id)}

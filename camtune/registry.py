@@ -41,7 +41,7 @@ from camtune.errors import StepFailed
 log = logging.getLogger(__name__)
 
 INDEX = "index.json"
-MODEL_FILES = ("model.tflite", "model_edgetpu.tflite", "labelmap.txt", "metadata.json",
+MODEL_FILES = ("model.tflite", "model_edgetpu.tflite", "model.onnx", "labelmap.txt", "metadata.json",
                "filters.yml", "report.md", "lineage.json")
 BASE_METADATA = "metadata.json"
 _CHUNK = 1 << 20

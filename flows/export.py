@@ -1,5 +1,6 @@
 """export: the tuned checkpoint -> Frigate's int8 `model.tflite` (+ `model_edgetpu.tflite` when
-edgetpu_compiler exists), `labelmap.txt`, the Edge TPU compatibility report and `export.json`.
+edgetpu_compiler exists, `model.onnx` + `model.onnx.json` for the onnx/openvino detectors),
+`labelmap.txt`, the Edge TPU compatibility report and `export.json`.
 `python -m flows.export`."""
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def export_model(params_path: str = "params.yaml", overrides: dict | None = None
     if edgetpu["status"] != "compiled":
         # loud on purpose: the user asked for a Coral model and did not get one
         log.warning("EDGE TPU MODEL NOT BUILT: %s", edgetpu["reason"])
+    if meta["onnx"]["status"] not in ("built", "skipped"):
+        log.warning("ONNX MODEL NOT SHIPPED (%s): %s", meta["onnx"]["status"], meta["onnx"]["reason"])
     c = meta["compatibility"]
     log.info("model.tflite written; Edge TPU static check: %s/%s ops map", c["mapped_ops"], c["total_ops"])
     create_markdown_artifact(key="export-summary", markdown=build.summary_markdown(meta),

@@ -53,10 +53,14 @@ def publish_model(params_path: str = "params.yaml", overrides: dict | None = Non
         verb += " UNBLESSED (gate inconclusive)"
     rows = "\n".join(f"| {n} | `{f['sha256'][:16]}…` | {f['size']} | {f['uri']} |"
                      for n, f in sorted(receipt["files"].items()))
+    configs = "\n".join(f"### Frigate `{det}` detector: `{d['file']}`\n\n```yaml\n{d['config']}```\n"
+                        for det, d in sorted(receipt["frigate"].items()))
     create_markdown_artifact(
         key="publish-receipt",
         markdown=(f"# Model {receipt['model_id']} for {receipt['user_id']}: {verb}\n\n"
-                  f"Index: {receipt['index']}\n\n| file | sha256 | bytes | uri |\n|---|---|---|---|\n{rows}\n"),
+                  f"Index: {receipt['index']}\n\n| file | sha256 | bytes | uri |\n|---|---|---|---|\n{rows}\n\n"
+                  f"Install with `python -m flows.publish --install-to DIR --detector <detector>`, then:\n\n"
+                  f"{configs}"),
         description="registry receipt")
     print(f"{verb}: model {receipt['model_id']} -> {receipt['index']} (receipt: {path})")
     return receipt
@@ -69,7 +73,7 @@ def install_model(params_path: str = "params.yaml", overrides: dict | None = Non
     params = config.load(params_path, overrides)
     registry = open_registry(params.publish.registry, user_id=params.user.id)
     result = publishing.install(registry, params.user.id, install_to, model_id=model_id, detector=detector)
-    print(f"installed {result['model']} (+ .json); Frigate: model.path: {result['frigate_path']}")
+    print(f"installed {result['model']} (+ .json); Frigate config:\n{result['config']}")
     return result
 
 
@@ -80,7 +84,8 @@ def parser() -> argparse.ArgumentParser:
                    help="install into this Frigate model_cache folder instead of publishing")
     p.add_argument("--model-id", default=argparse.SUPPRESS, help="with --install-to: which model (default newest)")
     p.add_argument("--detector", default=argparse.SUPPRESS, choices=sorted(publishing.DETECTORS),
-                   help="with --install-to: which variant (default cpu)")
+                   help="with --install-to: the Frigate detector type to install for (default cpu; onnx and "
+                        "openvino load the ONNX variant)")
     return p
 
 

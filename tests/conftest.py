@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 
 # registry/publish: moto S3 server on loopback, tiny TFLite (tests/s3_support.py; pytest puts
 # this folder on sys.path because it has no __init__.py)
-from s3_support import s3_bucket, s3_server, tiny_tflite  # noqa: E402,F401
+from s3_support import s3_bucket, s3_server, tiny_onnx, tiny_tflite  # noqa: E402,F401
 # export: the session's one real export_model run (tests/export_support.py)
 from export_support import export_run  # noqa: E402,F401
 

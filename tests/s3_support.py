@@ -189,9 +189,27 @@ def tiny_tflite(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory) -> Path:
+    """A real (tiny) ONNX file with the export's I/O: uint8 [1,320,320,3] -> float32 [rows, 7]."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Cast", ["images"], ["f"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMean", ["f"], ["m"], axes=[1, 2], keepdims=0),   # [1, 3]
+             helper.make_node("Pad", ["m", "pads"], ["output0"])]                     # [1, 7]
+    shape = helper.make_tensor("pads", TensorProto.INT64, [4], [0, 0, 0, 4])
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("images", TensorProto.UINT8, [1, 320, 320, 3])],
+                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["rows", 7])], [shape])
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    return path
+
+
 def make_publish_inputs(root: Path, tflite: Path, *, blessed: bool = True, verdict: str | None = None,
                         variant: bytes = b"",
-                        edgetpu: bool = True, user_image_ids=range(1, 21), user_id: str = "u_a") -> dict[str, Path]:
+                        edgetpu: bool = True, onnx: Path | None = None, user_image_ids=range(1, 21),
+                        user_id: str = "u_a") -> dict[str, Path]:
     """artifacts/{export,evaluate,finetune,train_base,sample} under `root`, as the stages write them.
     `variant` bytes are appended to the model so two calls give two distinct models (TFLite
     ignores trailing bytes after the flatbuffer)."""
@@ -204,6 +222,12 @@ def make_publish_inputs(root: Path, tflite: Path, *, blessed: bool = True, verdi
     if edgetpu:
         # stands for the compiler's output; publish only moves and checksums it
         (export / "model_edgetpu.tflite").write_bytes(tflite.read_bytes() + b"edgetpu" + variant)
+    if onnx is not None:  # export's model.onnx + model.onnx.json (camtune/export/build.py)
+        (export / "model.onnx").write_bytes(onnx.read_bytes())
+        (export / "model.onnx.json").write_text(json.dumps(
+            {"type": "yolonas", "width": 320, "height": 320, "inputShape": "nhwc", "pixelFormat": "rgb",
+             "inputDataType": "int", "labelMap": {str(i): n for i, n in enumerate(LABELS)},
+             "supportedDetectors": ["onnx", "openvino"]}))
     (export / "labelmap.txt").write_text("".join(f"{i} {n}\n" for i, n in enumerate(LABELS)))
     verdict = verdict or ("blessed" if blessed else "not_blessed")
     gain = {"blessed": ("passed", 0.11, [0.05, 0.17]), "not_blessed": ("failed", -0.1, [-0.16, -0.04]),

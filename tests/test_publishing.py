@@ -7,6 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from camtune import config, publishing
@@ -339,3 +340,60 @@ def test_validate_new_verified_rule_reads_published_lineage(s3_server, s3_bucket
     assert counts["new_verified"] == 9 and any(f.rule == "TOO_FEW_NEW" for f in findings)
     findings, counts = check_lineage(images(10), "u_a", rules, lineage)
     assert counts["new_verified"] == 10 and not any(f.rule == "TOO_FEW_NEW" for f in findings)
+
+
+def test_onnx_variant_published_and_installed_for_onnx_and_openvino(tiny_tflite, tiny_onnx, tmp_path, umask_022):
+    registry_params = RegistryParams(kind="local", root=str(tmp_path / "registry"))
+    inputs = make_publish_inputs(tmp_path / "ws", tiny_tflite, onnx=tiny_onnx)
+    receipt = _publish(_params(registry_params), inputs, tmp_path)
+    mid = receipt["model_id"]
+    reg = open_registry(registry_params, user_id="u_a")
+    meta = reg.read_json("u_a", mid, "metadata.json")
+    assert meta["variants"]["onnx"] == {
+        "id": f"{mid}-onnx", "file": "model.onnx", "supportedDetectors": ["onnx", "openvino"],
+        "frigate": {"type": "yolonas", "width": 320, "height": 320, "inputShape": "nhwc", "pixelFormat": "rgb",
+                    "inputDataType": "int"}}
+    assert meta["type"] == "ssd"  # the top level stays the cpu variant
+    assert reg.models("u_a")[0]["detectors"] == ["cpu", "edgetpu", "onnx", "openvino"]
+    # the receipt: which file for which detector, with Frigate's config lines
+    fr = receipt["frigate"]
+    assert {d: (v["model_id"], v["file"]) for d, v in fr.items()} == {
+        "cpu": (mid, "model.tflite"), "edgetpu": (f"{mid}-edgetpu", "model_edgetpu.tflite"),
+        "onnx": (f"{mid}-onnx", "model.onnx"), "openvino": (f"{mid}-onnx", "model.onnx")}
+    assert fr["openvino"]["config"] == (f"detectors:\n  ov:\n    type: openvino\n    device: CPU   # GPU for an "
+                                        f"Intel iGPU\nmodel:\n  path: plus://{mid}-onnx\n")
+    assert fr["onnx"]["config"] == f"detectors:\n  onnx:\n    type: onnx\nmodel:\n  path: plus://{mid}-onnx\n"
+
+    cache = tmp_path / "model_cache"
+    out = publishing.install(reg, "u_a", cache, detector="openvino")
+    assert out["frigate_id"] == f"{mid}-onnx" and out["config"] == fr["openvino"]["config"]
+    info = json.loads((cache / f"{mid}-onnx.json").read_text())
+    assert (info["type"], info["inputDataType"], info["supportedDetectors"]) == ("yolonas", "int", ["onnx", "openvino"])
+    assert info["labelMap"]["2"] == "car" and info["attributes"]["person"] == ["face"]
+    assert (cache / f"{mid}-onnx").read_bytes() == tiny_onnx.read_bytes()
+    # Frigate's two runtimes open the extension-less file with its JSON's conventions
+    from camtune.model.onnx import ONNXDetector
+    for runtime in ("onnxruntime", "openvino"):
+        assert ONNXDetector(cache / f"{mid}-onnx", runtime=runtime).run(
+            np.zeros((1, 320, 320, 3), np.uint8)).shape[1] == 7
+    assert publishing.install(reg, "u_a", cache, detector="onnx")["frigate_id"] == f"{mid}-onnx"
+
+    # a model published without the ONNX variant says what it has
+    plain = _publish(_params(registry_params), make_publish_inputs(tmp_path / "ws2", tiny_tflite, variant=b"2"),
+                     tmp_path)
+    with pytest.raises(StepFailed, match=r"no variant for the openvino detector \(has: cpu, edgetpu\)"):
+        publishing.install(reg, "u_a", cache, model_id=plain["model_id"], detector="openvino")
+
+
+def test_onnx_without_its_frigate_info_is_refused(tiny_tflite, tiny_onnx, tmp_path):
+    inputs = make_publish_inputs(tmp_path / "ws", tiny_tflite, onnx=tiny_onnx)
+    (inputs["export_dir"] / "model.onnx.json").unlink()
+    params = _params(RegistryParams(kind="local", root=str(tmp_path / "registry")))
+    with pytest.raises(StepFailed, match=r"model.onnx.json: missing beside model.onnx"):
+        _publish(params, inputs, tmp_path)
+    info = {"type": "yolonas", "width": 320, "height": 320, "inputShape": "nhwc", "pixelFormat": "rgb",
+            "inputDataType": "int", "supportedDetectors": ["tensorrt"]}
+    (inputs["export_dir"] / "model.onnx.json").write_text(json.dumps(info))
+    with pytest.raises(StepFailed, match=r"supportedDetectors \['tensorrt'\] must name onnx"):
+        _publish(params, inputs, tmp_path)
+    assert open_registry(params.publish.registry).latest_model("u_a") is None

@@ -22,7 +22,8 @@ from camtune.evaluation import bootstrap, frigate_path, gate, inputs, report, th
 from camtune.evaluation.coco_eval import detections_to_coco, evaluate_with_matches
 from camtune.evaluation.predict import predict_dataset
 
-ModelKind = Literal["checkpoint", "tflite"]
+# "onnx" / "openvino": an exported ONNX model run as Frigate's onnx (onnxruntime) / openvino detector
+ModelKind = Literal["checkpoint", "tflite", "onnx", "openvino"]
 FRIGATE_RUNS = artifacts.FRIGATE_RUNS.name  # written into out_dir, which may differ from the stage folder
 # evaluation set key -> the manifest it is read from
 SETS = {"user": artifacts.HOLDOUT, "global": artifacts.GLOBAL_EVAL}
@@ -44,6 +45,11 @@ def _detector(kind: ModelKind, path: str, version: tuple, num_threads: int):
         from camtune.model.tflite import TFLiteDetector
 
         det = TFLiteDetector(path, num_threads=num_threads)
+    elif kind in ("onnx", "openvino"):
+        from camtune.model.onnx import ONNXDetector
+
+        det = ONNXDetector(path, runtime="onnxruntime" if kind == "onnx" else "openvino",
+                           num_threads=num_threads)
     else:
         from camtune.model.checkpoint import load_detector
 
@@ -77,7 +83,7 @@ Predict = Callable[[ModelKind, Path, Dataset], dict]
 
 def _frigate_runs(det, ds: Dataset, label_names: Sequence[str], attribute_labels: Sequence[str],
                   motion_boxes: int) -> list[frigate_path.ImageRun]:
-    if hasattr(det, "detect_raw"):   # TFLiteDetector: one region per invoke, like Frigate's cpu detector
+    if hasattr(det, "detect_raw"):   # TFLite/ONNXDetector: one region per invoke, like Frigate's detectors
         size, run = det.height, frigate_path.tflite_runner(det)
     else:
         size, run = det.input_size[0], frigate_path.checkpoint_runner(det)

@@ -18,6 +18,7 @@ from camtune.config import Params
 from camtune.dataset import Dataset, file_sha256, load_dataset
 from camtune.errors import StepFailed
 from camtune.export import compat, compiler, fidelity, tflite
+from camtune.export import onnx as onnx_export
 from camtune.model.checkpoint import LABELS_FILE, read_labels
 from camtune.model.images import Limits, load_rgb
 from camtune.model.labelmap import LABELMAP_FILE, check_labels, labelmap_text
@@ -32,8 +33,9 @@ def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = artif
     names = list(params.labels.names)
     size, ex = params.training.input_size, params.export
     check_labels(read_labels(model_dir), names, model_dir / LABELS_FILE)
-    edgetpu_compiler = compiler.resolve(required=ex.edgetpu.required,
-                                        compiler_path=ex.edgetpu.compiler_path)
+    targets = set(ex.targets)
+    edgetpu_compiler = (compiler.resolve(required=ex.edgetpu.required, compiler_path=ex.edgetpu.compiler_path)
+                        if "edgetpu" in targets else None)
 
     hold, glob, rep = (Manifest.read(p) for p in (holdout, global_eval, replay))
     hold_ds, glob_ds, rep_ds = hold.dataset(), glob.dataset(), rep.dataset()
@@ -75,8 +77,11 @@ def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = artif
         compat_dict = report.to_dict()
         compat_dict["model"] = model_path.name
 
-        edgetpu = compiler.compile_or_skip(model_path, tmp / "edgetpu", compiler=edgetpu_compiler,
-                                           timeout_s=ex.edgetpu.timeout_s)
+        if "edgetpu" in targets:
+            edgetpu = compiler.compile_or_skip(model_path, tmp / "edgetpu", compiler=edgetpu_compiler,
+                                               timeout_s=ex.edgetpu.timeout_s)
+        else:
+            edgetpu = {"status": "skipped", "reason": "not in export.targets"}
         if edgetpu["status"] == "compiled":
             shutil.copyfile(edgetpu["model"], out_dir / "model_edgetpu.tflite")
             shutil.copyfile(edgetpu["log"], out_dir / "model_edgetpu.log")
@@ -92,6 +97,7 @@ def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = artif
                                attribute_labels=list(params.labels.attribute_parents),
                                max_frigate_recall_drop=ex.max_frigate_recall_drop)
         fid["skipped_empty_sets"] = empty
+        onnx_meta = _onnx_target(targets, model_dir, tmp / "onnx", out_dir, params, sets, fid)
 
     compat_dict["edgetpu_compiler"] = _compile_summary(edgetpu)
     atomic.write_json(out_dir / "compatibility.json", compat_dict)
@@ -110,10 +116,68 @@ def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = artif
         "compatibility": {k: compat_dict[k] for k in ("total_ops", "mapped_ops", "cpu_ops",
                                                       "first_blocking", "fully_mapped_body")},
         "edgetpu": edgetpu,
+        "onnx": onnx_meta,
+        "targets": list(ex.targets),
         "fidelity": fid,
     }
     atomic.write_json(out_dir / "export.json", meta)
     return meta
+
+
+def _onnx_target(targets: set, model_dir: Path, work: Path, out_dir: Path, params: Params,
+                 sets: dict[str, Dataset], fid: dict) -> dict:
+    """Build model.onnx (+ model.onnx.json) for Frigate's onnx and openvino detectors, check it on
+    each runtime against the float model's Frigate-path recall, and ship it with the detectors that
+    passed. Never raises for this target: what could not be built or was refused says why and the
+    tflite/edgetpu outputs stand."""
+    if "onnx" not in targets:
+        return {"status": "skipped", "reason": "not in export.targets"}
+    names, size = list(params.labels.names), params.training.input_size
+    runtimes = {}
+    for runtime, module in (("onnx", "onnxruntime"), ("openvino", "openvino")):
+        try:
+            __import__(module)
+            runtimes[runtime] = None
+        except ImportError:
+            runtimes[runtime] = f"{module} is not installed (uv sync --extra detectors)"
+    try:
+        path = onnx_export.build(model_dir, work, input_size=size, label_names=names,
+                                 supported=[r for r, why in runtimes.items() if why is None],
+                                 model_type=params.export.onnx_model_type,
+                                 max_detections=params.export.max_detections)
+    except ImportError as exc:
+        return {"status": "not_built", "reason": f"{exc.name or exc} is not installed: the ONNX export needs "
+                                                 f"the detectors extra (uv sync --extra detectors)"}
+    except Exception as exc:  # a conversion failure must not cost the user the TFLite model
+        log.exception("ONNX export failed")
+        return {"status": "not_built", "reason": f"conversion failed: {type(exc).__name__}: {exc}"}
+    checks, supported = {}, []
+    for runtime, why in runtimes.items():
+        if why is not None:
+            checks[runtime] = {"passed": False, "not_run": why}
+            continue
+        try:
+            checks[runtime] = fidelity.check_target(
+                "onnx", runtime, path, sets, fid, names, attribute_labels=list(params.labels.attribute_parents),
+                max_frigate_recall_drop=params.export.max_frigate_recall_drop)
+        except Exception as exc:  # the runtime could not load or run it: that detector is left out
+            log.exception("ONNX model on %s failed", runtime)
+            checks[runtime] = {"passed": False, "failures": [f"onnx on {runtime}: {type(exc).__name__}: {exc}"]}
+        if checks[runtime]["passed"]:
+            supported.append(runtime)
+    meta = {"model": "model.onnx", "info": "model.onnx.json", "model_type": params.export.onnx_model_type,
+            "opset": onnx_export.OPSET, "checks": checks, "supportedDetectors": supported}
+    if not supported:
+        failures = [f for c in checks.values() for f in c.get("failures", [])]
+        if not failures:  # no runtime to check it with: never ship an unchecked model
+            return {**meta, "status": "not_built", "model": None, "info": None,
+                    "reason": "; ".join(f"{r}: {c['not_run']}" for r, c in checks.items())}
+        log.warning("ONNX MODEL REFUSED:\n  %s", "\n  ".join(failures))
+        return {**meta, "status": "refused", "reason": "; ".join(failures), "model": None, "info": None}
+    info = onnx_export.frigate_info(size, names, supported, params.export.onnx_model_type)
+    atomic.write_bytes(out_dir / "model.onnx", path.read_bytes())
+    atomic.write_json(out_dir / "model.onnx.json", info)
+    return {**meta, "status": "built", "model_sha256": file_sha256(out_dir / "model.onnx")}
 
 
 def _tracked_boxes(datasets: list[Dataset], params: Params) -> dict[str, list]:
@@ -161,6 +225,17 @@ def summary_markdown(meta: dict) -> str:
              + (f"#{fb['index']} {fb['op']} ({fb['reason']})" if fb else "none"),
              f"- Edge TPU compile: **{e['status']}**" + (f" - {e['reason']}" if e.get("reason") else ""),
              f"- Edge TPU runtime: {e['runtime']['status']}"]
+    o = meta.get("onnx", {})
+    if o.get("status") == "built":
+        lines.append(f"- `model.onnx` ({o['model_type']}, opset {o['opset']}): checked on "
+                     f"{', '.join(o['supportedDetectors'])} (Frigate detectors it is published for)")
+    else:
+        lines.append(f"- ONNX: **{o.get('status')}** - {o.get('reason')}")
+    for runtime, c in o.get("checks", {}).items():
+        for name, r in c.get("sets", {}).items():
+            lines.append(f"- {name}, Frigate path at min_score {r['min_score']}: ONNX on {runtime} recall "
+                         f"{fidelity.fmt(r['recall'])} vs float {fidelity.fmt(r['float_recall'])}, false / 100 "
+                         f"regions {fidelity.fmt(r['false_per_100_regions'])}")
     for name, s in f["sets"].items():
         lines.append(f"- {name}: int8 mAP {fidelity.fmt(s['int8']['map'])} vs float "
                      f"{fidelity.fmt(s['float']['map'])} "

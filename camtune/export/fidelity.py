@@ -3,6 +3,8 @@ own scorer (`camtune.evaluation.score_model`, pycocotools).
 
 Both models come from the same SavedModel with the same `TFLite_Detection_PostProcess` and run
 through the same Frigate-style runner, so the difference is the quantization alone.
+`check_target` holds another target (the ONNX model, per runtime) to the float model's
+Frigate-path recall on the same regions.
 """
 from __future__ import annotations
 
@@ -26,12 +28,13 @@ def tflite_map(model_path: str | Path, ds: Dataset, label_names: Sequence[str]) 
 
 
 def frigate_recall(model_path: str | Path, ds: Dataset, label_names: Sequence[str],
-                   attribute_labels: Sequence[str], min_score: float = 0.5) -> dict:
-    """The TFLite model through Frigate's path (`camtune.evaluation.score_frigate_path`): regions
-    around the set's objects and motion-like regions on negatives, the detector's floor, the merge."""
+                   attribute_labels: Sequence[str], min_score: float = 0.5, kind: str = "tflite") -> dict:
+    """A model (`kind` as `camtune.evaluation.score_frigate_path` takes it) through Frigate's path:
+    regions around the set's objects and motion-like regions on negatives, the detector's floor,
+    the merge."""
     from camtune.evaluation import score_frigate_path
 
-    return score_frigate_path("tflite", model_path, ds, label_names, attribute_labels, min_score)["overall"]
+    return score_frigate_path(kind, model_path, ds, label_names, attribute_labels, min_score)["overall"]
 
 
 def compare(int8_model: str | Path, float_model: str | Path, sets: dict[str, Dataset],
@@ -70,3 +73,27 @@ def compare(int8_model: str | Path, float_model: str | Path, sets: dict[str, Dat
     if failures:
         raise StepFailed("int8 quantization lost too much accuracy:\n  " + "\n  ".join(failures))
     return report
+
+
+def check_target(target: str, kind: str, model_path: str | Path, sets: dict[str, Dataset], reference: dict,
+                 label_names: Sequence[str], *, attribute_labels: Sequence[str], max_frigate_recall_drop: float) -> dict:
+    """Another export target (`kind`: "onnx" or "openvino", the runtime Frigate's detector uses) on
+    the same Frigate-path regions as the float reference in `reference` (`compare`'s report).
+    Returns {"passed", "sets": {name: figures}, "failures": [...]}; the caller decides what a
+    failure refuses (a target, not the whole export)."""
+    out: dict = {"target": target, "runtime": kind, "sets": {}, "failures": []}
+    for name, ds in sets.items():
+        ref = reference["sets"][name]["frigate"]
+        got = frigate_recall(model_path, ds, label_names, attribute_labels, ref["min_score"], kind=kind)
+        drop = (ref["float_recall"] or 0.0) - (got["recall"] or 0.0)
+        out["sets"][name] = {"min_score": ref["min_score"], "recall": got["recall"],
+                             "float_recall": ref["float_recall"], "int8_recall": ref["int8_recall"],
+                             "recall_drop": drop, "objects": got["objects"], "regions": got["regions"],
+                             "false_per_100_regions": got["false_per_100_regions"],
+                             "float_false_per_100_regions": ref["float_false_per_100_regions"]}
+        if drop > max_frigate_recall_drop:
+            out["failures"].append(f"{target} on {kind}, {name}: Frigate-path recall {fmt(got['recall'])} vs "
+                                   f"float {fmt(ref['float_recall'])} at min_score {ref['min_score']} (drop "
+                                   f"{drop:.4f} > export.max_frigate_recall_drop {max_frigate_recall_drop})")
+    out["passed"] = not out["failures"]
+    return out

@@ -431,10 +431,12 @@ def lineage(params: Params, gate: dict | None, export: dict | None) -> dict:
             except Exception as exc:  # noqa: BLE001
                 out["notes"].append(f"base model id not available: {exc}")
     # the published id is derived from the exported files: the same id publish gives this model
-    files = {n: EXPORT / n for n in ("model.tflite", "model_edgetpu.tflite", "labelmap.txt") if (EXPORT / n).is_file()}
+    files = {n: EXPORT / n for n in provenance.MODEL_ID_FILES if (EXPORT / n).is_file()}
     out["model_id"] = provenance.content_model_id(params.user.id, files) if "model.tflite" in files else None
     out["edgetpu"] = (export or {}).get("edgetpu") or {}
     out["edgetpu_compiled"] = out["edgetpu"].get("status") == "compiled" and "model_edgetpu.tflite" in files
+    out["onnx"] = (export or {}).get("onnx") or {}
+    out["onnx_built"] = out["onnx"].get("status") == "built" and "model.onnx" in files
     # the params the previous published model was trained with (the gate's registry baseline)
     baseline = (gate or {}).get("baseline")
     out["previous_model"] = None

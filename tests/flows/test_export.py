@@ -16,7 +16,8 @@ def test_export_flow_writes_frigate_model_and_reports(export_run):
     assert out == json.loads(json.dumps(meta, default=str, sort_keys=True))
     # no compiler here: no Edge TPU twin, said loudly in the report and the metadata
     assert sorted(p.name for p in out_dir.iterdir()) == [
-        "compatibility.json", "compatibility.md", "export.json", "labelmap.txt", "model.tflite"]
+        "compatibility.json", "compatibility.md", "export.json", "labelmap.txt", "model.onnx", "model.onnx.json",
+        "model.tflite"]
     assert not list(out_dir.parent.glob(".export.*"))  # atomic: no temp folder left behind
     assert out["edgetpu"]["status"] == "skipped" and "NO Edge TPU model" in out["edgetpu"]["reason"]
     assert out["edgetpu"]["runtime"]["status"] == "not_run"
@@ -42,6 +43,17 @@ def test_export_flow_writes_frigate_model_and_reports(export_run):
     fr = fid["sets"]["user_holdout"]["frigate"]
     assert fr["min_score"] == 0.5 and fr["regions"] >= 3 and fr["recall_drop"] <= fid["max_frigate_recall_drop"]
     assert out["representative_inputs"].startswith("Frigate-style regions")
+
+    # the ONNX target, checked on both of Frigate's runtimes on the same regions against the float model
+    o = out["onnx"]
+    assert o["status"] == "built" and o["model_type"] == "yolonas" and o["supportedDetectors"] == ["onnx", "openvino"]
+    for runtime in ("onnx", "openvino"):
+        c = o["checks"][runtime]
+        assert c["passed"] and set(c["sets"]) == {"user_holdout", "global_eval"}
+        r = c["sets"]["user_holdout"]
+        assert r["float_recall"] == fr["float_recall"] and r["regions"] == fr["regions"]
+        assert r["recall_drop"] <= fid["max_frigate_recall_drop"]
+    assert out["targets"] == ["tflite", "edgetpu", "onnx"]
 
 
 @pytest.fixture
@@ -77,3 +89,21 @@ def test_labels_that_do_not_match_the_model_are_refused(export_run, workdir):
     with pytest.raises(StepFailed, match=r"labels.json: the model's label map \['person'\] differs"):
         build.export(params, workdir / "out")
     assert not (workdir / "out").exists()
+
+
+def test_a_target_that_cannot_be_built_says_why_and_blocks_nothing(export_run, workdir):
+    """The ONNX target alone, as export runs it after the TFLite: a broken model folder is
+    'not_built' with the reason; a target left out of export.targets is 'skipped'."""
+    from camtune import config
+    from camtune.export import build
+
+    params = config.load(config.ROOT / "params.yaml", export_run.overrides)
+    (workdir / "broken").mkdir()
+    got = build._onnx_target({"tflite", "onnx"}, workdir / "broken", workdir / "work", workdir / "out",
+                             params, {}, export_run.meta["fidelity"])
+    assert got["status"] == "not_built" and "conversion failed" in got["reason"] and "broken" in got["reason"]
+    assert not (workdir / "out").exists()
+    got = build._onnx_target({"tflite"}, workdir / "broken", workdir / "work", workdir / "out", params, {}, {})
+    assert got == {"status": "skipped", "reason": "not in export.targets"}
+    with pytest.raises(config.ConfigError, match="export.targets must include tflite"):
+        config.load(config.ROOT / "params.yaml", {"export.targets": ["onnx"]})

@@ -183,7 +183,7 @@ def test_same_inputs_same_bytes(prefect_server, run_dir, monkeypatch):
     assert b"Generated 2026-01-01 00:00 UTC" in first[Path("artifacts/report/index.html")]
 
 
-def test_lineage_diffs_params_against_the_previous_published_model(tmp_path, tiny_tflite, monkeypatch):
+def test_lineage_diffs_params_against_the_previous_published_model(tmp_path, tiny_tflite, tiny_onnx, monkeypatch):
     """A real publish into a local registry, then a run with one param changed: the page's
     lineage names the previous model and the changed param, and the ids publish uses."""
     from camtune import config, publishing
@@ -193,18 +193,20 @@ def test_lineage_diffs_params_against_the_previous_published_model(tmp_path, tin
 
     monkeypatch.chdir(tmp_path)
     before = config.load(PARAMS, {"publish.registry.root": str(tmp_path / "registry")})
-    make_publish_inputs(tmp_path, tiny_tflite, user_id=before.user.id)
+    make_publish_inputs(tmp_path, tiny_tflite, user_id=before.user.id, onnx=tiny_onnx)
     registry = open_registry(before.publish.registry)
     receipt = publishing.upload(publishing.prepare(before, tmp_path / "staging"), registry)
 
     now = config.load(PARAMS, {"publish.registry.root": str(tmp_path / "registry"), "training.finetune.steps": 7})
-    out = lineage(now, {"baseline": f"registry:{receipt['model_id']}"}, {"edgetpu": {"status": "compiled"}})
+    out = lineage(now, {"baseline": f"registry:{receipt['model_id']}"},
+                  {"edgetpu": {"status": "compiled"},
+                   "onnx": {"status": "built", "model_type": "yolonas", "supportedDetectors": ["onnx", "openvino"]}})
     assert out["previous_model"] == receipt["model_id"]
     assert [d["key"] for d in out["params_diff"]] == ["training.finetune.steps"]
     assert out["params_diff"][0]["previous"] == str(before.training.finetune.steps)
     assert out["params_diff"][0]["current"] == "7"
     # the same model files -> the id publish gave them; the base id publish recorded
-    assert out["model_id"] == receipt["model_id"] and out["edgetpu_compiled"]
+    assert out["model_id"] == receipt["model_id"] and out["edgetpu_compiled"] and out["onnx_built"]
     assert out["base_id"] == registry.model(before.user.id, receipt["model_id"])["base_id"]
     assert out["git"] is not None and out["notes"] == []
 
