@@ -58,6 +58,8 @@ def publish_model(params_path: str = "params.yaml", overrides: dict | None = Non
         markdown=(f"# Model {receipt['model_id']} for {receipt['user_id']}: {verb}\n\n"
                   f"Index: {receipt['index']}\n\n| file | sha256 | bytes | uri |\n|---|---|---|---|\n{rows}\n"),
         description="registry receipt")
+    if not receipt.get("promoted", True):  # recorded, but the user keeps the model they run (docs/incumbent.md)
+        verb += f" but NOT promoted ({receipt['not_promoted_reason']})"
     print(f"{verb}: model {receipt['model_id']} -> {receipt['index']} (receipt: {path})")
     return receipt
 
