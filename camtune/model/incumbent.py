@@ -59,7 +59,8 @@ def check_frigate_tflite(path: str | Path) -> int:
             or ins[0]["shape"][0] != 1 or ins[0]["shape"][3] != 3 or ins[0]["shape"][1] != ins[0]["shape"][2]:
         got = [(d["dtype"].__name__, d["shape"].tolist()) for d in ins]
         raise StepFailed(f"{path}: {what}: it needs one uint8 [1, S, S, 3] input, has {got}")
-    if len(outs) != 4 or any(d["dtype"].__name__ != "float32" for d in outs) or len(outs[3]["shape"]) != 1:
+    # (TFLite_Detection_PostProcess's output shapes are only known once tensors are allocated)
+    if len(outs) != 4 or any(d["dtype"].__name__ != "float32" for d in outs):
         got = [(d["dtype"].__name__, d["shape"].tolist()) for d in outs]
         raise StepFailed(f"{path}: {what}: it needs four float32 outputs (boxes, classes, scores, count), "
                          f"has {got}")
