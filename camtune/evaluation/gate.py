@@ -304,10 +304,18 @@ def _fmt_check(c: Check) -> str:
     return f"{c.name} {c.verdict}" + (f" {c.point:+.3f}{iv}" if c.point is not None else "")
 
 
+def _not_worse(c: Check) -> bool:
+    """Passed, or cannot fail: an incumbent at (about) zero cannot be beaten by more than the
+    tolerance (e.g. Frigate's stock model on a label it never saw at night), so the tuned model is
+    not worse than it, though nothing is learned about how much better."""
+    return c.verdict == "passed" or (c.verdict == "uninformative" and c.kind == "drop" and c.baseline is not None
+                                     and c.threshold <= -c.baseline + 1e-9)
+
+
 def decide_incumbent(overall: list[Check], cameras: dict[str, list[Check]], gate: GateParams) -> dict:
     """The promotion verdict against the incumbent from its judged checks:
     `worse` when an overall check failed, or a camera's did and `incumbent_camera_blocks`;
-    else `not_worse` when the user holdout's recall check passed and no overall check is open;
+    else `not_worse` when the user holdout's recall check passed (or cannot fail) and no overall check is open;
     else `inconclusive`. Worse cameras are named either way."""
     failed = [c for c in overall if c.verdict == "failed"]
     worse_cams = sorted(cam for cam, cs in cameras.items() if any(c.verdict == "failed" for c in cs))
@@ -324,7 +332,7 @@ def decide_incumbent(overall: list[Check], cameras: dict[str, list[Check]], gate
         why += cams_note
         if not failed:
             why += " (evaluate.gate.incumbent_camera_blocks)"
-    elif open_ or user_recall is None or user_recall.verdict != "passed":
+    elif open_ or user_recall is None or not _not_worse(user_recall):
         verdict = "inconclusive"
         why = ("too little evidence to tell it from the incumbent: "
                + "; ".join(_fmt_check(c) for c in (open_ or ([user_recall] if user_recall else overall))) + cams_note)
