@@ -36,6 +36,12 @@ def metrics_json(results: dict, gate: dict, frigate: dict | None = None) -> dict
     min_score), recall_fixed (evaluate.frigate_path.report_min_score), false_per_100_regions,
     objects, regions} (tracked labels)."""
     out: dict = {"blessed": bool(gate["blessed"]), "verdict": gate["verdict"], "gate_baseline": gate["baseline"]}
+    inc = gate.get("incumbent")
+    if inc is not None:  # against the model the user runs now (docs/incumbent.md)
+        out["promote"] = bool(gate.get("promote"))
+        out["incumbent"] = {"verdict": inc.get("verdict"), "name": inc.get("name"),
+                            **{f"{s}_{m}_recall": v.get(m, {}).get("recall")
+                               for s, v in (inc.get("sets") or {}).items() for m in ("tuned", "incumbent")}}
     for model, sets in results.items():
         out[model] = {
             s: {"map": _r(m.get("map")), "map50": _r(m.get("map50")), "images": m.get("images"),
