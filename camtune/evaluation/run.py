@@ -165,7 +165,8 @@ class Evaluation:
 
     def regate(self, gate_params) -> dict:
         """gate.json for other gate params (another seed, confidence, thresholds) on the same
-        detections: only the bootstrap and the checks run again (the COCO and Frigate-path ones)."""
+        detections: only the bootstrap and the checks run again (the COCO and Frigate-path ones;
+        the comparison with the incumbent is the stage's, carried over as it was)."""
         return with_incumbent(gate.decide(self.results["tuned"], self.results[self.side], gate_params,
                                           self.baseline, _draw(self.paired, gate_params), self.set_info,
                                           extra_specs=_frigate_specs(self.paired, gate_params)), self.incumbent)

@@ -115,7 +115,9 @@ def verdict_sentence(gate: dict | None, validation: dict | None) -> str:
                     f"and run again.")
         return "No verdict yet: the evaluate stage has not run (run `dvc repro`)."
     baseline = gate.get("baseline", "base")
-    against = ("the base model (you have no published model yet)" if baseline == "base"
+    inc = gate.get("incumbent") if isinstance(gate.get("incumbent"), dict) else None
+    against = ("the base model it was fine-tuned from" if baseline == "base" and inc is not None
+               else "the base model (you have no published model yet)" if baseline == "base"
                else f"your last published model ({str(baseline).removeprefix('registry:')})")
     checks = gate.get("checks") or []
     if verdict == "blessed":
