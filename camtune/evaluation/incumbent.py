@@ -167,9 +167,10 @@ def _diff(c: dict | None, scale: float = 100.0) -> str:
     (false_free's drop x -100 = the increase in false detections per 100 regions)."""
     if not c or c.get("point") is None:
         return "n/a"
-    lo, hi = sorted(scale * v for v in c["interval"]) if c.get("interval") else (None, None)
+    # (+ 0.0: no "-0.0" for a false-free share that did not move)
+    lo, hi = sorted(scale * v + 0.0 for v in c["interval"]) if c.get("interval") else (None, None)
     iv = f" [{lo:+.1f}, {hi:+.1f}]" if lo is not None else ""
-    return f"{scale * c['point']:+.1f}{iv}"
+    return f"{scale * c['point'] + 0.0:+.1f}{iv}"
 
 
 def markdown(section: dict) -> list[str]:

@@ -186,10 +186,10 @@ def _diff_text(c: dict | None, scale: float) -> str:
     the drop of the false-free share x -100)."""
     if not isinstance(c, dict) or not isinstance(c.get("point"), (int, float)):
         return "n/a"
-    text = f"{scale * c['point']:+.1f}"
+    text = f"{scale * c['point'] + 0.0:+.1f}"  # + 0.0: never "-0.0"
     iv = c.get("interval")
     if isinstance(iv, list) and len(iv) == 2:
-        lo, hi = sorted(scale * v for v in iv)
+        lo, hi = sorted(scale * v + 0.0 for v in iv)
         text += f" [{lo:+.1f}, {hi:+.1f}]"
     return text
 
