@@ -9,7 +9,7 @@ import json
 from camtune.evaluation.incumbent import compare
 from camtune.evaluation.run import with_incumbent
 from tests.evaluation.test_incumbent import GATE, NAMES, ATTRS, _inc, _runs
-from tests.reporting.test_report import PARAMS, _check_page, _overrides, _render
+from tests.reporting.test_report import _check_page, _overrides, _render
 
 
 def test_page_shows_the_incumbent_per_camera_and_a_worse_camera(prefect_server, run_dir):
@@ -29,7 +29,7 @@ def test_page_shows_the_incumbent_per_camera_and_a_worse_camera(prefect_server, 
     path.write_text(json.dumps(gate))
     out = _render(overrides=_overrides(params))
     page = _check_page(root)
-    text = " ".join(page.text)
+    text = " ".join(" ".join(page.text).split())
     assert "Against the model you run now" in text and "file:stock.tflite" in text
     assert "camera garage (worse)" in text and "camera porch" in text
     assert "Not promoted" in text and "worse than the incumbent" in out["sentence"]
@@ -38,4 +38,3 @@ def test_page_shows_the_incumbent_per_camera_and_a_worse_camera(prefect_server, 
     assert rows, "the worse camera's row is marked"
     # recall with its interval: the tuned model found none of garage's 15 people, the incumbent all
     assert "0% [0, 0]" in text and "100% [100, 100]" in text
-    assert PARAMS
