@@ -300,6 +300,15 @@ class GateParams(_Section):
         "an inconclusive check reports how many images would resolve a difference this big"))
     min_images: int = Field(10, ge=1, description=(
         "a set with fewer images is too small for a bootstrap interval: its checks are inconclusive"))
+    # the incumbent (evaluate.incumbent, the model the user runs now): tuned vs incumbent on the
+    # Frigate path; worse beyond these -> recorded in the registry but not promoted (docs/incumbent.md)
+    incumbent_max_recall_drop: float = Field(0.1, ge=0, le=1, description=(
+        "tuned Frigate-path recall may be at most this below the incumbent's (user holdout, global set, "
+        "each camera); export.max_frigate_recall_drop is taken off it (the tuned side is scored in float)"))
+    incumbent_max_false_increase: float = Field(10.0, ge=0, description=(
+        "tuned false detections per 100 regions may be at most this above the incumbent's"))
+    incumbent_camera_blocks: bool = Field(True, description=(
+        "one camera measurably worse than the incumbent alone keeps the model from being promoted"))
 
 
 class ThresholdParams(_Section):
@@ -326,6 +335,20 @@ class FrigatePathParams(_Section):
     report_min_score: float = Field(0.5, ge=0.4, le=1, description="a fixed min_score reported beside the advised one")
 
 
+class IncumbentParams(_Section):
+    """The model the user runs now, compared with the tuned one (docs/incumbent.md)."""
+    source: Literal["registry", "file", "none"] = Field("registry", description=(
+        "registry: the user's newest promoted model; file: `model` + `labelmap`; none: no comparison"))
+    model: str | None = Field(None, description="source file: a TFLite in Frigate's contract (e.g. Frigate's /cpu_model.tflite)")
+    labelmap: str | None = Field(None, description="source file: its labelmap.txt (e.g. Frigate's /labelmap.txt)")
+
+    @model_validator(mode="after")
+    def _file_needs_paths(self) -> "IncumbentParams":
+        if self.source == "file" and not (self.model and self.labelmap):
+            raise ValueError("evaluate.incumbent.source file needs evaluate.incumbent.model and .labelmap")
+        return self
+
+
 class EvaluateParams(_Section):
     iou_type: Literal["bbox"] = "bbox"
     shards: int = Field(1, ge=1, description="prediction shards per model and set (fan-out unit)")
@@ -333,6 +356,7 @@ class EvaluateParams(_Section):
     gate: GateParams = GateParams()
     thresholds: ThresholdParams = ThresholdParams()
     frigate_path: FrigatePathParams = FrigatePathParams()
+    incumbent: IncumbentParams = IncumbentParams()
 
 
 class EdgeTPUParams(_Section):

@@ -245,9 +245,23 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = artifacts.EXPOR
             "verdict": verdict, "allowed_by": "publish.allow_inconclusive",
             "warning": f"NOT BLESSED: the gate was {verdict} ({gate.get('summary', '')}); published "
                        f"because the user accepted the risk"}
+    metadata["promotion"] = promotion(gate, params.publish.allow_inconclusive)
     files["metadata.json"] = atomic.write_json(staging / "metadata.json", metadata)
     return Plan(user_id=user_id, model_id=model_id, files=files, metadata=metadata, lineage=lineage,
                 base_id=base_id, base_files=base_files, base_metadata=base_meta)
+
+
+def promotion(gate: dict, allow_inconclusive: bool = False) -> dict:
+    """Is the published model made the user's current one? Not when it is worse than the incumbent
+    (the model the user runs now; docs/incumbent.md), nor when that comparison is inconclusive
+    unless `publish.allow_inconclusive`. Such a model is still recorded in the registry, with the
+    reason, but never installed by default nor taken as the next incumbent."""
+    inc = gate.get("incumbent") or {}
+    v = inc.get("verdict", "none")
+    promoted = v in ("not_worse", "none") or (v == "inconclusive" and allow_inconclusive)
+    reason = (inc.get("summary") or "no incumbent compared") if promoted else \
+        f"{'worse than' if v == 'worse' else 'inconclusive against'} the incumbent {inc.get('name')}: {inc.get('summary')}"
+    return {"promoted": promoted, "incumbent": inc.get("name"), "incumbent_verdict": v, "reason": reason}
 
 
 def upload(plan: Plan, registry: Registry) -> dict:
@@ -281,12 +295,17 @@ def upload(plan: Plan, registry: Registry) -> dict:
             "detectors": sorted(detector_table(plan.metadata["variants"])),
             "files": written,
         }
+        promo = plan.metadata.get("promotion") or {"promoted": True}
+        entry["promoted"] = promo["promoted"]
+        if not promo["promoted"]:
+            entry["not_promoted_reason"] = promo["reason"]
         entry, created = registry.commit(plan.user_id, entry)
     files = {n: {**info, "uri": registry.store.uri(registry._entry_key(plan.user_id, entry, n))}
              for n, info in entry["files"].items()}
     return {"user_id": plan.user_id, "model_id": plan.model_id, "created": created,
             "index": registry.uri(f"users/{plan.user_id}/index.json"),
             "published_at": entry["published_at"], "files": files, "base": base,
+            "promoted": entry.get("promoted", True), "not_promoted_reason": entry.get("not_promoted_reason"),
             # which file for which Frigate detector, and the config lines that load it
             "frigate": detector_table(plan.metadata["variants"])}
 
@@ -309,10 +328,14 @@ def install(registry: Registry, user_id: str, dest_dir: str | Path, *, model_id:
     if detector not in DETECTORS:
         raise StepFailed(f"detector {detector!r}: one of {', '.join(DETECTORS)}")
     if model_id is None:
-        latest = registry.latest_model(user_id)
+        # the current model: a newer one that was not promoted (worse than it) is never installed
+        latest = registry.current_model(user_id)
         if latest is None:
             raise StepFailed(f"user {user_id!r} has no published model in {registry.uri(f'users/{user_id}/index.json')}")
         model_id = latest["model_id"]
+    elif registry.model(user_id, model_id).get("promoted", True) is False:
+        raise StepFailed(f"model {model_id!r} of user {user_id!r} was not promoted: "
+                         f"{registry.model(user_id, model_id).get('not_promoted_reason')}; it is not installed")
     metadata = registry.read_json(user_id, model_id, "metadata.json")
     variant = metadata.get("variants", {}).get(DETECTORS[detector])
     if variant is None or detector not in variant["supportedDetectors"]:

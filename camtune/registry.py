@@ -336,6 +336,12 @@ class Registry:
         models = self.models(user_id)
         return models[-1] if models else None
 
+    def current_model(self, user_id: str) -> dict | None:
+        """The model the user runs: the newest entry not recorded as `"promoted": false` (a model
+        worse than its incumbent is kept in the index, never installed by default; docs/incumbent.md)."""
+        models = [m for m in self.models(user_id) if m.get("promoted", True) is not False]
+        return models[-1] if models else None
+
     def model(self, user_id: str, model_id: str) -> dict:
         for entry in self.models(user_id):
             if entry.get("model_id") == model_id:

@@ -1,5 +1,6 @@
-"""evaluate: base vs tuned (and the user's last blessed model) on the global set and the user's
-holdout, the blessing gate, Frigate threshold advice, report. `python -m flows.evaluate`.
+"""evaluate: base vs tuned on the global set and the user's holdout, the blessing gate, the tuned
+model against the incumbent (the model the user runs now: docs/incumbent.md), Frigate threshold
+advice, report. `python -m flows.evaluate`.
 
 The step is `camtune.evaluation.evaluate`; this flow fans the predictions out as Prefect tasks
 (`evaluate.shards` per model and set, on the task runner `pipeline.task_runner` picks)."""
@@ -36,10 +37,11 @@ def frigate_shard(kind: str, model: str, source: str, image_ids: list[int], labe
 def _frigate_fanned_out(n_shards: int, label_names: list[str], attribute_labels: list[str], motion_boxes: int):
     from camtune.evaluation.frigate_path import ImageRun
 
-    def run(kind, model: Path, ds) -> list:
+    def run(kind, model: Path, ds, labels: list[str] | None = None) -> list:
+        # `labels`: the model's own label map (an incumbent's, e.g. Frigate's 90 COCO labels)
         ids = ds.images["id"].astype(int).tolist()
-        futures = [frigate_shard.submit(kind, str(model), str(ds.root), part, label_names, attribute_labels,
-                                        motion_boxes) for part in shards(ids, n_shards)]
+        futures = [frigate_shard.submit(kind, str(model), str(ds.root), part, list(labels or label_names),
+                                        attribute_labels, motion_boxes) for part in shards(ids, n_shards)]
         return [ImageRun.from_dict(d) for f in futures for d in f.result()]
     return run
 
@@ -68,7 +70,10 @@ def evaluate_model(params_path: str = "params.yaml", overrides: dict | None = No
     create_table_artifact(key="evaluate-per-class-ap", table=per_class_rows(result.results, "global"),
                           description="per-class AP on the global evaluation set (null: no ground truth)")
     log.info("gate: %s (baseline %s)", result.verdict.summary(), result.baseline)
+    inc = result.incumbent
+    log.info("incumbent %s: %s — %s", inc.get("name") or "(none)", inc.get("verdict"), inc.get("summary"))
     return {"verdict": result.verdict.verdict, "blessed": result.verdict.blessed,
+            "promote": result.verdict.data.get("promote"), "incumbent": inc.get("verdict"),
             "failed": list(result.verdict.failed), "metrics": result.metrics}
 
 

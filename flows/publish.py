@@ -62,6 +62,8 @@ def publish_model(params_path: str = "params.yaml", overrides: dict | None = Non
                   f"Install with `python -m flows.publish --install-to DIR --detector <detector>`, then:\n\n"
                   f"{configs}"),
         description="registry receipt")
+    if not receipt.get("promoted", True):  # recorded, but the user keeps the model they run (docs/incumbent.md)
+        verb += f" but NOT promoted ({receipt['not_promoted_reason']})"
     print(f"{verb}: model {receipt['model_id']} -> {receipt['index']} (receipt: {path})")
     return receipt
 

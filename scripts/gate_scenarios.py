@@ -11,6 +11,14 @@ refuse the planted failures, and never refuse a model compared with itself.
 | forgetting | no replay, a long fine-tune at a higher rate | not_blessed on global_drop |
 | tiny | the healthy model judged on a 3-image user holdout | inconclusive |
 | noise | the base model against itself, one bootstrap seed ("salt") per seed | never not_blessed |
+| worse_than_incumbent | the user runs the healthy fine-tune (int8, from the registry); the new model is barely fine-tuned | incumbent: worse (not promoted) |
+| better_than_incumbent | the user runs the barely fine-tuned model (int8, from the registry); the new model is the healthy one | incumbent: not_worse |
+
+The incumbent scenarios (docs/incumbent.md) judge the comparison with the model the user runs now:
+the incumbent is exported to int8 by the real export step (`camtune.export.build.export`, its
+fidelity limits lifted: the incumbent's quantization is not under test) and published into a
+scenario-local registry with its lineage, so evaluate finds it as it would in production. Their
+verdict column is the incumbent comparison's (`gate.json` "incumbent"), not the blessing.
 
 The noise scenario asks whether the comparisons refuse a model for noise alone, so its absolute
 floors are off (0): a base that finds under half of the user's objects is rightly refused by
@@ -38,9 +46,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SCENARIOS = ("healthy", "overfit", "label_shift", "forgetting", "tiny", "noise")
+SCENARIOS = ("healthy", "overfit", "label_shift", "forgetting", "tiny", "noise", "worse_than_incumbent",
+             "better_than_incumbent")
 EXPECTED = {"healthy": "blessed", "overfit": "not_blessed", "label_shift": "not_blessed",
-            "forgetting": "not_blessed", "tiny": "inconclusive", "noise": "not not_blessed"}
+            "forgetting": "not_blessed", "tiny": "inconclusive", "noise": "not not_blessed",
+            "worse_than_incumbent": "incumbent: worse", "better_than_incumbent": "incumbent: not_worse"}
+# incumbent scenario -> (the new model's fine-tune, the incumbent's fine-tune)
+INCUMBENT = {"worse_than_incumbent": ("barely", "healthy"), "better_than_incumbent": ("healthy", "barely")}
 # the check (any of) that must be among the failed ones
 EXPECTED_CHECK = {"label_shift": ("class_drop[cat]", "class_loss[cat]"), "forgetting": ("global_drop",)}
 
@@ -75,6 +87,8 @@ def parse_args(argv=None):
     p.add_argument("--forget-steps", type=int, default=300)
     p.add_argument("--forget-lr", type=float, default=0.002)
     p.add_argument("--tiny-holdout", type=int, default=3)
+    p.add_argument("--barely-steps", type=int, default=10,
+                   help="the barely fine-tuned model of the incumbent scenarios (the healthy one has the default)")
     p.add_argument("--salts", type=int, default=3,
                    help="bootstrap seeds per scenario and seed (re-judged on the same detections)")
     p.add_argument("--reuse", type=Path, default=None, metavar="RUN",
@@ -228,6 +242,57 @@ class Run:
                      None if a.shift_replay else no_replay)
         if "forgetting" in wanted:
             finetune("forgetting", self.finetune_overrides(seed, a.forget_steps, a.forget_lr), no_replay)
+        if wanted & set(INCUMBENT):
+            finetune("healthy", common)
+            finetune("barely", self.finetune_overrides(
+                seed, a.barely_steps, params.training.finetune.learning_rate,
+                **{"training.finetune.warmup_steps": 0}))
+            for name in ("healthy", "barely"):
+                self.export_incumbent(seed, sd / name)
+
+    def export_incumbent(self, seed: int, d: Path) -> Path:
+        """The fine-tune in `d` exported to int8 by the real export step (d/incumbent_export), as
+        the model a user would run; its fidelity limits are lifted (not under test here)."""
+        from camtune import config
+        from camtune.export.build import export
+
+        out = d / "incumbent_export"
+        if (out / "model.tflite").exists():
+            return out
+        cwd = os.getcwd()
+        os.chdir(d)
+        try:
+            t = time.monotonic()
+            meta = export(config.load(self.params_path, {**self.common(seed), "export.max_map_drop": 1.0,
+                                                         "export.max_frigate_recall_drop": 1.0}), out)
+        finally:
+            os.chdir(cwd)
+        fid = {k: v.get("frigate") for k, v in meta.get("fidelity", {}).get("sets", {}).items()}
+        self.stamp(f"seed {seed}: {d.name} exported to int8 in {time.monotonic() - t:.0f} s; fidelity {fid}")
+        return out
+
+    def publish_incumbent(self, seed: int, d: Path, src: Path) -> Path:
+        """`src`'s int8 export as the user's current model in a registry of the scenario's own,
+        with its lineage (the user images it trained on), through the registry's own API."""
+        from camtune import config
+        from camtune.config import RegistryParams
+        from camtune.registry import open_registry
+
+        root = d / "registry"
+        reg = open_registry(RegistryParams(kind="local", root=str(root)))
+        user_id = config.load(self.params_path, self.common(seed)).user.id
+        model_id = f"incumbent-{src.name}"
+        if reg.current_model(user_id) is None:
+            trained_on = json.loads((src / "artifacts/finetune/trained_on.json").read_text())
+            lineage = d / "incumbent_lineage.json"
+            lineage.write_text(json.dumps({"user_id": user_id, "model_id": model_id,
+                                           "image_ids": sorted(trained_on["user"]["image_ids"])}))
+            files = {n: reg.put_model_file(user_id, model_id, n, p) for n, p in (
+                ("model.tflite", src / "incumbent_export/model.tflite"),
+                ("labelmap.txt", src / "incumbent_export/labelmap.txt"), ("lineage.json", lineage))}
+            reg.commit(user_id, {"model_id": model_id, "blessed": True, "verdict": "blessed", "promoted": True,
+                                 "files": {n: {"sha256": f["sha256"], "size": f["size"]} for n, f in files.items()}})
+        return root
 
     # ---------------------------------------------------------------- gate
     def gate(self, seed: int) -> None:
@@ -262,6 +327,18 @@ class Run:
                 if not (ft / "model").exists():
                     shutil.copytree(sd / "artifacts/train_base/model", ft / "model")
                 shutil.copy(sd / "healthy/artifacts/finetune/holdout.json", ft / "holdout.json")
+            if name in INCUMBENT:
+                new, old = INCUMBENT[name]
+                src = new
+                if not (sd / old / "incumbent_export/model.tflite").exists():
+                    self.stamp(f"seed {seed}: {name}: no incumbent ({old} not exported); skipped")
+                    continue
+                ft = d / "artifacts/finetune"
+                if not ft.exists() and (sd / new / "artifacts/finetune/model").exists():
+                    shutil.copytree(sd / new / "artifacts/finetune", ft, symlinks=True,
+                                    ignore=shutil.ignore_patterns("records*"))
+                overrides.update({"publish.registry.root": str(self.publish_incumbent(seed, d, sd / old)),
+                                  "evaluate.incumbent.source": "registry"})
             if not (d / "artifacts/finetune/model").exists():
                 self.stamp(f"seed {seed}: {name}: no model ({src} not trained); skipped")
                 continue
@@ -273,7 +350,9 @@ class Run:
                 os.chdir(sd)
             g = json.loads((d / artifacts.GATE).read_text())
             self.record(self.row(seed, name, g, params.evaluate.gate.seed))
-            self.stamp(f"seed {seed}: {name}: {g['verdict']} ({g.get('summary', '')})")
+            self.stamp(f"seed {seed}: {name}: {g['verdict']} ({g.get('summary', '')})"
+                       + (f"; incumbent {g['incumbent'].get('verdict')}, promote {g.get('promote')}"
+                          if name in INCUMBENT else ""))
             # other salts (bootstrap seeds) on the same detections: no prediction again
             for salt in range(1, a.salts):
                 gp = params.evaluate.gate.model_copy(update={"seed": params.evaluate.gate.seed + 1000 * salt})
@@ -288,6 +367,8 @@ class Run:
 
     @staticmethod
     def row(seed: int, name: str, g: dict, salt: int) -> dict:
+        if name in INCUMBENT:
+            return incumbent_row(seed, name, g, salt)
         checks = {c["name"]: c for c in g["checks"]}
         deciding = g.get("deciding") or []
         c = checks.get(deciding[0]) if deciding else None
@@ -301,6 +382,22 @@ class Run:
                 "expected": want + (f" ({' or '.join(EXPECTED_CHECK[name])})" if name in EXPECTED_CHECK else ""),
                 "verdict": g["verdict"], "deciding": ", ".join(deciding) or "-", "interval": interval,
                 "match": ok}
+
+
+def incumbent_row(seed: int, name: str, g: dict, salt: int) -> dict:
+    """The incumbent comparison's verdict, its user-holdout recall check, the worse cameras."""
+    inc = g.get("incumbent") or {}
+    checks = {c["name"]: c for c in inc.get("checks", [])}
+    c = checks.get("incumbent_user_recall")
+    want = EXPECTED[name].removeprefix("incumbent: ")
+    interval = "" if c is None or c.get("interval") is None else \
+        f"{c['point']:+.3f} [{c['interval'][0]:+.3f}, {c['interval'][1]:+.3f}] vs {c['threshold']:+.3f}"
+    deciding = ", ".join(inc.get("failed") or inc.get("inconclusive") or []) or "-"
+    cams = inc.get("worse_cameras") or []
+    return {"seed": seed, "salt": salt, "scenario": name, "expected": EXPECTED[name],
+            "verdict": f"incumbent: {inc.get('verdict')} (gate {g['verdict']}, promote {g.get('promote')})"
+                       + (f", worse camera {', '.join(cams)}" if cams else ""),
+            "deciding": deciding, "interval": interval, "match": inc.get("verdict") == want}
 
 
 def main(argv=None) -> int:

@@ -30,7 +30,9 @@ from camtune.config import GateParams
 from camtune.evaluation import bootstrap
 
 VERDICTS = ("blessed", "not_blessed", "inconclusive")
-SET_TITLES = {"user": "the user holdout", "global": "the global evaluation set"}
+SET_TITLES = {"user": "the user holdout", "global": "the global evaluation set",
+              "incumbent_user": "the user holdout (against the incumbent)",
+              "incumbent_global": "the global evaluation set (against the incumbent)"}
 
 
 @dataclass(frozen=True)
@@ -263,4 +265,95 @@ def frigate_tallies(images: list[dict]):
     objects = np.asarray([i["objects"] for i in images], dtype="float64")
     regions = np.asarray([i["regions"] for i in images], dtype="float64")
     false = np.minimum(np.asarray([i["false_detections"] for i in images], dtype="float64"), regions)
-    return RatioOfSums(ids, {"recall": (hits, objects), "false_free": (regions - false, regions)})
+    uncapped = np.asarray([i["false_detections"] for i in images], dtype="float64")
+    return RatioOfSums(ids, {"recall": (hits, objects), "false_free": (regions - false, regions),
+                             "false_rate": (uncapped, regions)})  # false_rate: for display (x 100)
+
+
+# ------------------------------------------------------------------ against the incumbent
+#
+# The incumbent is the model the user runs now (docs/incumbent.md). Its checks compare the tuned
+# model with it on the Frigate path, on the same regions and the same paired bootstrap as above; in
+# `Check` the incumbent is the "baseline" side. They do not bless or refuse the model: they decide
+# whether it is promoted (made the user's current model) once blessed.
+
+INCUMBENT_VERDICTS = ("not_worse", "worse", "inconclusive", "none")
+
+
+def incumbent_specs(gate: GateParams, fidelity_margin: float, key: str, title: str,
+                    name: str | None = None) -> list[CheckSpec]:
+    """Recall and false-detection checks of the tuned model against the incumbent on evidence set
+    `key`. The tuned side is the float model and the incumbent is int8: export refuses an int8 model
+    whose Frigate-path recall is more than `fidelity_margin` below its float twin, so the recall
+    tolerance is reduced by that margin (the published int8 model then meets the tolerance)."""
+    name = name or key
+    recall_thr = -(gate.incumbent_max_recall_drop - fidelity_margin)
+    return [
+        CheckSpec(f"{name}_recall", key, "recall", "drop", recall_thr,
+                  f"Frigate-path recall on {title} may be at most {gate.incumbent_max_recall_drop} below the "
+                  f"incumbent's, less the int8 fidelity margin {fidelity_margin} (tuned - incumbent >= "
+                  f"{recall_thr:+.3f})"),
+        CheckSpec(f"{name}_false", key, "false_free", "drop", -gate.incumbent_max_false_increase / 100.0,
+                  f"false detections per 100 regions on {title} may be at most "
+                  f"{gate.incumbent_max_false_increase} above the incumbent's"),
+    ]
+
+
+def _fmt_check(c: Check) -> str:
+    iv = f" [{c.interval[0]:+.3f}, {c.interval[1]:+.3f}]" if c.interval else ""
+    return f"{c.name} {c.verdict}" + (f" {c.point:+.3f}{iv}" if c.point is not None else "")
+
+
+def _not_worse(c: Check) -> bool:
+    """Passed, or cannot fail: an incumbent at (about) zero cannot be beaten by more than the
+    tolerance (e.g. Frigate's stock model on a label it never saw at night), so the tuned model is
+    not worse than it, though nothing is learned about how much better."""
+    return c.verdict == "passed" or (c.verdict == "uninformative" and c.kind == "drop" and c.baseline is not None
+                                     and c.threshold <= -c.baseline + 1e-9)
+
+
+def decide_incumbent(overall: list[Check], cameras: dict[str, list[Check]], gate: GateParams) -> dict:
+    """The promotion verdict against the incumbent from its judged checks:
+    `worse` when an overall check failed, or a camera's did and `incumbent_camera_blocks`;
+    else `not_worse` when the user holdout's recall check passed (or cannot fail) and no overall check is open;
+    else `inconclusive`. Worse cameras are named either way."""
+    failed = [c for c in overall if c.verdict == "failed"]
+    worse_cams = sorted(cam for cam, cs in cameras.items() if any(c.verdict == "failed" for c in cs))
+    cam_failed = [c for cam in worse_cams for c in cameras[cam] if c.verdict == "failed"]
+    open_ = [c for c in overall if c.verdict == "inconclusive"]
+    user_recall = next((c for c in overall if c.name == "incumbent_user_recall"), None)
+    cams_note = (f"; worse on camera{'s' if len(worse_cams) > 1 else ''} {', '.join(worse_cams)}: "
+                 + "; ".join(_fmt_check(c) for c in cam_failed)) if worse_cams else ""
+    if failed or (worse_cams and gate.incumbent_camera_blocks):
+        verdict = "worse"
+        why = "measurably worse than the incumbent"
+        if failed:
+            why += ": " + "; ".join(_fmt_check(c) for c in failed)
+        why += cams_note
+        if not failed:
+            why += " (evaluate.gate.incumbent_camera_blocks)"
+    elif open_ or user_recall is None or not _not_worse(user_recall):
+        verdict = "inconclusive"
+        why = ("too little evidence to tell it from the incumbent: "
+               + "; ".join(_fmt_check(c) for c in (open_ or ([user_recall] if user_recall else overall))) + cams_note)
+    else:
+        verdict = "not_worse"
+        why = ("not worse than the incumbent within tolerance: " + "; ".join(_fmt_check(c) for c in overall)
+               + (cams_note + " (not blocking: evaluate.gate.incumbent_camera_blocks is false)" if cams_note else ""))
+    advice = [c.resolve["advice"] for c in open_ if c.resolve] if verdict == "inconclusive" else []
+    return {"verdict": verdict, "summary": why, "worse_cameras": worse_cams, "advice": advice,
+            "failed": [c.name for c in failed + cam_failed], "inconclusive": [c.name for c in open_],
+            "checks": [c.as_dict() for c in overall]}
+
+
+def promotion(gate_json: dict, section: dict) -> tuple[bool, str]:
+    """(promote, why): a blessed model is promoted unless the incumbent comparison says worse or
+    cannot tell (publish.allow_inconclusive decides the latter at publish time)."""
+    v = section.get("verdict", "none")
+    if gate_json.get("verdict") != "blessed":
+        return False, f"the gate is {gate_json.get('verdict')}"
+    if v == "worse":
+        return False, f"worse than the incumbent {section.get('name')}: {section['summary']}"
+    if v == "inconclusive":
+        return False, f"inconclusive against the incumbent {section.get('name')}: {section['summary']}"
+    return True, section.get("summary") or "no incumbent"

@@ -36,6 +36,12 @@ def metrics_json(results: dict, gate: dict, frigate: dict | None = None) -> dict
     min_score), recall_fixed (evaluate.frigate_path.report_min_score), false_per_100_regions,
     objects, regions} (tracked labels)."""
     out: dict = {"blessed": bool(gate["blessed"]), "verdict": gate["verdict"], "gate_baseline": gate["baseline"]}
+    inc = gate.get("incumbent")
+    if inc is not None:  # against the model the user runs now (docs/incumbent.md)
+        out["promote"] = bool(gate.get("promote"))
+        out["incumbent"] = {"verdict": inc.get("verdict"), "name": inc.get("name"),
+                            **{f"{s}_{m}_recall": v.get(m, {}).get("recall")
+                               for s, v in (inc.get("sets") or {}).items() for m in ("tuned", "incumbent")}}
     for model, sets in results.items():
         out[model] = {
             s: {"map": _r(m.get("map")), "map50": _r(m.get("map50")), "images": m.get("images"),
@@ -203,10 +209,17 @@ def frigate_section(frigate: dict, advice: list[Advice]) -> list[str]:
 
 
 def markdown(results: dict, gate: dict, advice: list[Advice], *, user_id: str, frigate_yaml: str,
-             notes: list[str] = (), frigate: dict | None = None) -> str:
+             notes: list[str] = (), frigate: dict | None = None, incumbent: dict | None = None) -> str:
     verdict = gate["verdict"]
     lines = [f"# Evaluation of the tuned model for `{user_id}`", "",
              f"{VERDICT_WORDS[verdict]} Baseline: `{gate['baseline']}`. {gate['summary']}.", ""]
+    inc = gate.get("incumbent") or {}
+    if verdict == "blessed" and "promote" in gate:
+        lines += [("**Promoted**: once published it becomes your current model. " if gate["promote"] else
+                   "**Not promoted**: published, it is recorded in the registry but not made your current "
+                   "model nor installed. ") + gate["promotion"], ""]
+    elif inc.get("verdict") in ("worse", "inconclusive"):
+        lines += [f"Against the incumbent `{inc.get('name')}`: {inc['verdict'].replace('_', ' ')}.", ""]
     by_name = {c["name"]: c for c in gate["checks"]}
     for name in gate.get("deciding", []):
         c = by_name[name]
@@ -260,6 +273,10 @@ def markdown(results: dict, gate: dict, advice: list[Advice], *, user_id: str, f
             lines += _table([field, "images", *[f"{m} {k}" for m in models for k in ("mAP", "mAP@.5")]],
                             rows)
 
+    if incumbent is not None:
+        from camtune.evaluation.incumbent import markdown as incumbent_markdown
+
+        lines += incumbent_markdown(incumbent)
     lines += frigate_section(frigate or {}, advice)
     source = ("measured on the Frigate path above" if frigate
               else "read off whole-frame COCO curves (the Frigate path was not evaluated)")

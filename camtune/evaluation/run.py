@@ -18,7 +18,7 @@ from camtune.artifacts import Manifest, Verdict
 from camtune.config import Params
 from camtune.dataset import Dataset, load_dataset
 from camtune.errors import StepFailed
-from camtune.evaluation import bootstrap, frigate_path, gate, inputs, report, thresholds
+from camtune.evaluation import bootstrap, frigate_path, gate, incumbent as vs_incumbent, inputs, report, thresholds
 from camtune.evaluation.coco_eval import detections_to_coco, evaluate_with_matches
 from camtune.evaluation.predict import predict_dataset
 
@@ -113,15 +113,17 @@ def score_frigate_path(kind: ModelKind, model: str | Path, ds: Dataset, label_na
     return frigate_path.summarize(runs, label_names, attribute_labels, min_score)
 
 
-# (kind, model, dataset) -> Frigate-path runs; the flow passes one that fans shards out
-FrigateRuns = Callable[[ModelKind, Path, Dataset], list]
+# (kind, model, dataset[, labels=the model's label map]) -> Frigate-path runs; the flow passes one
+# that fans shards out
+FrigateRuns = Callable[..., list]
 
 
 def _frigate_here(label_names: Sequence[str], attribute_labels: Sequence[str], motion_boxes: int) -> FrigateRuns:
-    def run(kind: ModelKind, model: Path, ds: Dataset) -> list:
+    def run(kind: ModelKind, model: Path, ds: Dataset, labels: Sequence[str] | None = None) -> list:
+        # `labels`: the model's own label map when it is not ours (an incumbent, matched by name later)
         det, lock = _cached_detector(kind, model)
         with lock:
-            return _frigate_runs(det, ds, label_names, attribute_labels, motion_boxes)
+            return _frigate_runs(det, ds, labels or label_names, attribute_labels, motion_boxes)
     return run
 
 
@@ -165,13 +167,15 @@ class Evaluation:
     paired: dict = field(default_factory=dict, repr=False, compare=False)
     side: str = "base"
     set_info: dict = field(default_factory=dict, repr=False, compare=False)
+    incumbent: dict = field(default_factory=dict, repr=False, compare=False)  # gate.json's "incumbent"
 
     def regate(self, gate_params) -> dict:
         """gate.json for other gate params (another seed, confidence, thresholds) on the same
-        detections: only the bootstrap and the checks run again (the COCO and Frigate-path ones)."""
-        return gate.decide(self.results["tuned"], self.results[self.side], gate_params, self.baseline,
-                           _draw(self.paired, gate_params), self.set_info,
-                           extra_specs=_frigate_specs(self.paired, gate_params))
+        detections: only the bootstrap and the checks run again (the COCO and Frigate-path ones;
+        the comparison with the incumbent is the stage's, carried over as it was)."""
+        return with_incumbent(gate.decide(self.results["tuned"], self.results[self.side], gate_params,
+                                          self.baseline, _draw(self.paired, gate_params), self.set_info,
+                                          extra_specs=_frigate_specs(self.paired, gate_params)), self.incumbent)
 
 
 def _draw(paired: dict, gate_params) -> dict:
@@ -184,6 +188,23 @@ def _draw(paired: dict, gate_params) -> dict:
 def _frigate_specs(paired: dict, gate_params) -> list:
     """The Frigate-path checks whose evidence sets were measured (none with frigate_path off)."""
     return [s for s in gate.frigate_specs(gate_params) if s.set in paired]
+
+
+def resolve_incumbent(params: Params, workdir: Path, registry=None):
+    """The incumbent `evaluate.incumbent` names, checked (`camtune.model.incumbent.resolve`)."""
+    from camtune.model.incumbent import resolve
+
+    return resolve(params, workdir, registry=registry)
+
+
+def with_incumbent(verdict: dict, section: dict) -> dict:
+    """gate.json with the incumbent comparison: its section, whether the model is promoted (made
+    the user's current model when published) and why; a worse camera is named in the summary."""
+    promote, why = gate.promotion(verdict, section)
+    out = {**verdict, "incumbent": section, "promote": promote, "promotion": why}
+    if section.get("verdict") in ("worse", "inconclusive"):
+        out["summary"] = f"{verdict['summary']}. Against the incumbent {section.get('name')}: {section['summary']}"
+    return out
 
 
 def _check_holdout_user(params: Params) -> None:
@@ -217,17 +238,14 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
         "base": ("checkpoint", artifacts.BASE_MODEL), "tuned": ("checkpoint", artifacts.TUNED_MODEL)}
     for _, model_dir in models.values():
         inputs.check_model_dir(model_dir, names)
-    if registry is None:
+    if registry is None and ev.incumbent.source == "registry":
         from camtune.registry import open_registry
 
         registry = open_registry(params.publish.registry)
 
-    with tempfile.TemporaryDirectory(prefix="camtune-baseline-") as tmp:
-        baseline = inputs.resolve_baseline(registry, params.user.id, names, Path(tmp))
-        if baseline.note:
-            notes.append(baseline.note)
-        if baseline.tflite is not None:
-            models["baseline"] = ("tflite", baseline.tflite)
+    with tempfile.TemporaryDirectory(prefix="camtune-incumbent-") as tmp:
+        # the model the user runs now: checked (and downloaded) before any prediction
+        incumbent = resolve_incumbent(params, Path(tmp), registry=registry)
 
         results: dict[str, dict] = {}
         matches: dict[str, dict] = {}
@@ -245,9 +263,16 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
                         f"mAP@.5 {results[model][key]['map50']}")
                 if fp.enabled:
                     runs[model][key] = frigate(kind, ref, ds)
+        incumbent_runs: dict[str, list] = {}
+        if incumbent is not None and fp.enabled:
+            for key, ds in sets.items():
+                incumbent_runs[key] = frigate("tflite", incumbent.tflite, ds, labels=list(incumbent.labels))
+                if log:
+                    log(f"incumbent {incumbent.name} on {key}: Frigate path run on {len(incumbent_runs[key])} images")
 
-    # the gate: both sides on the same bootstrap resamples of each set's images
-    side = "baseline" if "baseline" in results else "base"
+    # the gate: both sides on the same bootstrap resamples of each set's images (the base: the
+    # forgetting guard; the incumbent is judged apart, below, and decides promotion)
+    side = "base"
     paired = {key: {"tuned": matches["tuned"][key], "baseline": matches[side][key]} for key in sets}
     set_info = {key: {"images": len(ds.images), "boxes": results["tuned"][key]["boxes"],
                       "cameras": sorted(ds.images["camera"].dropna().astype(str).unique())
@@ -295,11 +320,23 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
             f"{t.threshold_precision}; Frigate's defaults ({t.fallback_min_score} / {t.fallback_threshold}) "
             f"below {t.min_boxes} boxes.",
         ]
-    verdict = gate.decide(results["tuned"], results[side], ev.gate, baseline.name, _draw(paired, ev.gate),
+    verdict = gate.decide(results["tuned"], results[side], ev.gate, "base", _draw(paired, ev.gate),
                           set_info, extra_specs=_frigate_specs(paired, ev.gate))
+    if incumbent is None:
+        section = vs_incumbent.no_incumbent(
+            "evaluate.incumbent.source is none: not compared with the model the user runs"
+            if ev.incumbent.source == "none" else
+            f"this is {params.user.id}'s first model: there is no incumbent to compare with")
+    elif not fp.enabled:
+        section = vs_incumbent.no_incumbent(f"incumbent {incumbent.name} not compared: it is judged on the "
+                                            f"Frigate path, and evaluate.frigate_path.enabled is false")
+    else:
+        section = vs_incumbent.compare(incumbent, runs["tuned"], incumbent_runs, names, attrs, min_scores,
+                                       ev.gate, params.export.max_frigate_recall_drop)
+    verdict = with_incumbent(verdict, section)
     filters = thresholds.frigate_yaml(advice, header=header)
     md = report.markdown(results, verdict, advice, user_id=params.user.id, frigate_yaml=filters, notes=notes,
-                         frigate=frigate_figures)
+                         frigate=frigate_figures, incumbent=section)
     metrics = report.metrics_json(results, verdict, frigate_figures)
 
     out_dir = Path(out_dir)
@@ -315,7 +352,8 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
         # every region and detection, so the figures can be re-scored at other filters (empty when
         # evaluate.frigate_path is off: a declared DVC output is always written)
         atomic.write_json(out / FRIGATE_RUNS, {m: {k: [r.as_dict() for r in rs] for k, rs in v.items()}
-                                               for m, v in runs.items()})
+                                               for m, v in {**runs, **({"incumbent": incumbent_runs}
+                                                                        if incumbent_runs else {})}.items()})
         for name, records in report.plot_files(results).items():
             atomic.write_json(out / artifacts.PLOTS.name / name, records)
         for name, png in report.forest_plots(verdict).items():
@@ -324,4 +362,4 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
         for name, dets in coco_results.items():
             atomic.write_json(out / artifacts.EVALUATION_DETECTIONS.name / f"{name}.json", dets, indent=None)
     return Evaluation(Verdict.from_dict(verdict, out_dir / artifacts.GATE.name), metrics, results,
-                      baseline.name, md, tuple(notes), paired, side, set_info)
+                      "base", md, tuple(notes), paired, side, set_info, section)

@@ -172,7 +172,7 @@ def resolve_model(params, cache_dir: str | Path) -> tuple[Path, str, Path | None
     from camtune.registry import open_registry
 
     reg = open_registry(params.publish.registry, params.user.id)
-    latest = reg.latest_model(params.user.id)
+    latest = reg.current_model(params.user.id)  # a model not promoted is not what the user runs
     if latest is None:
         raise IngestError(f"user {params.user.id!r} has no published model yet and ingest.suggest.model is "
                           "null: set ingest.suggest.model to a Frigate-contract TFLite file (for example "

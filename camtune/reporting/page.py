@@ -116,7 +116,9 @@ def verdict_sentence(gate: dict | None, validation: dict | None) -> str:
                     f"and run again.")
         return "No verdict yet: the evaluate stage has not run (run `dvc repro`)."
     baseline = gate.get("baseline", "base")
-    against = ("the base model (you have no published model yet)" if baseline == "base"
+    inc = gate.get("incumbent") if isinstance(gate.get("incumbent"), dict) else None
+    against = ("the base model it was fine-tuned from" if baseline == "base" and inc is not None
+               else "the base model (you have no published model yet)" if baseline == "base"
                else f"your last published model ({str(baseline).removeprefix('registry:')})")
     checks = gate.get("checks") or []
     if verdict == "blessed":
@@ -125,8 +127,12 @@ def verdict_sentence(gate: dict | None, validation: dict | None) -> str:
         # checks that cannot fail are no evidence: never counted as passed
         extra = (f"; the other {rest} could not fail on these sets (uninformative) and count for nothing"
                  if rest else "")
+        promo = ""
+        if gate.get("promote") is False:  # worse than (or not told apart from) the model the user runs
+            promo = (f" But it is NOT promoted: published, it is recorded without replacing the model you run "
+                     f"now ({gate.get('promotion')}).")
         return (f"Blessed: the tuned model passed {passed} of the gate's {len(checks)} checks against "
-                f"{against}{extra}, so it can be published.")
+                f"{against}{extra}, so it can be published.{promo}")
     if verdict == "inconclusive":
         unsure = gate.get("deciding") or [c.get("name") for c in checks if _check_verdict(c) == "inconclusive"]
         which = f" ({', '.join(unsure)})" if unsure else ""
@@ -162,6 +168,65 @@ def _interval(c: dict) -> str | None:
 
 def _fmt(v, nd: int = 3) -> str:
     return "n/a" if not isinstance(v, (int, float)) or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
+
+
+def _pct_iv(v: dict, key: str, scale: float = 100.0, unit: str = "%") -> str:
+    x, iv = v.get(key), v.get(f"{key.split('_')[0]}_interval") if key == "recall" else v.get("false_interval")
+    if not isinstance(x, (int, float)):
+        return "n/a"
+    x = x * scale if key == "recall" else x
+    text = f"{x:.0f}{unit}" if key == "recall" else f"{x:.1f}"
+    if isinstance(iv, list) and len(iv) == 2:
+        lo, hi = (iv[0] * scale, iv[1] * scale) if key == "recall" else iv
+        text += f" [{lo:.0f}, {hi:.0f}]" if key == "recall" else f" [{lo:.1f}, {hi:.1f}]"
+    return text
+
+
+def _diff_text(c: dict | None, scale: float) -> str:
+    """A check's difference in display units (recall points; false detections per 100 regions:
+    the drop of the false-free share x -100)."""
+    if not isinstance(c, dict) or not isinstance(c.get("point"), (int, float)):
+        return "n/a"
+    text = f"{scale * c['point'] + 0.0:+.1f}"  # + 0.0: never "-0.0"
+    iv = c.get("interval")
+    if isinstance(iv, list) and len(iv) == 2:
+        lo, hi = sorted(scale * v + 0.0 for v in iv)
+        text += f" [{lo:+.1f}, {hi:+.1f}]"
+    return text
+
+
+def incumbent_view(gate: dict | None) -> dict | None:
+    """gate.json's comparison with the incumbent (the model the user runs now; docs/incumbent.md):
+    what was compared, the verdict and, per set and per camera of the user, both models' recall and
+    false detections per 100 regions with intervals, and the paired checks."""
+    inc = (gate or {}).get("incumbent")
+    if not isinstance(inc, dict):
+        return None
+    titles = {"user": "your holdout", "global": "the global set"}
+    groups = [(titles.get(k, k), v, [c for c in inc.get("checks") or [] if str(c.get("metric", "")).startswith(
+        f"incumbent_{k}.")]) for k, v in (inc.get("sets") or {}).items()]
+    groups += [(f"camera {cam}", v, v.get("checks") or []) for cam, v in (inc.get("cameras") or {}).items()]
+    rows = []
+    for where, v, checks in groups:
+        by = {str(c.get("name", "")).rsplit("_", 1)[-1]: c for c in checks}
+        t, i = v.get("tuned") or {}, v.get("incumbent") or {}
+        rows.append({"where": where, "images": v.get("images"), "objects": v.get("objects"),
+                     "incumbent_recall": _pct_iv(i, "recall"), "tuned_recall": _pct_iv(t, "recall"),
+                     "recall_diff": _diff_text(by.get("recall"), 100.0),
+                     "recall_verdict": _check_verdict(by["recall"]) if "recall" in by else "n/a",
+                     "incumbent_false": _pct_iv(i, "false_per_100_regions"),
+                     "tuned_false": _pct_iv(t, "false_per_100_regions"),
+                     "false_diff": _diff_text(by.get("false"), -100.0),
+                     "false_verdict": _check_verdict(by["false"]) if "false" in by else "n/a",
+                     "worse": bool(v.get("worse")) or any(_check_verdict(c) == "fail" for c in checks)})
+    left = inc.get("labels_left_out") or {}
+    return {"name": inc.get("name"), "verdict": str(inc.get("verdict", "none")).replace("_", " "),
+            "summary": inc.get("summary") or "", "promote": gate.get("promote"), "promotion": gate.get("promotion"),
+            "labels_compared": inc.get("labels_compared") or [], "not_in_incumbent": left.get("not_in_incumbent") or [],
+            "not_ours": left.get("not_ours") or [], "holdout_images": inc.get("holdout_images"),
+            "holdout_in_lineage": inc.get("holdout_in_lineage"), "worse_cameras": inc.get("worse_cameras") or [],
+            "tuned_side": inc.get("tuned_side"), "incumbent_side": inc.get("incumbent_side"),
+            "fidelity_margin": inc.get("fidelity_margin"), "rows": rows}
 
 
 def check_rows(gate: dict | None) -> list[dict]:
@@ -439,6 +504,9 @@ def lineage(params: Params, gate: dict | None, export: dict | None) -> dict:
     out["onnx_built"] = out["onnx"].get("status") == "built" and "model.onnx" in files
     # the params the previous published model was trained with (the gate's registry baseline)
     baseline = (gate or {}).get("baseline")
+    inc_name = ((gate or {}).get("incumbent") or {}).get("name")
+    if isinstance(inc_name, str) and inc_name.startswith("registry:"):
+        baseline = inc_name  # the model the user runs now (the gate's baseline is the base)
     out["previous_model"] = None
     out["params_diff"] = []
     if isinstance(baseline, str) and baseline.startswith("registry:"):
@@ -498,6 +566,7 @@ def build(params: Params, out: Path) -> dict:
         "checks": check_rows(gate),
         "confidence": (gate or {}).get("confidence"),
         "gate_summary": (gate or {}).get("summary"),
+        "incumbent": incumbent_view(gate),
         "gate_notes": [n for n in (details or {}).get("notes") or [] if isinstance(n, str)],
         "cameras": camera_strips(params, out, min_score) if gate is not None else [],
         "tables": label_tables(details, names),

@@ -146,7 +146,24 @@ def check_lineage(ctx: Context) -> CheckResult:
         return CheckResult("lineage", [Finding("error", "REGISTRY_UNREADABLE",
                                                f"cannot read the user's newest model lineage: {exc}")])
     findings, counts = run(ctx.loaded.images, ctx.params.user.id, ctx.params.validation, lineage)
+    findings += check_incumbent(ctx.params)
     return CheckResult("lineage", findings, details=counts)
+
+
+def check_incumbent(params: Params) -> list[Finding]:
+    """The model the user runs now (evaluate.incumbent), resolved as evaluate will: a missing file,
+    a file that is not a Frigate-contract TFLite, an unparsable label map or a registry entry whose
+    file is gone stops the run here, before any training (docs/incumbent.md)."""
+    import tempfile
+
+    from camtune.model.incumbent import resolve
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="camtune-incumbent-") as tmp:
+            resolve(params, tmp)
+    except Exception as exc:  # StepFailed names the file; anything else (a store error) too, as text
+        return [Finding("error", "INCUMBENT_UNUSABLE", f"evaluate.incumbent: {' '.join(str(exc).split())}")]
+    return []
 
 
 def check_audit(ctx: Context, files: CheckResult, detector=None) -> CheckResult:

@@ -66,6 +66,8 @@ RULES: dict[str, tuple[str, str]] = {
     "TOO_FEW_NEW": ("lineage", "fewer new verified images than validate.min_new_verified"),
     "FEW_PER_CAMERA": ("lineage", "a camera has fewer verified images than validate.warn_min_per_camera"),
     "SINGLE_CONDITION": ("lineage", "all verified images of a camera share one condition"),
+    "INCUMBENT_UNUSABLE": ("lineage", "the incumbent (evaluate.incumbent: the model the user runs now) "
+                                      "is missing or not a TFLite model in Frigate's contract with a label map"),
     # every object labeled
     "AUDIT_MODEL_UNUSABLE": ("audit", "the reference model could not be loaded or run"),
     "UNLABELED_OBJECT": ("audit", "the reference model sees an object no annotation covers"),

@@ -1,4 +1,4 @@
-"""Evaluation inputs: manifests -> evaluation sets, and the baseline from the registry."""
+"""Evaluation inputs: manifests -> evaluation sets (the incumbent: tests/model/test_incumbent.py)."""
 from __future__ import annotations
 
 import json
@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from camtune.config import RegistryParams
 from camtune.errors import StepFailed
-from camtune.evaluation.inputs import eval_set, resolve_baseline
-from camtune.registry import open_registry
+from camtune.evaluation.inputs import eval_set
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from training_data import LABELS, make_dataset  # noqa: E402
@@ -42,26 +40,3 @@ def test_eval_set_refuses_bad_manifests(tmp_path, ds_root, ids, message):
 def test_eval_set_refuses_labels_the_model_does_not_know(tmp_path, ds_root):
     with pytest.raises(StepFailed, match=r"labels the model does not know: \['person'\]"):
         eval_set(manifest(tmp_path, [1, 2, 3], ds_root), [n for n in LABELS if n != "person"])
-
-
-def publish(reg, tmp_path, model_id, labels, blessed=True):
-    files = {}
-    for name, data in (("model.tflite", b"tflite-bytes-" + model_id.encode()),
-                       ("labelmap.txt", "".join(f"{i} {n}\n" for i, n in enumerate(labels)).encode())):
-        src = tmp_path / f"{model_id}-{name}"
-        src.write_bytes(data)
-        files[name] = reg.put_model_file("u1", model_id, name, src)
-    reg.commit("u1", {"model_id": model_id, "blessed": blessed, "files": files})
-
-
-def test_baseline_is_the_users_last_blessed_model_else_the_base(tmp_path):
-    reg = open_registry(RegistryParams(kind="local", root=str(tmp_path / "registry")))
-    assert resolve_baseline(reg, "u1", LABELS, tmp_path).name == "base"
-    publish(reg, tmp_path, "m1", LABELS)
-    publish(reg, tmp_path, "m2", LABELS, blessed=False)  # never published in practice; never a baseline
-    b = resolve_baseline(reg, "u1", LABELS, tmp_path / ".")
-    assert b.name == "registry:m1" and b.tflite.read_bytes() == b"tflite-bytes-m1"
-    publish(reg, tmp_path, "m3", ["person", "car"])  # another label set: not comparable
-    b = resolve_baseline(reg, "u1", LABELS, tmp_path)
-    assert b.name == "base" and b.tflite is None and "m3" in b.note
-

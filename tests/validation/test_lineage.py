@@ -75,9 +75,13 @@ def test_reads_the_newest_model_of_a_real_registry(tmp_path, params_for):
     publish_lineage(reg_root, "m2", [1, 2, 3], tmp_path)   # newest last: only this one counts
     root = tmp_path / "ds"
     make_dataset(root, n_images=12)
-    result = check_lineage_step(prepare(params_for(root)))
+    # these entries hold a lineage only: as an incumbent m2 would be an error (tests/model/test_incumbent.py)
+    result = check_lineage_step(prepare(params_for(root, **{"evaluate.incumbent.source": "none"})))
     assert [f.rule for f in result.findings] == ["TOO_FEW_NEW"]
     assert result.details["new_verified"] == 9 and result.details["previous_model"] == "m2"
+    result = check_lineage_step(prepare(params_for(root)))
+    assert [f.rule for f in result.findings] == ["TOO_FEW_NEW", "INCUMBENT_UNUSABLE"]
+    assert "model 'm2' of user" in result.findings[1].message and "has no model.tflite" in result.findings[1].message
 
 
 def test_corrupt_registry_is_an_error_not_a_first_model(tmp_path, params_for):
