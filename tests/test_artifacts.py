@@ -21,6 +21,7 @@ DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # every step imports these (a change there is a params/format change, tracked by their own tests),
 # or they only talk to Prefect (its server, task runners, reports) and write no output
 FOUNDATION = {"camtune.config", "camtune.dataset", "camtune.errors", "camtune.atomic", "camtune.registry",
+              "camtune.redaction",
               "camtune.prefect_server", "camtune", "flows", "flows._cli", "flows._runners",
               "flows._training_report"}
 
