@@ -71,10 +71,11 @@ def bench_suggest(n_images: int, model: str | None, work: Path) -> dict:
     from camtune.ingest import load_coco
     from camtune.ingest import suggest as sg
 
-    folders = {"global_pool": str(work / "g"), "user_dataset": str(work / "u")}
+    folders = {"global_pool": str(work / "g"), "user_dataset": str(work / "users" / "u_demo")}
     params = config.load(ROOT / "params.yaml", {
         "sample_data.global_images": 8, "sample_data.user_images": n_images, "sample_data.user_images_in_pool": 0,
-        **{f"sample_data.{k}": v for k, v in folders.items()}, **{f"data.{k}": v for k, v in folders.items()}})
+        "sample_data.global_pool": folders["global_pool"], "sample_data.users_dir": str(work / "users"),
+        **{f"data.{k}": v for k, v in folders.items()}})
     synth.generate(params)
     names = list(params.labels.names)
     if model is None:

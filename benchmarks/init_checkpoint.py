@@ -73,7 +73,8 @@ def main() -> None:
     if not Path(p.sample_data.global_pool, "annotations.json").exists():
         synth.generate(p)
     standin_over = {"sample_data.seed": 99, "sample_data.global_pool": "data/standin/global",
-                    "sample_data.user_dataset": "data/standin/user", "user.id": "u_standin"}
+                    "sample_data.users_dir": "data/standin/users", "sample_data.users": ["u_standin"],
+                    "user.id": "u_standin"}
     ps = config.load(ROOT / "params.yaml", standin_over)
     if not Path("data/standin/global/annotations.json").exists():
         synth.generate(ps)

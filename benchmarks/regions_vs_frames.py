@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     gdir = work / "global"
     if not (gdir / "annotations.json").exists():
         t = time.monotonic()
-        synth.generate(params, gdir, work / "user")
+        synth.generate(params, gdir, work / "users")
         print(f"sample data: {time.monotonic() - t:.0f} s")
     pool = load_dataset(gdir).verified()
     ids = sorted(int(i) for i in pool.images["id"])

@@ -21,10 +21,10 @@ def main() -> None:
     overrides = {"sample_data.global_images": args.images} if args.images else {}
     params = config.load(args.params, overrides)
     sd = params.sample_data
-    n = sd.global_images - sd.user_images_in_pool + sd.user_images
+    n = sd.global_images + len(sd.users) * (sd.user_images - sd.user_images_in_pool)
     with tempfile.TemporaryDirectory() as tmp:
         t0, c0 = time.perf_counter(), time.process_time()
-        summary = synth.generate(params, Path(tmp) / "global", Path(tmp) / "user")
+        summary = synth.generate(params, Path(tmp) / "global", Path(tmp) / "users")
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     boxes = sum(d["boxes"] for d in summary["datasets"].values())
     print(f"images drawn:   {n} ({sd.width}x{sd.height}, {boxes} boxes incl. the pooled user images twice)")

@@ -50,7 +50,8 @@ def test_train_model_end_to_end_publishes_and_records(prefect_server, repo_copy)
     # the published entry, in the main checkout's registry (shared by every workspace)
     index = json.loads((repo_copy / "registry/users/u_demo/index.json").read_text())
     model_id = index["models"][-1]["model_id"]
-    entry = repo_copy / "registry/users/u_demo" / model_id
+    # each publish writes under its own upload id, which the index entry names
+    entry = repo_copy / "registry/users/u_demo" / model_id / index["models"][-1]["upload_id"]
     for name in ("model.tflite", "labelmap.txt", "metadata.json", "filters.yml", "report.md", "lineage.json"):
         assert (entry / name).is_file(), name
     receipt = json.loads((repo_copy / "workspaces/u_demo/artifacts/publish/receipt.json").read_text())

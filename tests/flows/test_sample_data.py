@@ -12,7 +12,7 @@ TINY = {"sample_data.global_images": 14, "sample_data.user_images": 10, "sample_
 
 def _overrides(tmp_path):
     return {**TINY, "sample_data.global_pool": str(tmp_path / "data/global"),
-            "sample_data.user_dataset": str(tmp_path / "data/user")}
+            "sample_data.users_dir": str(tmp_path / "data/users")}
 
 
 def _artifact(key: str):
@@ -28,7 +28,7 @@ def test_flow_writes_both_datasets_and_posts_counts(prefect_server, tmp_path):
     # data.* name a user's real datasets: the flow writes only its own sample_data.* folders
     mine = {"data.global_pool": str(tmp_path / "mine/global"), "data.user_dataset": str(tmp_path / "mine/user")}
     summary = generate_sample_data(str(config.ROOT / "params.yaml"), {**_overrides(tmp_path), **mine})
-    pool, user = load_dataset(tmp_path / "data/global"), load_dataset(tmp_path / "data/user")
+    pool, user = load_dataset(tmp_path / "data/global"), load_dataset(tmp_path / "data/users/u_demo")
     assert len(pool.images) == 14 and len(user.images) == 10
     assert summary["datasets"]["user"]["images"] == 10 and summary["user_images_in_pool"] == 4
     assert summary["datasets"]["global_pool"]["labels"] == pool.annotations["label"].value_counts().reindex(
@@ -36,7 +36,8 @@ def test_flow_writes_both_datasets_and_posts_counts(prefect_server, tmp_path):
     found = _artifact("sample-data")
     assert found and "| person |" in found[0].data and "u_demo/" in found[0].data
     # nothing but the two dataset folders was written
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["global", "user"]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["global", "users"]
+    assert [p.name for p in (tmp_path / "data/users").iterdir()] == ["u_demo"]
     assert not (tmp_path / "mine").exists()
 
 
@@ -50,7 +51,7 @@ def test_cli_bad_params_exit_2_and_write_nothing(prefect_server, tmp_path, capsy
 
 
 def test_cli_refuses_to_overwrite_a_real_dataset(prefect_server, tmp_path, capsys):
-    real = tmp_path / "data/user"
+    real = tmp_path / "data/users/u_demo"  # where the demo user's dataset would be written
     real.mkdir(parents=True)
     (real / "annotations.json").write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
     sets = [f"{k}={v}" for k, v in _overrides(tmp_path).items()]

@@ -27,7 +27,8 @@ def _plan(tmp_path, tag: str) -> publishing.Plan:
     for name, data in (("model.tflite", b"TFL3 same model bytes"), ("labelmap.txt", b"0 person\n"),
                        ("lineage.json", json.dumps({"image_ids": [1], "who": tag}).encode()),
                        ("metadata.json", json.dumps({"name": f"m-{tag}", "trainDate": "2026-10-01",
-                                                     "variants": {"cpu": {}}}).encode())):
+                                                     "variants": {"cpu": {"id": "u1-m1", "file": "model.tflite",
+                                                                          "supportedDetectors": ["cpu"]}}}).encode())):
         (d / name).write_bytes(data)
         files[name] = d / name
     meta = json.loads(files["metadata.json"].read_text())

@@ -27,5 +27,5 @@ def test_load_rgb_converts_any_mode_and_names_bad_files(tmp_path):
     with pytest.raises(StepFailed, match=r"missing.jpg: image file not found"):
         load_rgb(tmp_path / "missing.jpg")
     (tmp_path / "junk.jpg").write_bytes(b"not an image")
-    with pytest.raises(StepFailed, match=r"junk.jpg: cannot read image"):
+    with pytest.raises(StepFailed, match=r"junk.jpg: not an image file"):
         load_rgb(tmp_path / "junk.jpg")
