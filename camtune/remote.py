@@ -40,12 +40,13 @@ def where(rp: RemoteParams) -> str:
     return f"object store {rp.endpoint_url or 'AWS S3'}, bucket {bucket!r}" + (f" (prefix {prefix!r})" if prefix else "")
 
 
-def _client(rp: RemoteParams, attempts: int = 5, connect_timeout: float = 10, read_timeout: float = 60):
+def _probe_client(rp: RemoteParams):
+    """A client that gives up fast: check() must answer in seconds, not after minutes of retries."""
     import boto3
     from botocore.config import Config
 
-    cfg = Config(retries={"mode": "standard", "max_attempts": attempts}, region_name=rp.region,
-                 connect_timeout=connect_timeout, read_timeout=read_timeout,
+    cfg = Config(retries={"mode": "standard", "max_attempts": 2}, region_name=rp.region,
+                 connect_timeout=5, read_timeout=15,
                  s3={"addressing_style": "path"} if rp.endpoint_url else None)
     return boto3.session.Session().client("s3", endpoint_url=rp.endpoint_url, config=cfg)
 
@@ -57,7 +58,7 @@ def check(rp: RemoteParams) -> None:
                                      NoCredentialsError)
 
     bucket, prefix = rp.bucket_prefix()
-    client = _client(rp, attempts=2, connect_timeout=5, read_timeout=15)
+    client = _probe_client(rp)
     try:
         client.head_bucket(Bucket=bucket)
         # a bucket we may see but not write is as useless as none: try a tiny write under our prefix
@@ -84,37 +85,28 @@ def _key(prefix: str, key: str) -> str:
 
 
 class SharedState:
-    """Shared-stage records and run records in the store (the DVC remote is DVC's own business)."""
+    """Shared-stage records and run records in the store (the DVC remote is DVC's own business),
+    through the registry's S3 store: same client settings, retries and missing-key handling."""
 
     def __init__(self, rp: RemoteParams):
+        from camtune.registry import S3Store
+
         self.rp = rp
         self.bucket, self.prefix = rp.bucket_prefix()
-        self.client = _client(rp)
+        self.store = S3Store(self.bucket, self.prefix, endpoint_url=rp.endpoint_url, region=rp.region)
 
     def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{_key(self.prefix, key)}"
+        return self.store.uri(key)
 
     def read(self, key: str) -> bytes | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=_key(self.prefix, key))["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                return None
-            raise
+        return self.store.read(key)
 
     def put(self, key: str, data: bytes) -> None:
         # one PUT is atomic in S3: a reader sees the old object or the whole new one
-        self.client.put_object(Bucket=self.bucket, Key=_key(self.prefix, key), Body=data)
+        self.store.put_bytes(key, data)
 
-    def list(self, prefix: str, delimiter: str = "/") -> list[str]:
-        full = _key(self.prefix, prefix).rstrip("/") + "/"
-        out: list[str] = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=full, Delimiter=delimiter):
-            out += [p["Prefix"][len(full):].rstrip("/") for p in page.get("CommonPrefixes", [])]
-        return sorted(out)
+    def list(self, prefix: str) -> list[str]:
+        return self.store.list_dirs(prefix)
 
     # -- shared stages (the base): one dvc.lock entry per DVC stage key
     @staticmethod
