@@ -193,18 +193,19 @@ def train_model(user_id: str | None = None, params_path: str = "params.yaml",
         receipt = json.loads(receipt_path.read_text()) if receipt_path.exists() else None
         gate_path = ws / artifacts.GATE
         gate = Verdict.read(gate_path) if gate_path.exists() else None
-        model = (receipt or {}).get("model_id", "no model")
         if rp is not None:  # the record every host and the operator can read
             _record(rp, user_id, ws, results, gate, receipt, t0)
         elif params.pipeline.record_runs:
+            model = (receipt or {}).get("model_id", "no model")
             orchestration.record_run(ws, user_id, f"train_model {user_id}: {model}")
         _summary(user_id, results, gate, receipt, time.perf_counter() - t0)
         return {"user_id": user_id, "workspace": str(ws), "stages": results, "receipt": receipt}
 
 
 def _record(rp: config.RemoteParams, user_id: str, ws: Path, results, gate, receipt, t0: float) -> None:
-    record = remote.SharedState(rp).record_run(user_id, _flow_run_id(), ws, {
-        "user_id": user_id, "flow_run": _flow_run_id(), "host": os.uname().nodename,
+    run_id = _flow_run_id()  # once: outside a flow run it is a fresh uuid each call
+    record = remote.SharedState(rp).record_run(user_id, run_id, ws, {
+        "user_id": user_id, "flow_run": run_id, "host": os.uname().nodename,
         "worker": os.environ.get("PREFECT__WORKER_NAME"), "checkout": str(ws.parent.parent),
         "model_id": (receipt or {}).get("model_id"), "verdict": gate.verdict if gate else None,
         "stages": results, "wall_s": round(time.perf_counter() - t0, 2)})
