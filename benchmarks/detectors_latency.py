@@ -20,7 +20,7 @@ Frigate's NMS, whose cost grows with the anchors over its 0.4 floor: `cand` is t
 Without a model folder it builds an untrained one (tests/export_support.py: Model Garden's MobileDet
 at params.yaml's size, classifier bias zeroed so every anchor scores ~0.5, the worst case for
 Frigate's yolo-generic NMS). The network's latency does not depend on its weights; the regions are
-crops around the objects of a small synthetic dataset (camtune.synth).
+crops around the objects of a small synthetic dataset (camtune.steps.sample_data.synth).
 """
 from __future__ import annotations
 
@@ -40,9 +40,10 @@ sys.path.insert(0, str(ROOT / "tests"))  # export_support.make_model_dir: the te
 
 def regions(params, n: int, work: Path) -> list:
     """n uint8 [1,S,S,3] Frigate-style regions around the objects of a small synthetic dataset."""
-    from camtune import config, synth
-    from camtune.dataset import load_dataset
-    from camtune.export import tflite
+    from camtune.core import config
+    from camtune.steps.sample_data import synth
+    from camtune.core.dataset import load_dataset
+    from camtune.steps.export import to_tflite as tflite
     from camtune.model.images import load_rgb
 
     folders = {"global_pool": str(work / "global"), "user_dataset": str(work / "user")}
@@ -70,8 +71,9 @@ def oracle_yolo_generic(params, work: Path, images: int) -> tuple[int, int, int,
     import cv2
     import numpy as np
 
-    from camtune import config, synth
-    from camtune.dataset import load_dataset
+    from camtune.core import config
+    from camtune.steps.sample_data import synth
+    from camtune.core.dataset import load_dataset
     from camtune.model import onnx as O
     from camtune.model import regions as R
 
@@ -120,8 +122,8 @@ def timed(fn, frames, warmup: int = 3) -> list[float]:
 def main(argv=None) -> int:
     import numpy as np
 
-    from camtune import config
-    from camtune.config import parse_overrides
+    from camtune.core import config
+    from camtune.core.config import parse_overrides
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default=str(ROOT / "params.yaml"))
@@ -139,8 +141,8 @@ def main(argv=None) -> int:
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from camtune.export import onnx as X
-    from camtune.export import tflite
+    from camtune.steps.export import to_onnx as X
+    from camtune.steps.export import to_tflite as tflite
     from camtune.model import onnx as O
     from camtune.model.tflite import TFLiteDetector
 

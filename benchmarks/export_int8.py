@@ -42,7 +42,7 @@ def latency_ms(model: Path, size: int, runs: int, threads: int) -> tuple[float, 
 
 
 def main(argv=None) -> int:
-    from camtune.config import parse_overrides
+    from camtune.core.config import parse_overrides
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
@@ -56,10 +56,11 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
 
-    from camtune import artifacts, config
-    from camtune.artifacts import Manifest
-    from camtune.dataset import load_dataset
-    from camtune.export import fidelity, tflite
+    from camtune.contracts import artifacts
+    from camtune.core import config
+    from camtune.contracts.artifacts import Manifest
+    from camtune.core.dataset import load_dataset
+    from camtune.steps.export import fidelity, to_tflite as tflite
     from camtune.model.images import load_rgb
 
     def manifest_subset(path):

@@ -1,7 +1,7 @@
 """Training speed, printed:
 
-1. the default base + fine-tune on the sample data through our flows (train_base_model,
-   finetune_model), wall time each and the loss curve (what the model learned);
+1. the default base + fine-tune on the sample data through our flows (train_base_flow,
+   finetune_flow), wall time each and the loss curve (what the model learned);
 2. fine-tune images/s through our training path (`camtune.training.train.run`: progress action,
    fingerprint, labels) against Model Garden's `train_lib.run_experiment` called directly on the
    same experiment config and the same records, side by side in this one run (goal: ratio >= 0.95).
@@ -33,7 +33,7 @@ def _curve(progress: list[dict], every: int) -> str:
 
 
 def main(argv=None) -> int:
-    from camtune.config import parse_overrides
+    from camtune.core.config import parse_overrides
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--compare-steps", type=int, default=40)
@@ -53,28 +53,28 @@ def main(argv=None) -> int:
 
     from prefect.testing.utilities import prefect_test_harness
 
-    from camtune import config
+    from camtune.core import config
 
     with prefect_test_harness(server_startup_timeout=180):
-        from flows.finetune import finetune_model
-        from flows.sample import sample_global_pool
-        from flows.sample_data import generate_sample_data
-        from flows.train_base import train_base_model
+        from camtune.steps.finetune.flow import finetune_flow
+        from camtune.steps.sample.flow import sample_flow
+        from camtune.steps.sample_data.flow import sample_data_flow
+        from camtune.steps.train_base.flow import train_base_flow
 
         params = config.load(params_path, overrides)
         print(f"workdir {work}")
         if not args.skip_default:
             t = time.monotonic()
             if not Path(params.data.global_pool, "annotations.json").exists():
-                generate_sample_data(params_path=params_path, overrides=overrides)
-            sample_global_pool(params_path=params_path, overrides=overrides)
+                sample_data_flow(params_path=params_path, overrides=overrides)
+            sample_flow(params_path=params_path, overrides=overrides)
             print(f"sample data + manifests: {time.monotonic() - t:.1f} s")
 
             t = time.monotonic()
-            base = train_base_model(params_path=params_path, overrides=overrides)
+            base = train_base_flow(params_path=params_path, overrides=overrides)
             t_base = time.monotonic() - t
             t = time.monotonic()
-            ft = finetune_model(params_path=params_path, overrides=overrides)
+            ft = finetune_flow(params_path=params_path, overrides=overrides)
             t_ft = time.monotonic() - t
             bl = json.loads(Path("artifacts/train_base/train_log.json").read_text())
             fl = json.loads(Path("artifacts/finetune/train_log.json").read_text())

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from camtune.evaluation import bootstrap  # noqa: E402
+from camtune.metrics import bootstrap  # noqa: E402
 
 LABELS = ["person", "face", "car", "license_plate", "amazon", "ups", "fedex", "package", "dog", "cat", "deer"]
 

@@ -46,9 +46,9 @@ def run_one(name: str) -> dict:
     logging.disable(logging.WARNING)
     from hardening.corpus import CASES
 
-    import camtune.ingest.annotation_tools  # noqa: F401  (imports before the baseline)
-    import camtune.ingest.frigate  # noqa: F401
-    import camtune.reporting.draw  # noqa: F401
+    import camtune.steps.ingest.annotation_tools  # noqa: F401  (imports before the baseline)
+    import camtune.steps.ingest.frigate  # noqa: F401
+    import camtune.steps.report.draw  # noqa: F401
     base = _rss_mib()
     with tempfile.TemporaryDirectory(prefix="camtune-hostile-") as tmp:
         t0 = time.perf_counter()

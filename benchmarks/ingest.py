@@ -39,8 +39,8 @@ def timed(fn):
 def bench_import(n: int, batch_size: int, page_size: int, work: Path, store: str = "jpeg", workers: int = 4) -> dict:
     from frigate_support import FrigateServer, make_event, snapshot_bytes
 
-    from camtune import config
-    from camtune.ingest import frigate as fr
+    from camtune.core import config
+    from camtune.steps.ingest import frigate as fr
 
     params = config.load(ROOT / "params.yaml")
     img = snapshot_bytes(1280, 720, "WEBP", noise=12.0)
@@ -66,10 +66,11 @@ def bench_import(n: int, batch_size: int, page_size: int, work: Path, store: str
 def bench_suggest(n_images: int, model: str | None, work: Path) -> dict:
     from ingest.test_suggest import build_fixed_detector
 
-    from camtune import config, synth
+    from camtune.core import config
+    from camtune.steps.sample_data import synth
     from camtune.model.tflite import TFLiteDetector
-    from camtune.ingest import load_coco
-    from camtune.ingest import suggest as sg
+    from camtune.steps.ingest import load_coco
+    from camtune.steps.ingest import suggest as sg
 
     folders = {"global_pool": str(work / "g"), "user_dataset": str(work / "users" / "u_demo")}
     params = config.load(ROOT / "params.yaml", {

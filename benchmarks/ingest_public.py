@@ -1,4 +1,4 @@
-"""Benchmark the public-dataset import (camtune.ingest.public_coco) on a generated COCO file.
+"""Benchmark the public-dataset import (camtune.steps.ingest_public.public_coco) on a generated COCO file.
 
     python benchmarks/ingest_public.py [--annotations 100000] [--images 14000] [--max-images 20000]
 
@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from camtune import config  # noqa: E402
-from camtune.ingest import public_coco
+from camtune.core import config  # noqa: E402
+from camtune.steps.ingest_public import public_coco
 
 COCO_NAMES = (
     "person bicycle car motorcycle airplane bus train truck boat traffic_light fire_hydrant stop_sign "

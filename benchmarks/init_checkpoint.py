@@ -28,15 +28,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from camtune import atomic, config, sampling, synth  # noqa: E402
-from camtune.dataset import load_dataset  # noqa: E402
+from camtune.core import atomic, config  # noqa: E402
+from camtune.steps.sample import draw as sampling
+from camtune.steps.sample_data import synth
+from camtune.core.dataset import load_dataset  # noqa: E402
 from camtune.training import stages  # noqa: E402
 
 STANDIN_LABELS = ["person", "car", "dog", "cat"]
 
 
 def evaluate(model_dir: Path, ds, label_names) -> dict:
-    from camtune.evaluation.run import score_model
+    from camtune.metrics.score import score_model
 
     res = score_model("checkpoint", model_dir, ds, label_names, slices=False, curves=False)
     return {"map50": res["map50"], "map": res["map"], "images": res["images"]}
@@ -92,12 +94,12 @@ def main() -> None:
                             "image_ids": sorted(int(i) for i in pool.images["id"])})
     rows = {}
     t = time.time()
-    stages.train_base(pre_params, stage_dir=Path("standin/pretrain"), manifest=man, progress=quiet)
+    train_base(pre_params, stage_dir=Path("standin/pretrain"), manifest=man, progress=quiet)
     rows["pretrain"] = {"wall_s": time.time() - t, "steps_per_s": steps_per_s(Path("standin/pretrain"))}
     print(f"stand-in checkpoint: {args.pretrain_steps} steps in {rows['pretrain']['wall_s']:.0f} s", flush=True)
 
     hold_sets = {}
-    glob, _ = __import__("camtune.evaluation.inputs", fromlist=["eval_set"]).eval_set(
+    glob, _ = __import__("camtune.steps.evaluate.inputs", fromlist=["eval_set"]).eval_set(
         Path("artifacts/sample/global_eval.json"), p.labels.names)
     arms = {
         "scratch": p,
@@ -110,10 +112,10 @@ def main() -> None:
     for arm, ap_ in arms.items():
         d = Path("arms") / arm
         t = time.time()
-        stages.train_base(ap_, stage_dir=d / "train_base", progress=quiet)
+        train_base(ap_, stage_dir=d / "train_base", progress=quiet)
         tb = time.time() - t
         t = time.time()
-        stages.finetune(ap_, stage_dir=d / "finetune", base_model=d / "train_base" / "model", progress=quiet)
+        finetune(ap_, stage_dir=d / "finetune", base_model=d / "train_base" / "model", progress=quiet)
         tf_ = time.time() - t
         hold = json.loads((d / "finetune" / "holdout.json").read_text())["image_ids"]
         hold_ds = load_dataset(ap_.data.user_dataset).subset(hold).verified()

@@ -6,7 +6,7 @@ after a publish-only param edit, and what one step costs under `dvc repro` beyon
     python benchmarks/pipeline_overhead.py --stages-only   # only the per-stage cost (about a minute)
 
 Per-stage cost: `dvc repro` of STAGES stages, each a Prefect flow through the steps' own CLI
-(flows/_cli.py) whose work is a 1 s sleep, with no PREFECT_API_URL (a new user's setup):
+(camtune/runners/cli.py) whose work is a 1 s sleep, with no PREFECT_API_URL (a new user's setup):
 before = every stage starts Prefect's temporary server (CAMTUNE_PREFECT_SERVER=ephemeral), after =
 the stages share one local server (the default; the first stage of the first run starts it).
 Goal: <= 5 s per stage once the server runs. CPU s = all processes' user+sys, including the
@@ -40,7 +40,7 @@ STAGES = 3
 WORK_S = 1.0
 STEP = f"""import sys, time
 from prefect import flow
-from flows import _cli
+from camtune.runners import step_runner as _cli
 
 @flow(name="bench_step")
 def bench_step(params_path="params.yaml", overrides=None, name="s"):
@@ -69,7 +69,7 @@ def stage_overhead() -> None:
     import re
     import resource
 
-    from camtune import prefect_server
+    from camtune.runners import prefect_server
 
     with tempfile.TemporaryDirectory(prefix="camtune-bench-stages-") as tmp:
         repo = copy_repo(Path(tmp) / "repo")
@@ -182,7 +182,7 @@ def main() -> None:
         sys.path.insert(0, str(repo))
         overrides = yaml.safe_load(QUICK.read_text()) if args.quick else {}
         with prefect_test_harness(server_startup_timeout=180):
-            from flows.pipeline import train_model
+            from camtune.runners.pipeline import train_model
 
             t0 = time.perf_counter()
             state = train_model(overrides=overrides, return_state=True)
@@ -214,7 +214,7 @@ def main() -> None:
         noop = time.perf_counter() - t0
         print(f"no-op dvc repro           {noop:8.2f} s (goal <= 3 s); exit {out.returncode}")
 
-        from camtune.orchestration import set_params
+        from camtune.runners.orchestration import set_params
 
         set_params(ws, {"publish.model_name": "renamed-by-benchmark"})
         status = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=ws, env=env,

@@ -3,7 +3,7 @@ by side:
 
 - COCO mAP / mAP@.5 on whole frames (pycocotools), and AP per COCO size bucket;
 - Frigate-path recall at min_score 0.5 per COCO size bucket (small < 32², medium < 96², large) and
-  false detections per 100 regions (`camtune.evaluation.frigate_path`);
+  false detections per 100 regions (`camtune.metrics.frigate_path`);
 - cost: the records' size on disk, the time to write them, training images/s.
 
     python benchmarks/regions_vs_frames.py [--steps 400] [--images 200] [--workdir DIR] [--set k=v ...]
@@ -30,8 +30,8 @@ BUCKETS = (("small", 0, 32 ** 2), ("medium", 32 ** 2, 96 ** 2), ("large", 96 ** 
 
 
 def coco_figures(det, ds, names) -> dict:
-    from camtune.evaluation import coco_eval as C
-    from camtune.evaluation.predict import predict_dataset
+    from camtune.metrics import coco as C
+    from camtune.metrics.predict import predict_dataset
 
     gt = C.ground_truth(ds, names)
     dt = C._results(gt, C.detections_to_coco(ds, predict_dataset(det, ds)))
@@ -41,7 +41,7 @@ def coco_figures(det, ds, names) -> dict:
 
 
 def frigate_figures(det, ds, names, attrs, min_score: float = 0.5) -> dict:
-    from camtune.evaluation import frigate_path as F
+    from camtune.metrics import frigate_path as F
 
     size = det.input_size[0]
     runs = F.run_model(F.set_regions(ds, size, attrs), ds, F.checkpoint_runner(det), size, names)
@@ -65,7 +65,7 @@ def frigate_figures(det, ds, names, attrs, min_score: float = 0.5) -> dict:
 
 
 def main(argv=None) -> int:
-    from camtune.config import parse_overrides
+    from camtune.core.config import parse_overrides
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=400)
@@ -80,8 +80,9 @@ def main(argv=None) -> int:
                  "sample_data.user_images_in_pool": 0, "training.base.steps": args.steps,
                  "training.base.checkpoint_every": args.steps, **parse_overrides(args.overrides)}
 
-    from camtune import config, synth
-    from camtune.dataset import load_dataset
+    from camtune.core import config
+    from camtune.steps.sample_data import synth
+    from camtune.core.dataset import load_dataset
     from camtune.training import experiment, records, train
     from camtune.model.checkpoint import load_detector
 

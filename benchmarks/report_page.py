@@ -22,7 +22,8 @@ def main() -> None:
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args()
-    from camtune import config, reporting
+    from camtune.core import config
+    from camtune.steps import report as reporting
 
     params = config.load(args.params)
     times = []

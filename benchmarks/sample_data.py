@@ -1,4 +1,4 @@
-"""How fast camtune.synth draws the sample data: images/s for render + JPEG encode, and the
+"""How fast camtune.steps.sample_data.synth draws the sample data: images/s for render + JPEG encode, and the
 wall time of the default-size generation (400 global + 60 user images) written to a temp folder.
 
     python benchmarks/sample_data.py [--images N]
@@ -10,7 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from camtune import config, synth
+from camtune.core import config
+from camtune.steps.sample_data import synth
 
 
 def main() -> None:

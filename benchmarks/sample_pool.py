@@ -2,7 +2,7 @@
 
     python benchmarks/sample_pool.py [--images 1000000] [--boxes-per-image 3] [--users 2000]
 
-Prints the time of `camtune.sampling.sample_pool` (goal: <= 10 s for 1,000,000 images /
+Prints the time of `camtune.steps.sample.draw.sample_pool` (goal: <= 10 s for 1,000,000 images /
 ~3,000,000 annotations on 2 cores) and the balance it achieved per stratum.
 """
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from camtune import config
-from camtune.config import SampleParams
-from camtune.sampling import SampleResult, manifests, sample_pool, user_cap, write_outputs
+from camtune.core import config
+from camtune.core.config import SampleParams
+from camtune.steps.sample.draw import SampleResult, manifests, sample_pool, user_cap, write_outputs
 
 LABELS = ["person", "face", "car", "license_plate", "amazon", "ups", "fedex", "package", "dog", "cat", "deer"]
 # skewed like real doorbell/driveway footage: deer is rare, person/car dominate

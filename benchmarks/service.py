@@ -8,7 +8,7 @@ For each worker count: a fresh service (tests/service_support.py) — a real Pre
 (`prefect server start`), an S3 store (a moto server on loopback, or --s3-endpoint: then none is
 started; credentials from the AWS chain), and W `prefect worker start --limit 1` process trees, each
 in its own folder with its own clone, DVC cache, PREFECT_HOME, HOME and TMPDIR. The nightly scan
-(`python -m flows.pipeline --scan`) starts train_model for every demo user; the run ends when all
+(`camtune scan`) starts train_model for every demo user; the run ends when all
 finished. Everything reported is read back from the Prefect API and the store's run records.
 Object-store traffic is counted by a loopback proxy in front of the store (request and response
 bodies).

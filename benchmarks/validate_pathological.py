@@ -128,7 +128,8 @@ UNIT = {"boxes": "persons+faces", "images": "images", "json": "MB"}
 
 def child(case: str, root: str, registry: str) -> None:
     """Runs in a subprocess: import, note the RSS, validate, print one JSON line."""
-    from camtune import config, validation
+    from camtune.core import config
+    from camtune.steps import validate as validation
 
     params = config.load(ROOT / "params.yaml", {
         "data.user_dataset": root, "user.id": USER, "publish.registry.kind": "local",

@@ -1,4 +1,4 @@
-"""Benchmark: the table rules (GX suite on vectorised columns, camtune.validation.tables) against a
+"""Benchmark: the table rules (GX suite on vectorised columns, camtune.steps.validate.tables) against a
 naive per-row Python loop doing the same checks, on a synthetic 1,000,000-annotation table.
 
     python benchmarks/validate_tables.py [--annotations 1000000] [--images 100000]
@@ -21,8 +21,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from camtune.config import ValidateParams
-from camtune.validation.tables import check_tables
+from camtune.core.config import ValidateParams
+from camtune.steps.validate.tables import check_tables
 
 LABELS = ("person", "face", "car", "license_plate", "amazon", "ups", "fedex", "package", "dog", "cat", "deer")
 USER = "u1"

@@ -15,7 +15,7 @@ refuse the planted failures, and never refuse a model compared with itself.
 | better_than_incumbent | the user runs the barely fine-tuned model (int8, from the registry); the new model is the healthy one | incumbent: not_worse |
 
 The incumbent scenarios (docs/incumbent.md) judge the comparison with the model the user runs now:
-the incumbent is exported to int8 by the real export step (`camtune.export.build.export`, its
+the incumbent is exported to int8 by the real export step (`camtune.steps.export.build.export`, its
 fidelity limits lifted: the incumbent's quantization is not under test) and published into a
 scenario-local registry with its lineage, so evaluate finds it as it would in production. Their
 verdict column is the incumbent comparison's (`gate.json` "incumbent"), not the blessing.
@@ -27,7 +27,7 @@ floors are off (0): a base that finds under half of the user's objects is rightl
 Each seed is its own synthetic world (`sample_data.seed`), its own sample and base model; the real
 steps run in `DIR/seed<N>` (sample data -> sample -> train_base), every scenario's fine-tune in
 `DIR/seed<N>/<scenario>` (symlinks to the seed's data, sample and base). `--phase train` only
-trains (skipping what is there), `--phase gate` only evaluates (`camtune.evaluation.evaluate`, the
+trains (skipping what is there), `--phase gate` only evaluates (`camtune.steps.evaluate.evaluate`, the
 real gate) and prints the table. Data size, input size and the recipe are params.yaml's unless an
 option says otherwise; `--reuse RUN` takes the first seed's base and healthy fine-tune from a
 default `dvc repro` folder instead of training them again.
@@ -144,7 +144,7 @@ class Run:
         print(f"[{time.monotonic() - self.t0:7.1f}s] {msg}", flush=True)
 
     def common(self, seed: int) -> dict:
-        from camtune.config import parse_overrides
+        from camtune.core.config import parse_overrides
 
         a = self.args
         out = {
@@ -165,7 +165,7 @@ class Run:
 
     def adopt(self, run: Path, sd: Path, params) -> None:
         """Copy a default run's sample data, sample, base and fine-tune (the healthy scenario)."""
-        from camtune import artifacts
+        from camtune.contracts import artifacts
 
         skip = shutil.ignore_patterns("records*")
         for rel in (params.data.global_pool, params.data.user_dataset):
@@ -181,10 +181,12 @@ class Run:
 
     # ---------------------------------------------------------------- training
     def train(self, seed: int):
-        from camtune import artifacts, config, sampling, synth
-        from camtune.dataset import load_dataset
-        from camtune.training import stages
-
+        from camtune.contracts import artifacts
+        from camtune.core import config
+        from camtune.steps.sample import draw as sampling
+        from camtune.steps.sample_data import synth
+        from camtune.core.dataset import load_dataset
+        
         a = self.args
         sd = self.ws / f"seed{seed}"
         sd.mkdir(parents=True, exist_ok=True)
@@ -196,7 +198,7 @@ class Run:
         if not (artifacts.TRAIN_BASE_DIR / "train_log.json").exists():   # written last: an interrupted base is trained again
             synth.generate(params)
             sampling.write_outputs(artifacts.SAMPLE_DIR, sampling.sample_from_params(params))
-            stages.train_base(params)
+            train_base(params)
             self.stamp(f"seed {seed}: base trained ({params.training.base.steps} steps at {params.training.input_size} px)")
         replay = json.loads(artifacts.REPLAY.read_text())  # rewritten per scenario as smaller manifests
         user_src = sd / params.data.user_dataset
@@ -211,7 +213,7 @@ class Run:
                 rm = d / "replay.json"
                 rm.write_text(json.dumps(replay_manifest))
             t = time.monotonic()
-            stages.finetune(config.load(self.params_path, overrides), replay_manifest=rm)
+            finetune(config.load(self.params_path, overrides), replay_manifest=rm)
             self.stamp(f"seed {seed}: {name} fine-tuned in {time.monotonic() - t:.0f} s")
             os.chdir(sd)
             return d
@@ -222,7 +224,7 @@ class Run:
         if "overfit" in wanted:
             # the same holdout (hash-based), only a few user images to train on, replay cut to as
             # many, many steps at a high rate
-            hold = set(stages.user_split(params, replay.get("user_images_in_base_train", []))[2])
+            hold = set(user_split(params, replay.get("user_images_in_base_train", []))[2])
             seen = set(replay.get("user_images_in_base_train", []))
             user = load_dataset(user_src).of_user(params.user.id).verified()
             train_ids = [int(i) for i in user.images["id"] if int(i) not in hold | seen][:a.overfit_user_images]
@@ -253,8 +255,8 @@ class Run:
     def export_incumbent(self, seed: int, d: Path) -> Path:
         """The fine-tune in `d` exported to int8 by the real export step (d/incumbent_export), as
         the model a user would run; its fidelity limits are lifted (not under test here)."""
-        from camtune import config
-        from camtune.export.build import export
+        from camtune.core import config
+        from camtune.steps.export.build import export
 
         out = d / "incumbent_export"
         if (out / "model.tflite").exists():
@@ -274,9 +276,9 @@ class Run:
     def publish_incumbent(self, seed: int, d: Path, src: Path) -> Path:
         """`src`'s int8 export as the user's current model in a registry of the scenario's own,
         with its lineage (the user images it trained on), through the registry's own API."""
-        from camtune import config
-        from camtune.config import RegistryParams
-        from camtune.registry import open_registry
+        from camtune.core import config
+        from camtune.core.config import RegistryParams
+        from camtune.contracts.registry import open_registry
 
         root = d / "registry"
         reg = open_registry(RegistryParams(kind="local", root=str(root)))
@@ -296,7 +298,9 @@ class Run:
 
     # ---------------------------------------------------------------- gate
     def gate(self, seed: int) -> None:
-        from camtune import artifacts, config, evaluation
+        from camtune.contracts import artifacts
+        from camtune.core import config
+        from camtune.steps import evaluate as evaluation
 
         a = self.args
         sd = self.ws / f"seed{seed}"

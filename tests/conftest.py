@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 # registry/publish: moto S3 server on loopback, tiny TFLite (tests/s3_support.py; pytest puts
 # this folder on sys.path because it has no __init__.py)
 from s3_support import s3_bucket, s3_server, tiny_onnx, tiny_tflite  # noqa: E402,F401
-# export: the session's one real export_model run (tests/export_support.py)
+# export: the session's one real export_flow run (tests/export_support.py)
 from export_support import export_run  # noqa: E402,F401
 
 
@@ -50,7 +50,7 @@ SAMPLE_DATASET_OVERRIDES = {
 
 @pytest.fixture(scope="session")
 def sample_datasets(tmp_path_factory):
-    """A tiny synthetic pair from camtune.synth (every label present, 640x360 JPEGs), generated
+    """A tiny synthetic pair from camtune.steps.sample_data.synth (every label present, 640x360 JPEGs), generated
     once per session: `.global_pool` and `.user` dataset folders (Paths) and the `.params` used
     (repo params.yaml + SAMPLE_DATASET_OVERRIDES; sample_data.* and data.* point at the two folders).
 
@@ -58,7 +58,8 @@ def sample_datasets(tmp_path_factory):
     (`shutil.copytree(sample_datasets.user, tmp_path / "user")`)."""
     from collections import namedtuple
 
-    from camtune import config, synth
+    from camtune.core import config
+    from camtune.steps.sample_data import synth
 
     root = tmp_path_factory.mktemp("sample_datasets")
     overrides = {**SAMPLE_DATASET_OVERRIDES, "sample_data.global_pool": str(root / "global"),
@@ -83,6 +84,6 @@ def umask_022():
 def pytest_sessionfinish(session, exitstatus):
     """A step run without the prefect_server fixture (no PREFECT_API_URL) starts camtune's shared
     local Prefect server in this session's PREFECT_HOME: it ends with the session."""
-    from camtune import prefect_server
+    from camtune.runners import prefect_server
 
     prefect_server.stop(Path(os.environ["PREFECT_HOME"]))

@@ -52,13 +52,13 @@ EXPORT_OVERRIDES = {"export.representative_images": 6}
 
 @pytest.fixture(scope="session")
 def export_run(prefect_server, sample_datasets, tmp_path_factory):
-    """ONE real `export_model` flow run per session (Model Garden serving export, int8 + float
+    """ONE real `export` flow run per session (Model Garden serving export, int8 + float
     conversion at 320x320, compatibility report, fidelity), in a scratch working directory laid out
     as the upstream stages leave it. The flow test asserts on it; the contract, runtime and
     compatibility tests read its model.tflite. Read-only for everyone."""
-    from camtune import config
-    from camtune.dataset import load_dataset
-    from flows.export import export_model
+    from camtune.core import config
+    from camtune.core.dataset import load_dataset
+    from camtune.steps.export.flow import export_flow
 
     params = sample_datasets.params
     root = tmp_path_factory.mktemp("export_run")
@@ -75,7 +75,7 @@ def export_run(prefect_server, sample_datasets, tmp_path_factory):
     cwd = os.getcwd()
     os.chdir(root)  # params paths are relative to the working directory (the repo root under dvc)
     try:
-        meta = export_model(params_path=str(config.ROOT / "params.yaml"), overrides=overrides)
+        meta = export_flow(params_path=str(config.ROOT / "params.yaml"), overrides=overrides)
     finally:
         os.chdir(cwd)
     return SimpleNamespace(root=root, out=root / "artifacts/export", meta=meta, params=params,

@@ -1,4 +1,4 @@
-"""The import graph of camtune/ and flows/, read statically (every import statement, also the lazy
+"""The import graph of camtune/, read statically (every import statement, also the lazy
 ones inside functions), for the layering and dvc.yaml tests."""
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def imports(path: Path) -> set[str]:
                 base = ".".join(pkg.split(".")[: len(pkg.split(".")) - node.level + 1] + ([base] if base else []))
             names = [base] + [f"{base}.{a.name}" for a in node.names]
         for n in names:
-            if n.split(".")[0] in ("camtune", "flows") and module_file(n) is not None:
+            if n.split(".")[0] == "camtune" and module_file(n) is not None:
                 out.add(n)
     # a package's own __init__ runs on `import camtune.x.y`: count the parents too
     return out | {n.rsplit(".", k)[0] for n in out for k in range(1, n.count(".")) if "." in n}
@@ -55,5 +55,5 @@ def closure(start: str) -> set[str]:
 
 
 def all_modules() -> list[str]:
-    files = sorted((ROOT / "camtune").rglob("*.py")) + sorted((ROOT / "flows").glob("*.py"))
+    files = sorted((ROOT / "camtune").rglob("*.py"))
     return [module_name(p) for p in files]

@@ -222,7 +222,7 @@ def make_publish_inputs(root: Path, tflite: Path, *, blessed: bool = True, verdi
     if edgetpu:
         # stands for the compiler's output; publish only moves and checksums it
         (export / "model_edgetpu.tflite").write_bytes(tflite.read_bytes() + b"edgetpu" + variant)
-    if onnx is not None:  # export's model.onnx + model.onnx.json (camtune/export/build.py)
+    if onnx is not None:  # export's model.onnx + model.onnx.json (camtune/steps/export/build.py)
         (export / "model.onnx").write_bytes(onnx.read_bytes())
         (export / "model.onnx.json").write_text(json.dumps(
             {"type": "yolonas", "width": 320, "height": 320, "inputShape": "nhwc", "pixelFormat": "rgb",
@@ -239,19 +239,19 @@ def make_publish_inputs(root: Path, tflite: Path, *, blessed: bool = True, verdi
               {"name": "global_floor", "metric": "global.map50", "kind": "floor", "threshold": 0.05, "point": 0.3,
                "interval": [0.25, 0.35], "tuned": 0.3, "baseline": 0.3, "verdict": "passed", "passed": True,
                "required": False, "resolve": None, "why": "absolute floor on the global mAP@.5"}]
-    (evaluate / "gate.json").write_text(json.dumps(  # as camtune/evaluation/gate.py writes it
+    (evaluate / "gate.json").write_text(json.dumps(  # as camtune/steps/evaluate/gate.py writes it
         {"verdict": verdict, "blessed": verdict == "blessed", "baseline": "base", "summary": f"{verdict} (test)",
          "deciding": ["user_gain"], "failed": ["user_gain"] if verdict == "not_blessed" else [],
          "inconclusive": ["user_gain"] if verdict == "inconclusive" else [], "uninformative": [],
          "advice": ["the user holdout has 5 images; about 40 verified images would resolve it"]
          if verdict == "inconclusive" else [], "checks": checks}))
-    (evaluate / "metrics.json").write_text(json.dumps(  # as camtune/evaluation/report.py writes it
+    (evaluate / "metrics.json").write_text(json.dumps(  # as camtune/steps/evaluate/report.py writes it
         {"blessed": blessed, "baseline": "base", "tuned": {"user": {"map": 0.2, "map50": 0.41}},
          "base": {"user": {"map": 0.15, "map50": 0.3}}}))
     (evaluate / "filters.yml").write_text("objects:\n  filters:\n    person:\n      min_score: 0.5\n      threshold: 0.7\n")
     (evaluate / "report.md").write_text("# Evaluation\n\nblessed\n")
     ids = list(user_image_ids)
-    (finetune / "trained_on.json").write_text(json.dumps(  # as camtune/training/stages.py writes it
+    (finetune / "trained_on.json").write_text(json.dumps(  # as camtune/steps/finetune/__init__.py writes it
         {"user_id": user_id, "user": {"source": "data/sample/user", "image_ids": ids, "count": len(ids)},
          "replay": {"source": "data/sample/global", "image_ids": [1001, 1002], "count": 2}}))
     (base_model / "params.yaml").write_text("task: {}\n")

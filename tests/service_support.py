@@ -4,7 +4,7 @@ process trees, each in its own folder with its own clone, DVC cache and site cac
 HOME and TMPDIR. Used by tests/flows/test_service_e2e.py and benchmarks/service.py.
 
 Nothing here reaches into camtune's internals: workers are `prefect worker start`, runs are
-started by `python -m flows.pipeline --scan` or `run_deployment`, and everything measured is
+started by `camtune scan` or `run_deployment`, and everything measured is
 read back from the Prefect API and the object store.
 """
 from __future__ import annotations
@@ -171,7 +171,7 @@ class Service:
     origin: Path | None = None
 
     def __post_init__(self):
-        from camtune import orchestration
+        from camtune.runners import orchestration
 
         self.origin = copy_repo(self.root / "origin")
         for junk in ("workspaces", "registry", "artifacts", "data/sample"):
@@ -224,7 +224,7 @@ class Service:
         if not (self.root / "scanner").exists():
             self._scanner = self.host("scanner")
         _, clone, env = self._scanner
-        return subprocess.run([sys.executable, "-m", "flows.pipeline", "--scan"], cwd=clone, env=env,
+        return subprocess.run([sys.executable, "-m", "camtune", "scan"], cwd=clone, env=env,
                               capture_output=True, text=True, timeout=timeout)
 
     def start_run(self, user_id: str) -> str:
@@ -255,8 +255,8 @@ class Service:
 
     def base_trainings(self) -> int:
         """How many times the train_base step actually ran and finished (each run of it is its own
-        Prefect flow run, `train_base_model`; DVC starts it only when it trains)."""
-        return sum(1 for r in self.flow_runs("train_base_model") if r.state and r.state.is_completed())
+        Prefect flow run, `train_base_flow`; DVC starts it only when it trains)."""
+        return sum(1 for r in self.flow_runs("train_base") if r.state and r.state.is_completed())
 
     def train_runs(self) -> list:
         return self.flow_runs("train_model")
@@ -271,7 +271,7 @@ class Service:
         return {w: sorted(set(us)) for w, us in sorted(out.items())}
 
     def published(self) -> dict[str, str]:
-        from camtune.registry import S3Store, Registry
+        from camtune.contracts.registry import S3Store, Registry
 
         reg = Registry(S3Store(self.bucket, "registry", endpoint_url=self.endpoint))
         out = {}
@@ -282,8 +282,8 @@ class Service:
         return out
 
     def state(self):
-        from camtune import remote
-        from camtune.config import RemoteParams
+        from camtune.runners import remote
+        from camtune.core.config import RemoteParams
 
         return remote.SharedState(RemoteParams(url=f"s3://{self.bucket}/service", endpoint_url=self.endpoint))
 

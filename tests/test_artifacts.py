@@ -1,4 +1,4 @@
-"""camtune/artifacts.py: the stage paths agree with dvc.yaml, manifests and the gate verdict are
+"""camtune/contracts/artifacts.py: the stage paths agree with dvc.yaml, manifests and the gate verdict are
 read one way, with errors naming the file."""
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from camtune import artifacts
-from camtune.artifacts import Manifest, Verdict
-from camtune.errors import StepFailed
+from camtune.contracts import artifacts
+from camtune.contracts.artifacts import Manifest, Verdict
+from camtune.core.errors import StepFailed
 from import_graph import ROOT, closure, module_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -20,10 +20,10 @@ from training_data import make_dataset  # noqa: E402
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # every step imports these (a change there is a params/format change, tracked by their own tests),
 # or they only talk to Prefect (its server, task runners, reports) and write no output
-FOUNDATION = {"camtune.config", "camtune.dataset", "camtune.errors", "camtune.atomic", "camtune.registry",
-              "camtune.redaction",
-              "camtune.prefect_server", "camtune", "flows", "flows._cli", "flows._runners",
-              "flows._training_report"}
+FOUNDATION = {"camtune", "camtune.core", "camtune.core.config", "camtune.core.dataset", "camtune.core.errors",
+              "camtune.core.atomic", "camtune.core.redaction", "camtune.contracts.registry",
+              "camtune.steps", "camtune.contracts", "camtune.metrics", "camtune.model", "camtune.training",
+              "camtune.training.summary"}
 
 
 def _paths(entries) -> set[str]:
@@ -44,7 +44,7 @@ def test_dvc_yaml_outs_and_deps_are_the_artifacts_paths(stage):
 def test_dvc_yaml_deps_cover_the_code_each_stage_runs(stage):
     """A change to any module a step imports must re-run the stage: dvc.yaml lists it (or its folder)."""
     deps = [d for d in _paths(DVC[stage].get("deps")) if not d.startswith(("$", "artifacts/"))]
-    flow = artifacts.FLOWS[stage]
+    flow = artifacts.flow_module(stage)
     files = {module_file(m).relative_to(ROOT).as_posix() for m in closure(flow) - FOUNDATION}
     uncovered = sorted(f for f in files if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps))
     assert not uncovered, f"{stage}: dvc.yaml deps miss {uncovered}"
@@ -56,8 +56,6 @@ def test_producer_and_hint():
     assert artifacts.producer("data/user") is None
     assert artifacts.missing_hint(artifacts.GLOBAL_EVAL) == " (run `dvc repro sample`)"
     assert artifacts.step_file("evaluate", "/ws") == Path("/ws/artifacts/evaluate.step.json")
-    assert artifacts.stage_of_module("flows.train_base") == "train_base"
-    assert artifacts.stage_of_module("flows.pipeline") is None
 
 
 def test_step_figures_are_read_back_only_for_their_run(tmp_path, monkeypatch):
@@ -69,8 +67,13 @@ def test_step_figures_are_read_back_only_for_their_run(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("stage", list(DVC))
-def test_dvc_yaml_cmd_is_the_stage_flow(stage):
-    assert DVC[stage]["cmd"] == f"python -m {artifacts.FLOWS[stage]}"
+def test_dvc_yaml_cmd_is_the_stage_command(stage):
+    """One name per step: the stage runs `camtune <stage>`, whose flow is camtune.steps.<stage>.flow."""
+    assert DVC[stage]["cmd"] == artifacts.command(stage) == f"camtune {stage}"
+    assert tuple(DVC) == artifacts.STAGES
+    from camtune.runners.cli import STEPS, _flow
+
+    assert stage in STEPS and _flow(stage).name == stage
 
 
 def test_manifest_reads_ids_repeats_and_keeps_the_rest(tmp_path):

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from camtune import atomic
+from camtune.core import atomic
 
 
 def mode(path) -> int:

@@ -3,7 +3,7 @@ import json
 import pytest
 import yaml
 
-from camtune import config
+from camtune.core import config
 
 
 def _raw():

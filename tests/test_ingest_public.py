@@ -1,4 +1,4 @@
-"""camtune.ingest.public_coco + flows.ingest_public: a tiny COCO-format source with foreign
+"""camtune.steps.ingest_public.public_coco + camtune.steps.ingest_public.flow: a tiny COCO-format source with foreign
 categories, mapped onto our labels; the partial-labelling rule; resume without rewriting."""
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from camtune import config
-from camtune.dataset import DatasetError, load_dataset
-from camtune.ingest import public_coco
+from camtune.core import config
+from camtune.core.dataset import DatasetError, load_dataset
+from camtune.steps.ingest_public import public_coco
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,7 +89,7 @@ def test_foreign_categories_mapped_and_counted(tmp_path):
     assert im10["flickr_url"] and im10["captured_at"] == "2013-11-14T11:18:45Z"
     assert raw["licenses"] == [{"id": 3, "name": "CC BY"}]
     assert (pool / im10["file_name"]).read_bytes() == (imgs / "000000000010.jpg").read_bytes()
-    from camtune.dataset import file_sha256
+    from camtune.core.dataset import file_sha256
     assert all(i["sha256"] == file_sha256(pool / i["file_name"]) for i in raw["images"])
 
 
@@ -164,17 +164,17 @@ def test_bad_input_is_named_and_nothing_written(tmp_path):
 
 
 def test_cli(tmp_path, monkeypatch, prefect_server):
-    from flows import ingest_public
+    from camtune.runners import cli
 
     src, imgs = make_source(tmp_path / "src")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
-    rc = ingest_public.main(["--annotations", str(src), "--images", str(imgs), "--map", "person=person",
+    rc = cli.main(["ingest_public", "--annotations", str(src), "--images", str(imgs), "--map", "person=person",
                              "--map", "car=car", "--map", "truck=car", "--tracked", "motorcycle",
                              "--max-images", "5", "--name", "coco2017"])
     assert rc == 0
     ds = load_dataset(tmp_path / "data" / "public" / "coco2017")
     assert len(ds.images) <= 5 and (ds.images["user_id"] == "public.coco2017").all()
     assert 13 not in set(ds.images["id"])
-    assert ingest_public.main(["--annotations", str(src), "--images", str(imgs), "--map", "truck"]) == 2
+    assert cli.main(["ingest_public", "--annotations", str(src), "--images", str(imgs), "--map", "truck"]) == 2
     assert os.path.exists(tmp_path / "data" / "public" / "coco2017" / "ingest.json")

@@ -3,8 +3,8 @@ import subprocess
 import pandas as pd
 import pytest
 
-from camtune import orchestration
-from camtune.errors import StepFailed
+from camtune.runners import orchestration
+from camtune.core.errors import StepFailed
 
 
 def _images(rows):
@@ -37,7 +37,7 @@ def test_set_params_keeps_comments_and_sets_dotted_keys(tmp_path):
 
 
 def test_stage_error_prefers_the_steps_own_message():
-    out = "Running stage 'validate':\n> python -m flows.validate\nerror: data/x: 3 findings\n  BOX_NAN ann 7\nERROR: failed to reproduce 'validate'\n"
+    out = "Running stage 'validate':\n> camtune validate\nerror: data/x: 3 findings\n  BOX_NAN ann 7\nERROR: failed to reproduce 'validate'\n"
     res = orchestration.StageResult("validate", True, 1, out, 0.1)
     assert orchestration.stage_error(res) == "error: data/x: 3 findings\n  BOX_NAN ann 7"
 

@@ -1,5 +1,5 @@
 """Steps under `dvc repro` with no PREFECT_API_URL share one local Prefect server
-(camtune/prefect_server.py) instead of each starting Prefect's temporary one, and a clean run
+(camtune/runners/prefect_server.py) instead of each starting Prefect's temporary one, and a clean run
 prints no ERROR line (telemetry off by default)."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from repo_support import copy_repo, git_commit_all, run
 
-from camtune import prefect_server
+from camtune.runners import prefect_server
 
 ERROR_LINE = re.compile(r"\bERROR\b")
 
@@ -44,7 +44,7 @@ def _wait_gone(pid: int, seconds: float) -> bool:
 
 def test_two_stages_back_to_back_share_one_server_and_print_no_error(tmp_path):
     repo = copy_repo(tmp_path / "repo")
-    from camtune.orchestration import set_params
+    from camtune.runners.orchestration import set_params
 
     set_params(repo, {"sample_data.global_images": 24, "sample_data.user_images": 12,
                       "sample_data.user_images_in_pool": 4, "validate.min_new_verified": 1})
@@ -76,7 +76,7 @@ def test_two_stages_back_to_back_share_one_server_and_print_no_error(tmp_path):
         with temporary_settings(updates={PREFECT_API_URL: state["url"]}):
             with get_client(sync_client=True) as client:
                 names = {client.read_flow(fr.flow_id).name for fr in client.read_flow_runs()}
-        assert {"generate_sample_data", "validate_dataset"} <= names, names
+        assert {"sample_data_flow", "validate_flow"} <= names, names
     finally:
         st = prefect_server.status(home)
         prefect_server.stop(home)

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camtune import config, publishing
-from camtune.config import RegistryParams, S3Params
-from camtune.errors import StepFailed
-from camtune.registry import ChecksumMismatch, RegistryError, open_registry
+from camtune.core import config
+from camtune.steps.publish import release as publishing
+from camtune.core.config import RegistryParams, S3Params
+from camtune.core.errors import StepFailed
+from camtune.contracts.registry import ChecksumMismatch, RegistryError, open_registry
 from s3_support import FaultProxy, make_publish_inputs, s3_client
 
 ROOT = config.ROOT
@@ -275,8 +276,10 @@ def test_s3_503s_are_retried_by_botocore(s3_server, s3_bucket, tiny_tflite, tmp_
 _KILL_SCRIPT = """
 import os, sys
 from pathlib import Path
-from camtune import config, publishing, registry
-from camtune.config import RegistryParams
+from camtune.core import config
+from camtune.steps.publish import release as publishing
+from camtune.contracts import registry
+from camtune.core.config import RegistryParams
 plan_args = dict(export_dir=Path(sys.argv[2]) / "export", evaluate_dir=Path(sys.argv[2]) / "evaluate",
                  finetune_dir=Path(sys.argv[2]) / "finetune", train_base_dir=Path(sys.argv[2]) / "train_base",
                  sample_dir=Path(sys.argv[2]) / "sample")
@@ -319,8 +322,8 @@ def test_validate_new_verified_rule_reads_published_lineage(s3_server, s3_bucket
     "new verified images" rule counts only verified images not in that lineage."""
     import pandas as pd
 
-    from camtune.config import ValidateParams
-    from camtune.validation.lineage import check_lineage, previous_lineage
+    from camtune.core.config import ValidateParams
+    from camtune.steps.validate.lineage import check_lineage, previous_lineage
 
     rp = RegistryParams(kind="s3", s3=S3Params(bucket=s3_bucket, endpoint_url=s3_server))
     rules = ValidateParams(min_new_verified=10, warn_min_per_camera=0)

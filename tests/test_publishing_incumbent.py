@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from camtune import config, publishing
-from camtune.config import RegistryParams
-from camtune.errors import StepFailed
-from camtune.registry import open_registry
+from camtune.core import config
+from camtune.steps.publish import release as publishing
+from camtune.core.config import RegistryParams
+from camtune.core.errors import StepFailed
+from camtune.contracts.registry import open_registry
 from s3_support import make_publish_inputs
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from camtune.config import RegionTrainingParams
-from camtune.dataset import load_dataset
+from camtune.core.config import RegionTrainingParams
+from camtune.core.dataset import load_dataset
 from camtune.training import region_examples as RE
 from tests.training_data import LABELS, make_dataset
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from camtune.config import RegistryParams, S3Params
-from camtune.dataset import file_sha256
-from camtune.registry import ChecksumMismatch, RegistryError, open_registry
+from camtune.core.config import RegistryParams, S3Params
+from camtune.core.dataset import file_sha256
+from camtune.contracts.registry import ChecksumMismatch, RegistryError, open_registry
 from s3_support import s3_client
 
 

@@ -1,4 +1,4 @@
-"""Shared state through the object store (camtune/remote.py + orchestration.run_shared_stage), with
+"""Shared state through the object store (camtune/runners/remote.py + orchestration.run_shared_stage), with
 real DVC in temporary git repositories, one clone per "host" with its own DVC cache, and the moto
 S3 endpoint on loopback. The Prefect lock is exercised by tests/flows/test_service_e2e.py; here the
 lock is a plain one so the DVC/S3 logic is tested on its own."""
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from s3_support import FaultProxy
 
-from camtune import orchestration, remote
-from camtune.config import RemoteParams
-from camtune.errors import StepFailed
+from camtune.runners import orchestration, remote
+from camtune.core.config import RemoteParams
+from camtune.core.errors import StepFailed
 
 # a stand-in "base": persisted like train_base, and every real run leaves a line in RUNS_LOG
 DVC_YAML = """stages:

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from camtune import config, sampling
-from camtune.config import SampleParams
-from camtune.sampling import SamplingError, sample_pool
+from camtune.core import config
+from camtune.steps.sample import draw as sampling
+from camtune.core.config import SampleParams
+from camtune.steps.sample.draw import SamplingError, sample_pool
 
 LABELS = ["person", "car", "deer"]
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -21,7 +22,7 @@ SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[Healt
 
 def make_pool(rows: list[tuple], *, first_ann_id: int = 0):
     """rows: (id, user, camera, verified, condition, [labels]) -> (images, annotations) tables
-    shaped like camtune.dataset's."""
+    shaped like camtune.core.dataset's."""
     images = pd.DataFrame({
         "id": pd.Series([r[0] for r in rows], dtype="int64"),
         "file_name": [f"images/{r[0]}.jpg" for r in rows], "width": 64, "height": 64,
@@ -315,7 +316,7 @@ def test_unmeetable_user_share_names_the_param():
 
 
 def test_missing_pool_folder_names_the_file(tmp_path):
-    from camtune.dataset import DatasetError
+    from camtune.core.dataset import DatasetError
 
     params = config.load(config.ROOT / "params.yaml", {"data.global_pool": str(tmp_path / "nope")})
     with pytest.raises(DatasetError, match="nope/annotations.json: file not found"):

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camtune import config
-from camtune.dataset import load_dataset
-from camtune.errors import StepFailed
+from camtune.core import config
+from camtune.core.dataset import load_dataset
+from camtune.core.errors import StepFailed
 from training_data import make_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +126,7 @@ def test_empty_training_set_is_refused(tmp_path):
 KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     sys.path[:0] = [{root!r}, {tests!r}]
-    from camtune import config
+    from camtune.core import config
     from camtune.training import experiment, train
     p = config.load({params!r}, {tiny!r})
     exp = experiment.build_experiment_config(p, stage="base", model_dir={model!r}, train_files={files!r})
@@ -142,7 +142,7 @@ SEEDED_SCRIPT = textwrap.dedent("""
     import hashlib, sys
     sys.path[:0] = [{root!r}, {tests!r}]
     import numpy as np, tensorflow as tf
-    from camtune import config
+    from camtune.core import config
     from camtune.training import experiment, train
     p = config.load({params!r}, {{**{tiny!r}, "training.seed": {seed!r}, "training.base.batch_size": 4,
                                  "training.base.steps": 8, "training.precise_bn_batches": 2}})

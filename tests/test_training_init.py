@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camtune import config
-from camtune.dataset import load_dataset
-from camtune.errors import StepFailed
+from camtune.core import config
+from camtune.core.dataset import load_dataset
+from camtune.core.errors import StepFailed
 from training_data import make_dataset
 
 ROOT = Path(__file__).resolve().parent.parent

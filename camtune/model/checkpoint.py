@@ -15,9 +15,9 @@ from typing import Sequence
 
 import numpy as np
 
-from camtune.errors import StepFailed
+from camtune.core.errors import StepFailed
 
-from camtune import atomic
+from camtune.core import atomic
 
 PARAMS_FILE = "params.yaml"   # written by Model Garden (train_utils.serialize_config)
 LABELS_FILE = "labels.json"   # ours: {"names": [...]} model class k = names[k-1]

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from camtune.dataset import UnsafePath, safe_image_path
+from camtune.core.dataset import UnsafePath, safe_image_path
 from camtune.model.images import ImageRefused, Limits, load_rgb
 
 

@@ -29,7 +29,7 @@ from typing import Iterator
 
 import numpy as np
 
-from camtune.errors import StepFailed
+from camtune.core.errors import StepFailed
 
 # Pillow mode -> how it becomes RGB the way tf.io.decode_image(channels=3) does it
 _CONVERT_MODES = {"RGB", "RGBA", "L", "LA", "1", "P"}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from camtune.errors import StepFailed
+from camtune.core.errors import StepFailed
 from camtune.model.labelmap import LABELMAP_FILE, parse_labelmap, read_labelmap
 
 
@@ -82,7 +82,7 @@ def resolve(params, workdir: str | Path, registry=None) -> Incumbent | None:
         size = check_frigate_tflite(model)
         return Incumbent(f"file:{model}", "file", model, tuple(labels), frozenset(), size)
     if registry is None:
-        from camtune.registry import open_registry
+        from camtune.contracts.registry import open_registry
 
         registry = open_registry(params.publish.registry)
     user_id = params.user.id

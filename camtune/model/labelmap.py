@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from camtune.errors import StepFailed
+from camtune.core.errors import StepFailed
 
 LABELMAP_FILE = "labelmap.txt"
 _LINE = re.compile(r"^\s*(\d+)\s+(.+?)\s*$")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from camtune.errors import StepFailed
+from camtune.core.errors import StepFailed
 from camtune.model.labelmap import LABELMAP_FILE, read_labelmap
 from camtune.model.preprocess import letterbox
 

@@ -17,7 +17,7 @@ from official.modeling import optimization
 from official.vision.configs import backbones, decoders
 from official.vision.configs import retinanet as rn_cfg
 
-from camtune.config import Params
+from camtune.core.config import Params
 from camtune.model.checkpoint import BASE_EXPERIMENT
 
 MIN_LEVEL, MAX_LEVEL = 3, 5

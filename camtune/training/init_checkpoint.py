@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from camtune.errors import StepFailed
+from camtune.core.errors import StepFailed
 from camtune.model.checkpoint import LABELS_FILE, PARAMS_FILE, read_labels
 
 INIT_FILE = "init.json"   # beside the checkpoints: what the run started from (kept on resume)
@@ -165,7 +165,7 @@ def summary(info: dict) -> str:
 
 
 def write(model_dir: Path, info: dict) -> None:
-    from camtune import atomic
+    from camtune.core import atomic
     atomic.write_json(Path(model_dir) / INIT_FILE, info)
 
 

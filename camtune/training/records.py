@@ -14,8 +14,8 @@ from typing import Iterable
 
 import numpy as np
 
-from camtune.dataset import Dataset, to_coco
-from camtune.errors import StepFailed
+from camtune.core.dataset import Dataset, to_coco
+from camtune.core.errors import StepFailed
 from camtune.model.images import Limits, checked_bytes
 
 

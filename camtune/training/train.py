@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from camtune import atomic
-from camtune.errors import StepFailed
+from camtune.core import atomic
+from camtune.core.errors import StepFailed
 from camtune.model.checkpoint import LABELS_FILE, latest_checkpoint, write_labels
 from camtune.training import init_checkpoint, precise_bn
 

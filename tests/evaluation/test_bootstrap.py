@@ -8,7 +8,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from camtune.evaluation import bootstrap
+from camtune.metrics import bootstrap
 
 CATS = ["person", "car", "cat"]
 

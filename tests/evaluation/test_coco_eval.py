@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camtune.dataset import Dataset, tables
-from camtune.errors import StepFailed
-from camtune.evaluation.coco_eval import detections_to_coco, evaluate_detections
-from camtune.evaluation.predict import shards
+from camtune.core.dataset import Dataset, tables
+from camtune.core.errors import StepFailed
+from camtune.metrics.coco import detections_to_coco, evaluate_detections
+from camtune.metrics.predict import shards
 
 LABELS = ["person", "face", "car"]
 W, H = 200, 100

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from camtune.dataset import load_dataset
-from camtune.evaluation import frigate_path as F
+from camtune.core.dataset import load_dataset
+from camtune.metrics import frigate_path as F
 
 LABELS = ["person", "face", "car"]
 
@@ -118,8 +118,8 @@ def test_runs_round_trip_through_json(tmp_path):
 
 
 def test_advice_from_the_frigate_path_never_below_the_floor(tmp_path):
-    from camtune.config import ThresholdParams
-    from camtune.evaluation.thresholds import recommend_frigate
+    from camtune.core.config import ThresholdParams
+    from camtune.steps.evaluate.thresholds import recommend_frigate
 
     root = write_ds(tmp_path / "ds", {
         1: [("person", [100, 300, 40, 100], 230),      # a hit at 0.90

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from camtune.config import GateParams
-from camtune.evaluation import bootstrap
-from camtune.evaluation.gate import decide
+from camtune.core.config import GateParams
+from camtune.metrics import bootstrap
+from camtune.steps.evaluate.gate import decide
 
 GATE = GateParams(min_gain=0.0, max_global_drop=0.02, max_class_drop=0.1, class_min_boxes=5,
                   min_user_map50=0.1, min_global_map50=0.1, resamples=400, seed=3)
@@ -149,7 +149,7 @@ def test_same_seed_same_verdict_and_intervals():
 
 def test_ratio_of_sums_checks_plug_in_as_extra_specs():
     """A Frigate-path-like recall (hits / objects per image) judged like any other check."""
-    from camtune.evaluation.gate import CheckSpec
+    from camtune.steps.evaluate.gate import CheckSpec
 
     tuned, base = world()
     objects = np.full(60, 3.0)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from camtune.config import GateParams
-from camtune.evaluation import bootstrap
-from camtune.evaluation.gate import decide, frigate_specs, frigate_tallies
+from camtune.core.config import GateParams
+from camtune.metrics import bootstrap
+from camtune.steps.evaluate.gate import decide, frigate_specs, frigate_tallies
 from tests.evaluation.test_gate import stats, tables, world
 
 GATE = GateParams(min_gain=0.0, max_global_drop=0.02, max_class_drop=0.1, class_min_boxes=5,

@@ -12,12 +12,14 @@ import json
 import numpy as np
 import pytest
 
-from camtune import artifacts, atomic, config
-from camtune.config import GateParams
-from camtune.dataset import load_dataset
-from camtune.evaluation import evaluate, frigate_path
-from camtune.evaluation.incumbent import camera_rows, compare, markdown
-from camtune.evaluation.run import with_incumbent
+from camtune.contracts import artifacts
+from camtune.core import atomic, config
+from camtune.core.config import GateParams
+from camtune.core.dataset import load_dataset
+from camtune.steps.evaluate import evaluate
+from camtune.metrics import frigate_path
+from camtune.steps.evaluate.incumbent import camera_rows, compare, markdown
+from camtune.steps.evaluate.run import with_incumbent
 from camtune.model import regions as R
 from camtune.model.incumbent import Incumbent
 from incumbent_support import COCO90, publish_incumbent, write_coco_labelmap
@@ -132,7 +134,7 @@ QUALITY = {"train_base": (0.6, 0.6), "finetune": (0.9, 0.1)}
 def _stand_ins(names, attrs):
     """predict / Frigate-path stand-ins for the two checkpoints (jittered ground truth); the
     incumbent TFLite runs for real through evaluate's own Frigate path."""
-    from camtune.evaluation.run import _frigate_here
+    from camtune.metrics.score import frigate_here as _frigate_here
 
     def found(ds, stage, seed):
         rng = np.random.default_rng(seed)
@@ -225,7 +227,7 @@ def test_evaluate_scores_a_real_tflite_incumbent_next_to_base_and_tuned(stage_in
     assert "## Against the incumbent" in report and "left out, the incumbent does not know them: face" in report
 
     # 3. the user's current model from the registry: it trained on 4 of the holdout images
-    from camtune.registry import open_registry
+    from camtune.contracts.registry import open_registry
 
     reg = open_registry(params.publish.registry)
     publish_incumbent(reg, params.user.id, "m1", export_run.out / "model.tflite", names, holdout[:4],

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from camtune.errors import StepFailed
-from camtune.evaluation.inputs import eval_set
+from camtune.core.errors import StepFailed
+from camtune.steps.evaluate.inputs import eval_set
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from training_data import LABELS, make_dataset  # noqa: E402

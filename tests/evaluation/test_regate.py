@@ -9,9 +9,11 @@ import json
 
 import numpy as np
 
-from camtune import artifacts, atomic, config
-from camtune.dataset import load_dataset
-from camtune.evaluation import evaluate, frigate_path
+from camtune.contracts import artifacts
+from camtune.core import atomic, config
+from camtune.core.dataset import load_dataset
+from camtune.steps.evaluate import evaluate
+from camtune.metrics import frigate_path
 from camtune.model import regions as R
 
 QUALITY = {"train_base": (0.6, 0.6), "finetune": (0.9, 0.1)}   # share of objects found, false per image

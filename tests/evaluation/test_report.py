@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from camtune.config import GateParams, ThresholdParams
-from camtune.evaluation import bootstrap, report
-from camtune.evaluation.gate import decide
-from camtune.evaluation.thresholds import frigate_yaml, recommend
+from camtune.core.config import GateParams, ThresholdParams
+from camtune.metrics import bootstrap
+from camtune.steps.evaluate import report
+from camtune.steps.evaluate.gate import decide
+from camtune.steps.evaluate.thresholds import frigate_yaml, recommend
 
 CURVE = {"recall": [0.0, 0.01], "precision": [0.9, 0.5], "scores": [0.9, 0.6]}
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import yaml
 
-from camtune.config import ThresholdParams
-from camtune.evaluation.thresholds import frigate_yaml, recommend, score_at_precision
+from camtune.core.config import ThresholdParams
+from camtune.steps.evaluate.thresholds import frigate_yaml, recommend, score_at_precision
 
 P = ThresholdParams(min_score_precision=0.5, threshold_precision=0.8, min_boxes=10,
                     min_score_range=(0.3, 0.9), threshold_range=(0.5, 0.95),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from camtune.export import compat
+from camtune.steps.export import compat
 
 # TFLiteConverter's uint8-input path always says this (the ranges come from calibration)
 pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from camtune.errors import StepFailed
-from camtune.export import compiler
+from camtune.core.errors import StepFailed
+from camtune.steps.export import compiler
 
 STANDIN = textwrap.dedent('''\
     #!{python}

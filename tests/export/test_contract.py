@@ -26,7 +26,7 @@ def _frame(sample_datasets, size):
     """A Frigate-style square region of a real camera image, resized to the model input."""
     import cv2
 
-    from camtune.dataset import load_dataset
+    from camtune.core.dataset import load_dataset
     from camtune.model.images import load_rgb
 
     ds = load_dataset(sample_datasets.user)
@@ -72,7 +72,7 @@ def test_frigate_cpu_detector_contract(exported_model, sample_datasets):
 
 
 def test_exported_io_passes_the_checker(exported_model, sample_datasets):
-    from camtune.export import tflite
+    from camtune.steps.export import to_tflite as tflite
 
     p = sample_datasets.params
     io = tflite.io_details(exported_model)

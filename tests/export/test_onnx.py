@@ -26,7 +26,7 @@ def _region(sample_datasets, size):
     """A Frigate-style square region of a real camera image, resized to the model input."""
     import cv2
 
-    from camtune.dataset import load_dataset
+    from camtune.core.dataset import load_dataset
     from camtune.model.images import load_rgb
 
     ds = load_dataset(sample_datasets.user)
@@ -63,7 +63,7 @@ def test_model_info_is_frigates(export_run, model_cache):
     assert info == {"type": "yolonas", "width": 320, "height": 320, "inputShape": "nhwc", "pixelFormat": "rgb",
                     "inputDataType": "int", "labelMap": {str(i): n for i, n in enumerate(names)},
                     "supportedDetectors": ["onnx", "openvino"]}
-    from camtune.export import onnx as X
+    from camtune.steps.export import to_onnx as X
     assert X.check_io(model_cache, 320, len(names), "yolonas") == []
 
 
@@ -98,7 +98,7 @@ def test_both_runtimes_agree_with_the_tensorflow_graph(export_run, sample_datase
     """The converted network computes what Model Garden's graph computes. Compared before any NMS
     (the yolo-generic output: every anchor's box and scores): the untrained test model's scores tie
     to 1e-6, so which of two tied boxes an NMS keeps is float noise."""
-    from camtune.export import onnx as X
+    from camtune.steps.export import to_onnx as X
 
     model_dir, names = export_run.root / "artifacts/finetune/model", list(export_run.params.labels.names)
     path = X.build(model_dir, tmp_path, input_size=320, label_names=names, supported=["onnx"],
@@ -129,8 +129,8 @@ def test_a_model_whose_json_does_not_match_it_is_refused(model_cache, tmp_path, 
 def test_a_target_losing_recall_is_refused_naming_target_and_figures(export_run, sample_datasets, model_cache):
     """The fidelity check of a target against a float reference it cannot match (recall 1.0, no
     drop allowed): refused on each runtime, naming the target, runtime, set and both figures."""
-    from camtune.dataset import load_dataset
-    from camtune.export import fidelity
+    from camtune.core.dataset import load_dataset
+    from camtune.steps.export import fidelity
 
     params = export_run.params
     user = load_dataset(sample_datasets.user).verified()

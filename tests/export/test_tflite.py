@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from camtune.export import tflite
+from camtune.steps.export import to_tflite as tflite
 
 
 def _io(in_dtype="uint8", scale=1.0, zero=0, out_shapes=None, out_dtype="float32"):
@@ -40,7 +40,7 @@ def test_representative_frames_are_letterboxed_and_pin_the_input_range():
 def test_calibration_paths_draw_from_every_pool(tmp_path):
     import pandas as pd
 
-    from camtune.dataset import Dataset
+    from camtune.core.dataset import Dataset
 
     def ds(name, n):
         images = pd.DataFrame({"id": range(1, n + 1), "file_name": [f"images/{i}.jpg" for i in range(n)]})

@@ -1,4 +1,4 @@
-"""The evaluate_model flow under a real Prefect server: outputs, verdict, bad input.
+"""The evaluate_flow flow under a real Prefect server: outputs, verdict, bad input.
 
 One tiny model is trained once (2 steps, 64 px) and used as both base and tuned: the flow and
 its files are under test here, not the training (the gate's logic has its own tests)."""
@@ -10,8 +10,8 @@ import shutil
 import pytest
 import yaml
 
-from camtune.config import ROOT
-from camtune.errors import StepFailed
+from camtune.core.config import ROOT
+from camtune.core.errors import StepFailed
 
 PARAMS = str(ROOT / "params.yaml")
 
@@ -19,8 +19,8 @@ PARAMS = str(ROOT / "params.yaml")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, sample_datasets):
     """A model_dir trained 2 steps (64 px) on a few images of the sample global pool."""
-    from camtune import config
-    from camtune.dataset import load_dataset
+    from camtune.core import config
+    from camtune.core.dataset import load_dataset
     from camtune.training import experiment, records, train
 
     tmp = tmp_path_factory.mktemp("evaluate-model")
@@ -40,7 +40,7 @@ def trained(tmp_path_factory, sample_datasets):
 @pytest.fixture
 def workspace(tmp_path, trained, sample_datasets, monkeypatch):
     """A repo-like folder with the contract files evaluate reads (datasets used in place, read-only)."""
-    from camtune.dataset import load_dataset
+    from camtune.core.dataset import load_dataset
 
     user_id = sample_datasets.params.user.id
     pool = load_dataset(sample_datasets.global_pool)
@@ -66,10 +66,10 @@ OVERRIDES = {"publish.registry.root": "registry", "evaluate.shards": 2, "evaluat
 
 
 def test_flow_writes_metrics_gate_filters_report_and_plots(prefect_server, workspace):
-    from flows.evaluate import evaluate_model
+    from camtune.steps.evaluate.flow import evaluate_flow
 
     # floors no 2-step model reaches; tuned == base, so every relative check is exactly 0
-    out = evaluate_model(params_path=PARAMS, overrides={**OVERRIDES, "evaluate.gate.min_user_map50": 1.0,
+    out = evaluate_flow(params_path=PARAMS, overrides={**OVERRIDES, "evaluate.gate.min_user_map50": 1.0,
                                                         "evaluate.gate.min_global_map50": 1.0})
     ev = workspace / "artifacts/evaluate"
     gate = json.loads((ev / "gate.json").read_text())
@@ -114,7 +114,7 @@ def test_flow_writes_metrics_gate_filters_report_and_plots(prefect_server, works
 
     # floors at zero (cannot fail: uninformative) and a model equal to its baseline: no gain shown,
     # nothing worse: inconclusive, never blessed
-    out = evaluate_model(params_path=PARAMS, overrides={**OVERRIDES, "evaluate.gate.min_user_map50": 0.0,
+    out = evaluate_flow(params_path=PARAMS, overrides={**OVERRIDES, "evaluate.gate.min_user_map50": 0.0,
                                                         "evaluate.gate.min_global_map50": 0.0,
                                                         "evaluate.gate.min_user_frigate_recall": 0.0})
     gate = json.loads((ev / "gate.json").read_text())
@@ -127,10 +127,10 @@ def test_flow_writes_metrics_gate_filters_report_and_plots(prefect_server, works
 
 
 def _cli(argv):
-    from flows import _cli as cli
-    from flows.evaluate import evaluate_model
+    from camtune.runners import cli as cli
+    from camtune.steps.evaluate.flow import evaluate_flow
 
-    return cli.run(evaluate_model, ["--params", PARAMS, *[f"--set={k}={v}" for k, v in OVERRIDES.items()],
+    return cli.run(evaluate_flow, ["--params", PARAMS, *[f"--set={k}={v}" for k, v in OVERRIDES.items()],
                                     *argv])
 
 

@@ -1,4 +1,4 @@
-"""flows.export end to end on the synthetic sample data: a real Model Garden model_dir in
+"""camtune.steps.export.flow end to end on the synthetic sample data: a real Model Garden model_dir in
 artifacts/finetune/model (untrained weights), the sample manifests, the real export
 (`export_run`, tests/export_support.py), plus the refusals, which fail before any conversion."""
 from __future__ import annotations
@@ -66,23 +66,23 @@ def workdir(export_run, tmp_path, monkeypatch):
 
 
 def test_required_edgetpu_without_compiler_fails_before_exporting(export_run, workdir, monkeypatch, capsys):
-    from camtune import config
-    from flows import _cli
-    from flows.export import export_model
+    from camtune.core import config
+    from camtune.runners import step_runner as _cli
+    from camtune.steps.export.flow import export_flow
 
     monkeypatch.setenv("PATH", str(workdir / "nothing-here"))
     argv = ["--params", str(config.ROOT / "params.yaml"), "--set", "export.edgetpu.required=true"]
     argv += [a for k, v in export_run.overrides.items() for a in ("--set", f"{k}={v}")]
-    assert _cli.run(export_model, argv) == 1
+    assert _cli.run(export_flow, argv) == 1
     err = capsys.readouterr().err
     assert "export.edgetpu.required is true" in err and "apt-get install edgetpu-compiler" in err
     assert not (workdir / "artifacts/export").exists()
 
 
 def test_labels_that_do_not_match_the_model_are_refused(export_run, workdir):
-    from camtune import config
-    from camtune.errors import StepFailed
-    from camtune.export import build
+    from camtune.core import config
+    from camtune.core.errors import StepFailed
+    from camtune.steps.export import build
 
     (workdir / "artifacts/finetune/model/labels.json").write_text(json.dumps({"names": ["person"]}))
     params = config.load(config.ROOT / "params.yaml", export_run.overrides)
@@ -94,8 +94,8 @@ def test_labels_that_do_not_match_the_model_are_refused(export_run, workdir):
 def test_a_target_that_cannot_be_built_says_why_and_blocks_nothing(export_run, workdir):
     """The ONNX target alone, as export runs it after the TFLite: a broken model folder is
     'not_built' with the reason; a target left out of export.targets is 'skipped'."""
-    from camtune import config
-    from camtune.export import build
+    from camtune.core import config
+    from camtune.steps.export import build
 
     params = config.load(config.ROOT / "params.yaml", export_run.overrides)
     (workdir / "broken").mkdir()

@@ -1,4 +1,4 @@
-"""The whole data-in path through `python -m flows.ingest` (its main, under a real Prefect server):
+"""The whole data-in path through `camtune ingest` (its main, under a real Prefect server):
 Frigate on loopback -> suggest with a tiny model -> export-ls -> Label Studio's export -> import-ls
 and the CVAT refusal without --job-completed."""
 from __future__ import annotations
@@ -9,9 +9,9 @@ from frigate_support import FrigateServer, make_event, snapshot_bytes
 from ingest.test_annotation_tools import ls_export_from_tasks
 from ingest.test_suggest import build_fixed_detector
 
-from camtune import config
-from camtune.config import ROOT
-from flows import ingest
+from camtune.core import config
+from camtune.core.config import ROOT
+from camtune.runners import cli
 
 
 def test_frigate_to_verified_dataset(prefect_server, tmp_path, capsys):
@@ -26,24 +26,24 @@ def test_frigate_to_verified_dataset(prefect_server, tmp_path, capsys):
     with FrigateServer() as srv:
         for i in range(3):
             srv.add(make_event(i, label=["person", "car", "bicycle"][i]), snapshot_bytes(320, 180, "WEBP", i))
-        assert ingest.main(["frigate", "--url", srv.url, "--after", "2026-09-01", "--no-progress", *common]) == 0
+        assert cli.main(["ingest", "frigate", "--url", srv.url, "--after", "2026-09-01", "--no-progress", *common]) == 0
     assert json.loads((tmp_path / "ingest" / "frigate_import.json").read_text())["dropped_unmapped"] == {"bicycle": 1}
-    assert ingest.main(["suggest", "--model", str(model), "--no-progress", *common]) == 0
+    assert cli.main(["ingest", "suggest", "--model", str(model), "--no-progress", *common]) == 0
     ranking = json.loads((tmp_path / "ingest" / "ranking.json").read_text())["ranking"]
     assert len(ranking) == 3 and (tmp_path / "ingest" / "suggestions.md").is_file()
-    assert ingest.main(["export-ls", *common]) == 0
+    assert cli.main(["ingest", "export-ls", *common]) == 0
     tasks = json.loads((tmp_path / "exports" / "label_studio" / "tasks.json").read_text())
     assert [t["data"]["camtune_image_id"] for t in tasks] == [e["image_id"] for e in ranking]
     export = tmp_path / "ls_export.json"
     export.write_text(json.dumps(ls_export_from_tasks(tasks, lambda i, t, r: (r, False))))  # all accepted
-    assert ingest.main(["import-ls", str(export), *common]) == 0
+    assert cli.main(["ingest", "import-ls", str(export), *common]) == 0
     coco = json.loads((root / "annotations.json").read_text())
     assert all(i["verified"] for i in coco["images"])
-    assert ingest.main(["import-ls", str(export), *common]) == 0      # again: nothing changes
+    assert cli.main(["ingest", "import-ls", str(export), *common]) == 0      # again: nothing changes
     assert json.loads((tmp_path / "ingest" / "import_label_studio.json").read_text())["dataset_changed"] is False
     # CVAT: refuses to guess whether the job is done
-    assert ingest.main(["export-cvat", *common]) == 0
+    assert cli.main(["ingest", "export-cvat", *common]) == 0
     zpath = tmp_path / "exports" / "cvat" / "coco_1.0_annotations.zip"
-    assert ingest.main(["import-cvat", str(zpath), *common]) == 1
+    assert cli.main(["ingest", "import-cvat", str(zpath), *common]) == 1
     assert "--job-completed" in capsys.readouterr().err
-    assert ingest.main(["nope"]) == 2
+    assert cli.main(["ingest", "nope"]) == 2

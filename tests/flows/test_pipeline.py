@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from camtune.config import ROOT
+from camtune.core.config import ROOT
 
 
 def test_prefect_yaml_validates_against_prefects_model():
@@ -48,8 +48,8 @@ def test_deployments_register_with_their_schedules(prefect_server):
 def test_user_lock_skips_a_second_run_for_the_same_user(prefect_server):
     from contextlib import ExitStack
 
-    from camtune.config import PipelineParams
-    from flows.pipeline import _user_lock
+    from camtune.core.config import PipelineParams
+    from camtune.runners.pipeline import _user_lock
 
     p = PipelineParams(on_busy="skip")
     with ExitStack() as first:
@@ -86,7 +86,7 @@ def test_scan_starts_exactly_the_users_at_or_above_the_threshold(prefect_server,
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
-    from flows.pipeline import scan_users, train_model
+    from camtune.runners.pipeline import scan_users, train_model
 
     train_model.to_deployment(name="scan-test-train").apply()
     pool = _pool(tmp_path, {"u_a": (12, 0), "u_b": (9, 3), "u_c": (10, 1), "u_d": (0, 20)})

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from repo_support import copy_repo, git_commit_all
 
-from camtune.config import ROOT
+from camtune.core.config import ROOT
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_train_model_end_to_end_publishes_and_records(prefect_server, repo_copy)
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
-    from flows.pipeline import train_model
+    from camtune.runners.pipeline import train_model
 
     overrides = yaml.safe_load((ROOT / "tests" / "quick_overrides.yaml").read_text())
     out = _prefect("work-pool", "create", "camtune-process", "--type", "process", cwd=repo_copy)
@@ -81,7 +81,7 @@ def test_train_model_end_to_end_publishes_and_records(prefect_server, repo_copy)
 
 
 def test_train_model_stops_with_the_validation_findings(prefect_server, repo_copy):
-    from flows.pipeline import train_model
+    from camtune.runners.pipeline import train_model
 
     overrides = yaml.safe_load((ROOT / "tests" / "quick_overrides.yaml").read_text())
     overrides["validate.min_new_verified"] = 1000   # the sample user has far fewer new images

@@ -1,4 +1,4 @@
-"""`python -m flows.publish` (flow publish_model) and `--install-to` under a real Prefect server."""
+"""`camtune publish` (flow publish_flow) and `--install-to` under a real Prefect server."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from camtune.config import ROOT
-from flows import publish
+from camtune.core.config import ROOT
+from camtune.runners import cli
 from s3_support import make_publish_inputs
 
 
@@ -23,7 +23,7 @@ def workspace(tmp_path, monkeypatch, tiny_tflite):
 
 def test_publish_flow_writes_registry_and_receipt(prefect_server, workspace, capsys):
     argv = ["--set", "user.id=u_a"]
-    assert publish.main(argv) == 0
+    assert cli.main(["publish", *argv]) == 0
     receipt = json.loads((workspace / "artifacts/publish/receipt.json").read_text())
     mid = receipt["model_id"]
     index = json.loads((workspace / "registry/users/u_a/index.json").read_text())
@@ -34,21 +34,21 @@ def test_publish_flow_writes_registry_and_receipt(prefect_server, workspace, cap
     assert receipt["base"]["base_id"].startswith("base-")
     assert (workspace / "registry/base" / receipt["base"]["base_id"] / "metadata.json").is_file()
 
-    assert publish.main(argv) == 0  # idempotent
+    assert cli.main(["publish", *argv]) == 0  # idempotent
     assert "already published" in capsys.readouterr().out
     assert len(json.loads((workspace / "registry/users/u_a/index.json").read_text())["models"]) == 1
 
     cache = workspace / "config/model_cache"
-    assert publish.main([*argv, "--install-to", str(cache)]) == 0
+    assert cli.main(["publish", *argv, "--install-to", str(cache)]) == 0
     assert sorted(p.name for p in cache.iterdir()) == sorted([mid, f"{mid}.json"])
     assert json.loads((cache / f"{mid}.json").read_text())["supportedDetectors"] == ["cpu"]
-    assert publish.main([*argv, "--install-to", str(cache), "--model-id", mid, "--detector", "edgetpu"]) == 0
+    assert cli.main(["publish", *argv, "--install-to", str(cache), "--model-id", mid, "--detector", "edgetpu"]) == 0
     assert (cache / f"{mid}-edgetpu").read_bytes() == (workspace / "artifacts/export/model_edgetpu.tflite").read_bytes()
 
     # another tenant sees nothing of u_a's
-    assert publish.main(["--set", "user.id=u_b", "--install-to", str(cache)]) == 1
+    assert cli.main(["publish", "--set", "user.id=u_b", "--install-to", str(cache)]) == 1
     assert "no published model" in capsys.readouterr().err
-    assert publish.main(["--set", "user.id=u_b", "--install-to", str(cache), "--model-id", mid]) == 1
+    assert cli.main(["publish", "--set", "user.id=u_b", "--install-to", str(cache), "--model-id", mid]) == 1
 
 
 def test_publish_flow_refuses_unblessed(prefect_server, workspace, capsys):
@@ -57,7 +57,7 @@ def test_publish_flow_refuses_unblessed(prefect_server, workspace, capsys):
     g.update(verdict="not_blessed", blessed=False, failed=["user_gain"], deciding=["user_gain"])
     g["checks"][0].update(passed=False, verdict="failed", point=-0.1, interval=[-0.2, -0.05])
     gate.write_text(json.dumps(g))
-    assert publish.main(["--set", "user.id=u_a"]) == 1
+    assert cli.main(["publish", "--set", "user.id=u_a"]) == 1
     err = capsys.readouterr().err
     assert "not blessed" in err and "user_gain" in err
     assert not (workspace / "registry").exists()
@@ -66,15 +66,15 @@ def test_publish_flow_refuses_unblessed(prefect_server, workspace, capsys):
 
 def test_cli_rejects_install_options_without_install_to(workspace):
     with pytest.raises(SystemExit) as exc:
-        publish.main(["--model-id", "abc"])
+        cli.main(["publish", "--model-id", "abc"])
     assert exc.value.code == 2
 
 
 def test_publish_flow_to_s3_retries_the_upload_task(prefect_server, workspace, s3_server, s3_bucket):
     """botocore gets one attempt per request here, so the injected 503 fails the upload task;
     Prefect's task retry re-runs the (idempotent) upload and the publish completes."""
-    from camtune.config import RegistryParams, S3Params
-    from camtune.registry import open_registry
+    from camtune.core.config import RegistryParams, S3Params
+    from camtune.contracts.registry import open_registry
     from s3_support import FaultProxy
 
     with FaultProxy(s3_server, fail_first=1) as proxy:
@@ -82,7 +82,7 @@ def test_publish_flow_to_s3_retries_the_upload_task(prefect_server, workspace, s
                 "--set", f"publish.registry.s3.bucket={s3_bucket}",
                 "--set", f"publish.registry.s3.endpoint_url={proxy.url}",
                 "--set", "publish.registry.s3.max_attempts=1"]
-        assert publish.main(argv) == 0
+        assert cli.main(["publish", *argv]) == 0
         assert proxy.failed == 1
     receipt = json.loads((workspace / "artifacts/publish/receipt.json").read_text())
     assert receipt["index"] == f"s3://{s3_bucket}/camtune/users/u_a/index.json"

@@ -12,9 +12,9 @@ import pytest
 from repo_support import copy_repo, dvc_env, git_commit_all
 import yaml
 
-from camtune import config
-from camtune.artifacts import Manifest
-from camtune.dataset import load_dataset
+from camtune.core import config
+from camtune.contracts.artifacts import Manifest
+from camtune.core.dataset import load_dataset
 
 LABELS = config.load(config.ROOT / "params.yaml").labels.names
 
@@ -67,13 +67,13 @@ def test_flow_writes_the_three_manifests_and_strata(sample_datasets, prefect_ser
                                                    monkeypatch):
     from prefect.artifacts import Artifact
 
-    from flows.sample import sample_global_pool
+    from camtune.steps.sample.flow import sample_flow
 
     monkeypatch.chdir(tmp_path)
     pool_dir, user_dir = str(sample_datasets.global_pool), str(sample_datasets.user)
     overrides = {"data.global_pool": pool_dir, "data.user_dataset": user_dir,
                  "sample.min_per_label": 3, "sample.split_unit": "camera", "sample.replay_ratio": 1.0}
-    res = sample_global_pool(params_path=str(config.ROOT / "params.yaml"), overrides=overrides)
+    res = sample_flow(params_path=str(config.ROOT / "params.yaml"), overrides=overrides)
     out = tmp_path / "artifacts/sample"
     assert sorted(p.name for p in out.iterdir()) == ["base_train.json", "global_eval.json",
                                                      "replay.json", "strata.csv"]
@@ -114,7 +114,7 @@ def test_flow_writes_the_three_manifests_and_strata(sample_datasets, prefect_ser
 
     # same pool + params: byte-identical outputs
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    sample_global_pool(params_path=str(config.ROOT / "params.yaml"), overrides=overrides)
+    sample_flow(params_path=str(config.ROOT / "params.yaml"), overrides=overrides)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
@@ -122,7 +122,7 @@ def _cli(*args, cwd):
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PYTHONPATH": str(config.ROOT), "PREFECT_API_URL": PREFECT_API_URL.value()}
-    return subprocess.run([sys.executable, "-m", "flows.sample", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "camtune", "sample", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -133,12 +133,12 @@ def test_cli_refuses_an_unknown_user_and_an_empty_pool(workspace, prefect_server
     # Prefect logs the flow's exception; the CLI adds the one-line reason
     assert any(line.startswith("error: unknown user id 'u_ghost'") for line in r.stderr.splitlines()), r.stderr
     # an empty pool (in-process: the CLI path is the same as above)
-    from camtune.sampling import SamplingError
-    from flows.sample import sample_global_pool
+    from camtune.steps.sample.draw import SamplingError
+    from camtune.steps.sample.flow import sample_flow
 
     write_coco(workspace / "data/empty", [])
     with pytest.raises(SamplingError, match="data/empty/annotations.json: the global pool has no images"):
-        sample_global_pool(params_path="params.yaml", overrides={"data.global_pool": "data/empty"})
+        sample_flow(params_path="params.yaml", overrides={"data.global_pool": "data/empty"})
     assert not (workspace / "artifacts/sample").exists()
     assert (workspace / "data/global/annotations.json").read_bytes() == before   # inputs untouched
 
@@ -156,7 +156,8 @@ def test_dvc_repro_sample_runs_then_skips(prefect_server, tmp_path):
     git_commit_all(repo)
 
     # as the parent flow runs it: the figures come from the steps' own step files
-    from camtune import artifacts, orchestration
+    from camtune.contracts import artifacts
+    from camtune.runners import orchestration
 
     first = orchestration.run_stage(repo, "sample", env=env)
     assert first.returncode == 0, first.output

@@ -1,10 +1,10 @@
 """The sample_data flow under a real Prefect server: writes both datasets, posts its counts."""
 import json
 
-from camtune import config
-from camtune.dataset import load_dataset
-from flows import _cli
-from flows.sample_data import generate_sample_data
+from camtune.core import config
+from camtune.core.dataset import load_dataset
+from camtune.runners import step_runner as _cli
+from camtune.steps.sample_data.flow import sample_data_flow
 
 TINY = {"sample_data.global_images": 14, "sample_data.user_images": 10, "sample_data.user_images_in_pool": 4,
         "sample_data.global_users": 2}
@@ -27,7 +27,7 @@ def _artifact(key: str):
 def test_flow_writes_both_datasets_and_posts_counts(prefect_server, tmp_path):
     # data.* name a user's real datasets: the flow writes only its own sample_data.* folders
     mine = {"data.global_pool": str(tmp_path / "mine/global"), "data.user_dataset": str(tmp_path / "mine/user")}
-    summary = generate_sample_data(str(config.ROOT / "params.yaml"), {**_overrides(tmp_path), **mine})
+    summary = sample_data_flow(str(config.ROOT / "params.yaml"), {**_overrides(tmp_path), **mine})
     pool, user = load_dataset(tmp_path / "data/global"), load_dataset(tmp_path / "data/users/u_demo")
     assert len(pool.images) == 14 and len(user.images) == 10
     assert summary["datasets"]["user"]["images"] == 10 and summary["user_images_in_pool"] == 4
@@ -43,7 +43,7 @@ def test_flow_writes_both_datasets_and_posts_counts(prefect_server, tmp_path):
 
 def test_cli_bad_params_exit_2_and_write_nothing(prefect_server, tmp_path, capsys):
     sets = [f"{k}={v}" for k, v in _overrides(tmp_path).items()] + ["sample_data.user_images_in_pool=11"]
-    rc = _cli.run(generate_sample_data, ["--params", str(config.ROOT / "params.yaml"),
+    rc = _cli.run(sample_data_flow, ["--params", str(config.ROOT / "params.yaml"),
                                          *[a for s in sets for a in ("--set", s)]])
     assert rc == 2
     assert "user_images_in_pool" in capsys.readouterr().err
@@ -55,7 +55,7 @@ def test_cli_refuses_to_overwrite_a_real_dataset(prefect_server, tmp_path, capsy
     real.mkdir(parents=True)
     (real / "annotations.json").write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
     sets = [f"{k}={v}" for k, v in _overrides(tmp_path).items()]
-    rc = _cli.run(generate_sample_data, ["--params", str(config.ROOT / "params.yaml"),
+    rc = _cli.run(sample_data_flow, ["--params", str(config.ROOT / "params.yaml"),
                                          *[a for s in sets for a in ("--set", s)]])
     assert rc == 1
     assert "refusing to overwrite" in capsys.readouterr().err

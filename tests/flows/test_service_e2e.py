@@ -45,7 +45,7 @@ def test_many_workers_one_base_and_a_killed_worker_loses_only_its_stage(service)
     first = service.start_run("u_demo")
     # kill the host once the fine-tune is under way: validate, sample, the base are done and pushed
     t0 = time.time()
-    while not any(r.state and r.state.is_running() for r in service.flow_runs("finetune_model")):
+    while not any(r.state and r.state.is_running() for r in service.flow_runs("finetune")):
         with get_client(sync_client=True) as client:
             state = client.read_flow_run(first).state
         assert not state.is_final(), f"{state.name}: {state.message}\n{_logs(service)}"
@@ -62,7 +62,7 @@ def test_many_workers_one_base_and_a_killed_worker_loses_only_its_stage(service)
 
     published = service.published()
     assert set(published) == set(USERS), (published, _logs(service))
-    # counted from the Prefect API (each real training is a train_base_model flow run), not assumed:
+    # counted from the Prefect API (each real training is a train_base_flow flow run), not assumed:
     # the dead worker trained it, nobody trained it again
     assert service.base_trainings() == 1
     used = service.workers_used()

@@ -1,4 +1,4 @@
-"""train_base_model then finetune_model, as Prefect flows on a real test server, on tiny data."""
+"""train_base_flow then finetune_flow, as Prefect flows on a real test server, on tiny data."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camtune.errors import StepFailed
+from camtune.core.errors import StepFailed
 from training_data import make_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,12 +40,12 @@ def workdir(tmp_path, monkeypatch):
 
 
 def test_train_base_then_finetune(prefect_server, workdir):
-    from flows.finetune import finetune_model
-    from flows.train_base import train_base_model
+    from camtune.steps.finetune.flow import finetune_flow
+    from camtune.steps.train_base.flow import train_base_flow
 
     tmp, overrides = workdir
     params = str(ROOT / "params.yaml")
-    out = train_base_model(params_path=params, overrides=overrides)
+    out = train_base_flow(params_path=params, overrides=overrides)
     base = tmp / "artifacts/train_base"
     assert out["final_step"] == 2 and (base / "model/ckpt-2.index").exists()
     assert (base / "model/params.yaml").exists() and list((base / "model/train").iterdir())
@@ -57,7 +57,7 @@ def test_train_base_then_finetune(prefect_server, workdir):
     assert rec["kinds"]["object"] >= 2 * (rec["images"] - rec["negatives"]) + 2  # image 2 repeated
     assert log["progress"] and all(np.isfinite(r["loss"]) for r in log["progress"])
 
-    out = finetune_model(params_path=params, overrides=overrides)
+    out = finetune_flow(params_path=params, overrides=overrides)
     ft = tmp / "artifacts/finetune"
     assert (ft / "model/ckpt-2.index").exists()
     hold = json.loads((ft / "holdout.json").read_text())
@@ -73,7 +73,7 @@ def test_train_base_then_finetune(prefect_server, workdir):
 
 
 def test_holdout_is_stable_and_proportional():
-    from camtune.training.stages import holdout_ids
+    from camtune.steps.finetune import holdout_ids
 
     ids = list(range(1, 2001))
     h = holdout_ids(ids, "u1", 0.25)
@@ -84,15 +84,14 @@ def test_holdout_is_stable_and_proportional():
 
 
 def test_refusals_name_what_is_missing(workdir):
-    from camtune import config
-    from camtune.training import stages
-
+    from camtune.core import config
+    
     tmp, overrides = workdir
     p = config.load(ROOT / "params.yaml", {**overrides, "training.base.source": "registry"})
     with pytest.raises(StepFailed, match="registry_base_id is null"):
-        stages.train_base(p)
+        train_base(p)
     (tmp / "artifacts/sample/base_train.json").unlink()
     with pytest.raises(StepFailed, match=r"base_train.json: not found \(run `dvc repro sample`\)"):
-        stages.train_base(config.load(ROOT / "params.yaml", overrides))
+        train_base(config.load(ROOT / "params.yaml", overrides))
     with pytest.raises(StepFailed, match="train_base/model: base model folder not found"):
-        stages.finetune(config.load(ROOT / "params.yaml", overrides))
+        finetune(config.load(ROOT / "params.yaml", overrides))

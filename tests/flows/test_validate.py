@@ -11,12 +11,12 @@ import pytest
 from repo_support import copy_repo, dvc_env, git_commit_all, run
 import yaml
 
-from camtune.config import ROOT
-from camtune.errors import StepFailed
+from camtune.core.config import ROOT
+from camtune.core.errors import StepFailed
 from validation.builders import make_dataset, save, tree_hash
 
-from flows import _cli
-from flows.validate import validate_dataset
+from camtune.runners import step_runner as _cli
+from camtune.steps.validate.flow import validate_flow
 
 
 def _overrides(root, registry):
@@ -37,7 +37,7 @@ def test_flow_writes_the_report_and_posts_markdown(prefect_server, tmp_path):
     root = tmp_path / "ds"
     make_dataset(root)
     out = tmp_path / "artifacts" / "validate"
-    result = validate_dataset(params_path=str(ROOT / "params.yaml"),
+    result = validate_flow(params_path=str(ROOT / "params.yaml"),
                               overrides=_overrides(root, tmp_path / "registry"), out_dir=str(out))
     assert result["passed"] is True
     # a folder named by out_dir (not the stage's own) carries camtune's owner file (docs/hardening.md)
@@ -63,7 +63,7 @@ def test_failed_validation_raises_but_still_writes_the_report(prefect_server, tm
     before = tree_hash(root)
     out = tmp_path / "out"
     with pytest.raises(StepFailed) as err:
-        validate_dataset(params_path=str(ROOT / "params.yaml"),
+        validate_flow(params_path=str(ROOT / "params.yaml"),
                          overrides=_overrides(root, tmp_path / "registry"), out_dir=str(out))
     msg = str(err.value)
     assert "BOX_NAN [image 1, annotation 11]" in msg and "DANGLING_IMAGE_ID" in msg
@@ -80,7 +80,7 @@ def test_cli_exits_non_zero_and_prints_the_first_findings(prefect_server, tmp_pa
     make_dataset(root, n_images=12, n_verified=9)
     argv = ["--params", str(ROOT / "params.yaml")] + [
         a for k, v in _overrides(root, tmp_path / "registry").items() for a in ("--set", f"{k}={v}")]
-    rc = _cli.run(lambda **kw: validate_dataset(out_dir=str(tmp_path / "out"), **kw), argv)
+    rc = _cli.run(lambda **kw: validate_flow(out_dir=str(tmp_path / "out"), **kw), argv)
     assert rc == 1
     err = capsys.readouterr().err
     assert "failed validation" in err and "TOO_FEW_NEW" in err and "9 new verified images" in err
@@ -127,14 +127,14 @@ def test_dvc_repro_validate_runs_then_skips_then_fails_on_a_broken_dataset(prefe
 
 @pytest.mark.parametrize("runner", ["threads", "dask"])
 def test_file_checks_fan_out_on_the_configured_task_runner(prefect_server, tmp_path, runner):
-    from flows._runners import with_task_runner
+    from camtune.runners.task_runners import with_task_runner
 
     root = tmp_path / "ds"
     coco = make_dataset(root)
     (root / coco["images"][3]["file_name"]).write_bytes(b"not an image")
     overrides = {**_overrides(root, tmp_path / "registry"), "pipeline.task_runner": runner,
                  "validate.file_shards": 3}
-    flow_fn = with_task_runner(validate_dataset, str(ROOT / "params.yaml"), overrides)
+    flow_fn = with_task_runner(validate_flow, str(ROOT / "params.yaml"), overrides)
     assert type(flow_fn.task_runner).__name__ == {"threads": "ThreadPoolTaskRunner",
                                                   "dask": "DaskTaskRunner"}[runner]
     with pytest.raises(StepFailed) as err:
@@ -149,7 +149,7 @@ def test_file_checks_fan_out_on_the_configured_task_runner(prefect_server, tmp_p
 def test_a_bug_in_validate_still_writes_the_report_and_exits_1(prefect_server, tmp_path, capsys, monkeypatch,
                                                               broken):
     # issue 18: the top-level guard turns anything unexpected into INTERNAL, one line, report written
-    from camtune import validation
+    from camtune.steps import validate as validation
 
     def boom(*a, **kw):
         raise ZeroDivisionError("a bug\nspanning lines")
@@ -159,7 +159,7 @@ def test_a_bug_in_validate_still_writes_the_report_and_exits_1(prefect_server, t
     make_dataset(root)
     argv = ["--params", str(ROOT / "params.yaml")] + [
         a for k, v in _overrides(root, tmp_path / "registry").items() for a in ("--set", f"{k}={v}")]
-    rc = _cli.run(lambda **kw: validate_dataset(out_dir=str(tmp_path / "out"), **kw), argv)
+    rc = _cli.run(lambda **kw: validate_flow(out_dir=str(tmp_path / "out"), **kw), argv)
     assert rc == 1
     err = capsys.readouterr().err
     [line] = [ln for ln in err.splitlines() if "INTERNAL" in ln]

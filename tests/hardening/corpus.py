@@ -15,9 +15,9 @@ import time
 import zipfile
 from pathlib import Path
 
-from camtune import config
-from camtune.dataset import DatasetError
-from camtune.errors import StepFailed
+from camtune.core import config
+from camtune.core.dataset import DatasetError
+from camtune.core.errors import StepFailed
 
 from hardening.hostile_images import png_bytes, png_claiming, truncated_png
 
@@ -76,7 +76,7 @@ def _two_cameras(folder: Path):
 
 
 def _tools():
-    from camtune.ingest import annotation_tools as tools
+    from camtune.steps.ingest import annotation_tools as tools
     return tools
 
 
@@ -88,7 +88,7 @@ def _cvat_doc(params, coco, ids=(20,)):
 
 def _cvat_import(params, root, doc_or_path):
     tools = _tools()
-    from camtune.ingest import load_coco, save_coco
+    from camtune.steps.ingest import load_coco, save_coco
 
     coco = load_coco(root, list(params.labels.names), dict(params.labels.attribute_parents))
     doc = tools.read_export(doc_or_path, max_bytes=params.validation.max_annotations_bytes) \
@@ -319,7 +319,7 @@ def ls_coco_repeated_file_name(folder):
 
 def _export(folder, out, which, file_name=None, link=False):
     tools = _tools()
-    from camtune.ingest import load_coco
+    from camtune.steps.ingest import load_coco
 
     params, root, coco = _two_cameras(folder)
     if file_name is not None:
@@ -395,7 +395,7 @@ def _public(folder, **extra):
 
 @case
 def public_into_a_foreign_folder(folder):
-    from camtune.ingest import public_coco
+    from camtune.steps.ingest_public import public_coco
 
     p = _public(folder)
     pool = folder / "data" / "public" / "tiny"
@@ -409,7 +409,7 @@ def public_into_a_foreign_folder(folder):
 
 @case
 def public_shrinks_keeping_foreign_files(folder):
-    from camtune.ingest import public_coco
+    from camtune.steps.ingest_public import public_coco
 
     p = _public(folder, **{"ingest.public.max_images": 3})
     public_coco.ingest(p.ingest.public, p.labels, progress=False)
@@ -426,7 +426,7 @@ def public_shrinks_keeping_foreign_files(folder):
 def _frigate(folder, events, **client_kw):
     from frigate_support import FrigateServer
 
-    from camtune.ingest import frigate as fr
+    from camtune.steps.ingest import frigate as fr
     from camtune.model.images import Limits
 
     params = _params(folder)
@@ -498,7 +498,7 @@ def frigate_camera_name_traversal(folder):
 
 @case
 def frigate_credentials_in_url(folder):
-    from camtune.ingest import frigate as fr
+    from camtune.steps.ingest import frigate as fr
 
     msg = _refused(lambda: fr.FrigateClient("http://admin:hunter22@frigate:5000"), (StepFailed,), "credentials")
     assert "hunter22" not in msg
@@ -512,7 +512,7 @@ def report_huge_box(folder):
 
     from PIL import Image
 
-    from camtune.reporting import draw
+    from camtune.steps.report import draw
 
     out = {}
     boxes = [draw.Box("car", (1.0, 1.0, 1e300, 1e300), "gt"), draw.Box("car", (float("nan"), 0, 1, 1), "miss")]

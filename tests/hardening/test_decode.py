@@ -7,8 +7,8 @@ import json
 import pytest
 from frigate_support import FrigateServer, make_event, snapshot_bytes
 
-from camtune import config
-from camtune.ingest import frigate as fr
+from camtune.core import config
+from camtune.steps.ingest import frigate as fr
 from camtune.model import images
 from camtune.model.images import ImageRefused, Limits
 
@@ -70,7 +70,7 @@ def test_refusals_survive_pickling():
     """Task runners (dask) pickle a worker's exception: message and rule code must arrive."""
     import pickle
 
-    from camtune.dataset import UnsafePath
+    from camtune.core.dataset import UnsafePath
 
     for exc in (ImageRefused("x.png: too big", "PIXEL_BOMB"), UnsafePath("y: absolute", "FILE_ABSOLUTE"),
                 fr.SnapshotRefused("event e: 500", permanent=False)):

@@ -5,7 +5,7 @@ import threading
 
 from PIL import Image
 
-from camtune.reporting import draw
+from camtune.steps.report import draw
 
 
 def _draw_in_time(boxes, seconds=10.0):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from camtune import config
-from camtune.evaluation.thresholds import _key
-from camtune.registry import RegistryError, check_segment
+from camtune.core import config
+from camtune.steps.evaluate.thresholds import _key
+from camtune.contracts.registry import RegistryError, check_segment
 
 
 @pytest.mark.parametrize("bad", ["front\n", "alice\n", "a\nb", "\nfront", ""])
@@ -25,7 +25,7 @@ def test_plain_yaml_key_matches_whole():
 def test_frigate_camera_with_newline_is_a_bad_event(tmp_path):
     from frigate_support import FrigateServer, make_event, snapshot_bytes
 
-    from camtune.ingest import frigate as fr
+    from camtune.steps.ingest import frigate as fr
 
     params = config.load(config.ROOT / "params.yaml", {"data.user_dataset": str(tmp_path / "user")})
     fp = params.ingest.frigate

@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from camtune.ingest import IngestError
-from camtune.ingest import annotation_tools as tools
-from camtune.ingest import frigate as fr
+from camtune.steps.ingest import IngestError
+from camtune.steps.ingest import annotation_tools as tools
+from camtune.steps.ingest import frigate as fr
 
 
 class _Server:

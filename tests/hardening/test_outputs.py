@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from camtune import atomic, config
-from camtune.dataset import DatasetError
-from camtune.ingest import IngestError, load_coco
-from camtune.ingest import annotation_tools as tools
-from camtune.ingest import public_coco
+from camtune.core import atomic, config
+from camtune.core.dataset import DatasetError
+from camtune.steps.ingest import IngestError, load_coco
+from camtune.steps.ingest import annotation_tools as tools
+from camtune.steps.ingest_public import public_coco
 
 from ingest.builders import write_verified_dataset
 from test_ingest_public import make_source, params as public_params
@@ -99,10 +99,11 @@ def test_public_import_removes_only_files_it_wrote(tmp_path):
 @pytest.mark.parametrize("flow", ["validate", "report"])
 def test_report_and_validate_out_dir_never_replace_a_user_folder(tmp_path, flow):
     """`--out_dir` of validate and the report: a user's folder is refused before any work."""
-    from camtune.errors import StepFailed
-    from flows import report, validate
+    from camtune.core.errors import StepFailed
+    from camtune.steps.report import flow as report
+    from camtune.steps.validate import flow as validate
 
-    fn = {"validate": validate.validate_dataset, "report": report.run_report}[flow].fn
+    fn = {"validate": validate.validate_flow, "report": report.report_flow}[flow].fn
     out = tmp_path / "Documents"
     out.mkdir()
     (out / "thesis.tex").write_text("years of work")

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from camtune import config
-from camtune.dataset import UnsafePath, load_dataset, safe_image_path
-from camtune.ingest import IngestError, load_coco
-from camtune.ingest import annotation_tools as tools
+from camtune.core import config
+from camtune.core.dataset import UnsafePath, load_dataset, safe_image_path
+from camtune.steps.ingest import IngestError, load_coco
+from camtune.steps.ingest import annotation_tools as tools
 from camtune.model.detections import predictions
 from camtune.model.images import ImageRefused, Limits
 from camtune.training import records

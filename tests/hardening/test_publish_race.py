@@ -8,8 +8,9 @@ import threading
 
 import pytest
 
-from camtune import publishing, registry
-from camtune.config import RegistryParams, S3Params
+from camtune.steps.publish import release as publishing
+from camtune.contracts import registry
+from camtune.core.config import RegistryParams, S3Params
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from camtune import config
-from camtune.errors import StepFailed
+from camtune.core import config
+from camtune.core.errors import StepFailed
 
 
 @pytest.mark.parametrize("overrides, named", [
@@ -45,8 +45,8 @@ def test_params_path_must_stay_in_the_repo(path):
 
 def test_train_model_refuses_before_any_work(tmp_path, monkeypatch):
     """The flow's own function refuses first: before it loads params or prepares a workspace."""
-    from camtune import orchestration
-    from flows import pipeline
+    from camtune.runners import orchestration
+    from camtune.runners import pipeline
 
     monkeypatch.setattr(orchestration, "prepare_workspace",
                         lambda *a, **k: pytest.fail("a workspace was prepared"))

@@ -6,10 +6,10 @@ import logging
 
 import pytest
 
-from camtune import config
-from camtune.errors import StepFailed
-from camtune.ingest import frigate as fr
-from camtune.redaction import RedactingFilter, redact
+from camtune.core import config
+from camtune.core.errors import StepFailed
+from camtune.steps.ingest import frigate as fr
+from camtune.core.redaction import RedactingFilter, redact
 
 URL = "http://admin:hunter22@frigate:5000"
 
@@ -31,9 +31,9 @@ def test_userinfo_refused_in_params_and_client():
 
 
 def test_cli_refuses_before_a_flow_run_records_the_parameter(capsys):
-    from flows import ingest
+    from camtune.runners import cli
 
-    assert ingest.main(["frigate", "--url", URL]) == 2
+    assert cli.main(["ingest", "frigate", "--url", URL]) == 2
     err = capsys.readouterr().err
     assert "has credentials in it" in err and "hunter22" not in err
 

@@ -9,7 +9,7 @@ def write_verified_dataset(root: Path, params) -> dict:
     """annotations.json with one verified image (and its box) that no import may touch."""
     from PIL import Image
 
-    from camtune.ingest import empty_coco
+    from camtune.steps.ingest import empty_coco
 
     (root / "images").mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (40, 30), (10, 20, 30)).save(root / "images" / "keep.png")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from camtune import config
+from camtune.core import config
 
 
 @pytest.fixture

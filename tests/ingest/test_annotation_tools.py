@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from camtune.ingest import IngestError, load_coco, save_coco
-from camtune.ingest import annotation_tools as tools
+from camtune.steps.ingest import IngestError, load_coco, save_coco
+from camtune.steps.ingest import annotation_tools as tools
 
 from .builders import read, write_verified_dataset
 

@@ -12,7 +12,7 @@ import pytest
 from frigate_support import (FrigateServer, FrigateState, make_event, populate,
                              snapshot_bytes)
 
-from camtune.ingest import frigate as fr
+from camtune.steps.ingest import frigate as fr
 
 from .builders import read, verified_part, write_verified_dataset
 
@@ -76,7 +76,7 @@ def test_import_paging_labels_formats_and_idempotence(tmp_path, params):
     assert anns["person"]["origin"] == "frigate" and anns["person"]["score"] == 0.83
     assert anns["face"]["bbox"] == [384.0, 374.4, 64.0, 36.0] and anns["face"]["score"] == 0.7
     assert verified_part(coco) == verified_part(before)
-    from camtune.dataset import load_dataset
+    from camtune.core.dataset import load_dataset
     load_dataset(root)  # schema-valid
     # second run: nothing new, nothing downloaded, nothing rewritten
     stamp = (root / "annotations.json").stat().st_mtime_ns
@@ -163,8 +163,8 @@ def test_resume_after_injected_failure(tmp_path, params):
 
 KILL_SCRIPT = """
 import sys
-from camtune import config
-from camtune.ingest import frigate as fr
+from camtune.core import config
+from camtune.steps.ingest import frigate as fr
 params = config.load(sys.argv[1], {"data.user_dataset": sys.argv[2]})
 fp = params.ingest.frigate
 c = fr.FrigateClient(sys.argv[3], retries=0)
@@ -176,7 +176,7 @@ fr.import_frigate(c, sys.argv[2], fr.ImportOptions(
 
 
 def test_kill_9_mid_import_then_resume(tmp_path, params):
-    from camtune.config import ROOT
+    from camtune.core.config import ROOT
 
     root = tmp_path / "user"
     before = write_verified_dataset(root, params)

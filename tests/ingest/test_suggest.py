@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from camtune.config import SuggestIngestParams
-from camtune.ingest import load_coco, save_coco
-from camtune.ingest import suggest as sg
+from camtune.core.config import SuggestIngestParams
+from camtune.steps.ingest import load_coco, save_coco
+from camtune.steps.ingest import suggest as sg
 
 from .builders import verified_part
 
@@ -39,7 +39,7 @@ def build_fixed_detector(path, labels, size: int = SIZE):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from camtune import config
+    from camtune.core import config
 
     labels = config.load(config.ROOT / "params.yaml").labels.names
     path = tmp_path_factory.mktemp("model") / "model.tflite"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from camtune import config
-from camtune.validation import validate
+from camtune.core import config
+from camtune.steps.validate import validate
 
 from .test_annotation_tools import dataset  # noqa: F401  (the fixture)
 

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from camtune.model import images
-from camtune.config import ValidateParams
-from camtune.validation.files import check_file
+from camtune.core.config import ValidateParams
+from camtune.steps.validate.files import check_file
 
 rng = np.random.default_rng(0)
 BASE = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from camtune import config, validation
-from camtune.config import RegistryParams
-from camtune.errors import StepFailed
+from camtune.core import config
+from camtune.steps import validate as validation
+from camtune.core.config import RegistryParams
+from camtune.core.errors import StepFailed
 from camtune.model.incumbent import check_frigate_tflite, resolve
-from camtune.registry import RegistryError, open_registry
+from camtune.contracts.registry import RegistryError, open_registry
 from incumbent_support import COCO90, publish_incumbent, write_coco_labelmap
 
 OURS = ["person", "face", "car", "license_plate", "amazon", "ups", "fedex", "package", "dog", "cat", "deer"]

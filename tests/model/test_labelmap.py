@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from camtune.errors import StepFailed
+from camtune.core.errors import StepFailed
 from camtune.model.labelmap import check_labels, labelmap_text, parse_labelmap, read_labelmap
 
 LABELS = ["person", "face", "car"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from camtune.errors import StepFailed
+from camtune.core.errors import StepFailed
 from camtune.model.images import load_rgb
 from camtune.model.preprocess import MEAN_RGB_UINT8, letterbox
 

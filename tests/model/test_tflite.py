@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from camtune.errors import StepFailed
+from camtune.core.errors import StepFailed
 from camtune.model import tflite
 
 

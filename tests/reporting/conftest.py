@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camtune import atomic
-from camtune.config import ROOT
+from camtune.core import atomic
+from camtune.core.config import ROOT
 
 PARAMS = str(ROOT / "params.yaml")
 
@@ -47,10 +47,10 @@ def _detections(ds, names, rng, keep: float, jitter: float, false_per_image: flo
 
 
 def write_evaluate(params, names) -> dict:
-    """artifacts/evaluate written by the real `camtune.evaluation.evaluate` (COCOeval, bootstrap
+    """artifacts/evaluate written by the real `camtune.steps.evaluate.evaluate` (COCOeval, bootstrap
     gate, advice, detections/), with the models' predictions stood in by jittered ground truth."""
-    from camtune import artifacts
-    from camtune.evaluation import evaluate
+    from camtune.contracts import artifacts
+    from camtune.steps.evaluate import evaluate
 
     quality = {"train_base": (0.55, 0.08, 0.8), "finetune": (0.9, 0.03, 0.2)}  # keep, jitter, false/image
     for model_dir in (artifacts.BASE_MODEL, artifacts.TUNED_MODEL):
@@ -70,9 +70,10 @@ def write_evaluate(params, names) -> dict:
 def run_dir(tmp_path, sample_datasets, tiny_tflite, monkeypatch):
     """A working directory with every stage's outputs for a run that passed validation, has no
     registry baseline and skipped the Edge TPU compile. Returns (params, path)."""
-    from camtune import config, validation
-    from camtune.dataset import load_dataset
-    from camtune.export.compiler import compile_or_skip
+    from camtune.core import config
+    from camtune.steps import validate as validation
+    from camtune.core.dataset import load_dataset
+    from camtune.steps.export.compiler import compile_or_skip
 
     monkeypatch.chdir(tmp_path)
     overrides = {"data.user_dataset": str(sample_datasets.user), "data.global_pool": str(sample_datasets.global_pool),

@@ -41,10 +41,10 @@ def browser():
 def test_report_in_headless_chromium(prefect_server, run_dir, browser, tmp_path):
     from PIL import Image
 
-    from flows.report import run_report
+    from camtune.steps.report.flow import report_flow
 
     params, root = run_dir
-    out = run_report(params_path=PARAMS, overrides={
+    out = report_flow(params_path=PARAMS, overrides={
         "data.user_dataset": params.data.user_dataset, "data.global_pool": params.data.global_pool,
         "publish.registry.root": params.publish.registry.root})
     index = root / "artifacts/report/index.html"

@@ -51,9 +51,9 @@ class Page(HTMLParser):
 
 
 def _render(params_path=PARAMS, overrides=None):
-    from flows.report import run_report
+    from camtune.steps.report.flow import report_flow
 
-    return run_report(params_path=params_path, overrides=overrides)
+    return report_flow(params_path=params_path, overrides=overrides)
 
 
 def _check_page(root: Path) -> Page:
@@ -77,7 +77,7 @@ def test_page_of_a_passing_run(prefect_server, run_dir):
     out = _render(overrides=_overrides(params))
     page = _check_page(root)
     gate = json.loads((root / "artifacts/evaluate/gate.json").read_text())
-    from camtune.reporting import verdict_sentence
+    from camtune.steps.report import verdict_sentence
 
     sentence = verdict_sentence(gate, json.loads((root / "artifacts/validate/report.json").read_text()))
     text = " ".join(page.text)
@@ -112,7 +112,7 @@ def _overrides(params) -> dict:
 
 
 def test_not_blessed_and_inconclusive_sentences_follow_gate_json():
-    from camtune.reporting import verdict_of, verdict_sentence
+    from camtune.steps.report import verdict_of, verdict_sentence
 
     gate = {"blessed": False, "baseline": "registry:abc", "failed": ["user_gain"],
             "checks": [{"name": "user_gain", "passed": False}, {"name": "global_floor", "passed": True}]}
@@ -123,7 +123,7 @@ def test_not_blessed_and_inconclusive_sentences_follow_gate_json():
             "checks": [{"name": "user_gain", "passed": False, "verdict": "inconclusive", "interval": [0.1, 0.4]}]}
     assert verdict_of(gate) == "inconclusive"
     assert verdict_sentence(gate, None).startswith("Inconclusive") and "(user_gain)" in verdict_sentence(gate, None)
-    from camtune.reporting.page import check_rows
+    from camtune.steps.report.page import check_rows
 
     assert check_rows(gate)[0]["interval"] == "[0.100, 0.400]" and check_rows(gate)[0]["verdict"] == "inconclusive"
     assert verdict_sentence(None, {"passed": False, "counts": {"findings": {"error": 3}}}).startswith(
@@ -132,10 +132,11 @@ def test_not_blessed_and_inconclusive_sentences_follow_gate_json():
 
 def test_failed_validation_page_shows_each_error_on_its_image(prefect_server, sample_datasets, tmp_path,
                                                               monkeypatch):
-    """dvc stops at validate; `python -m flows.report` then makes the page from what exists."""
-    from camtune import config, validation
-    from flows import _cli
-    from flows.report import run_report
+    """dvc stops at validate; `camtune report` then makes the page from what exists."""
+    from camtune.core import config
+    from camtune.steps import validate as validation
+    from camtune.runners import step_runner as _cli
+    from camtune.steps.report.flow import report_flow
 
     monkeypatch.chdir(tmp_path)
     ids = failed_dataset(sample_datasets.user, tmp_path / "user")
@@ -144,7 +145,7 @@ def test_failed_validation_page_shows_each_error_on_its_image(prefect_server, sa
     report = validation.validate(config.load(PARAMS, sets))
     assert not report.passed
     report.write(tmp_path / "artifacts/validate")
-    assert _cli.run(run_report, ["--params", PARAMS, *[f"--set={k}={v}" for k, v in sets.items()]]) == 0
+    assert _cli.run(report_flow, ["--params", PARAMS, *[f"--set={k}={v}" for k, v in sets.items()]]) == 0
 
     page = _check_page(tmp_path)
     text = " ".join(page.text)
@@ -186,9 +187,10 @@ def test_same_inputs_same_bytes(prefect_server, run_dir, monkeypatch):
 def test_lineage_diffs_params_against_the_previous_published_model(tmp_path, tiny_tflite, tiny_onnx, monkeypatch):
     """A real publish into a local registry, then a run with one param changed: the page's
     lineage names the previous model and the changed param, and the ids publish uses."""
-    from camtune import config, publishing
-    from camtune.registry import open_registry
-    from camtune.reporting.page import lineage
+    from camtune.core import config
+    from camtune.steps.publish import release as publishing
+    from camtune.contracts.registry import open_registry
+    from camtune.steps.report.page import lineage
     from s3_support import make_publish_inputs
 
     monkeypatch.chdir(tmp_path)
@@ -212,7 +214,7 @@ def test_lineage_diffs_params_against_the_previous_published_model(tmp_path, tin
 
 
 def test_check_names_wrap_but_stay_escaped():
-    from camtune.reporting.page import wrap_names
+    from camtune.steps.report.page import wrap_names
 
     assert str(wrap_names("global.ap[license_plate]")) == "global.<wbr>ap<wbr>[license_plate]"
     assert str(wrap_names("x[<script>]")) == "x<wbr>[&lt;script&gt;]"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from camtune.evaluation.incumbent import compare
-from camtune.evaluation.run import with_incumbent
+from camtune.steps.evaluate.incumbent import compare
+from camtune.steps.evaluate.run import with_incumbent
 from tests.evaluation.test_incumbent import GATE, NAMES, ATTRS, _inc, _runs
 from tests.reporting.test_report import _check_page, _overrides, _render
 

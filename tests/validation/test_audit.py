@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from camtune.validation import check_audit, check_files, prepare, validate
-from camtune.config import AuditParams
-from camtune.validation.audit import iou_matrix, unlabeled
+from camtune.steps.validate import check_audit, check_files, prepare, validate
+from camtune.core.config import AuditParams
+from camtune.steps.validate.audit import iou_matrix, unlabeled
 
 from .builders import LABELS, cat_id, make_dataset, save, tree_hash
 

@@ -9,8 +9,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from camtune.dataset import file_sha256
-from camtune.validation import validate
+from camtune.core.dataset import file_sha256
+from camtune.steps.validate import validate
 
 from .builders import make_dataset, save, tree_hash, write_image
 

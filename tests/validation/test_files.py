@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from camtune.dataset import file_sha256
-from camtune.config import ValidateParams
-from camtune.validation.files import check_file, check_files, resolve_inside
+from camtune.core.dataset import file_sha256
+from camtune.core.config import ValidateParams
+from camtune.steps.validate.files import check_file, check_files, resolve_inside
 
 from .builders import tree_hash, write_image
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from camtune.validation.geometry import check_containment, contained_fraction
+from camtune.steps.validate.geometry import check_containment, contained_fraction
 
 PARENTS = {"face": ["person"], "license_plate": ["car"], "ups": ["car"]}
 

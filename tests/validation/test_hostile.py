@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from camtune.validation import files as files_mod
-from camtune.validation import geometry, validate
-from camtune.config import ValidateParams
-from camtune.validation.files import check_file, check_files
-from camtune.validation.findings import MAX_MESSAGE, CheckResult, Finding
-from camtune.validation.load import load, max_nesting, read_annotations
-from camtune.validation.report import Report
+from camtune.steps.validate import files as files_mod
+from camtune.steps.validate import geometry, validate
+from camtune.core.config import ValidateParams
+from camtune.steps.validate.files import check_file, check_files
+from camtune.steps.validate.findings import MAX_MESSAGE, CheckResult, Finding
+from camtune.steps.validate.load import load, max_nesting, read_annotations
+from camtune.steps.validate.report import Report
 
 from .builders import W, H, make_dataset, save, tree_hash, write_image
 
@@ -183,7 +183,7 @@ def _reference_depth(doc) -> int:
 def test_depth_scan_is_exact_on_tricky_strings_and_chunk_borders(monkeypatch, chunk):
     import sys
 
-    monkeypatch.setattr(sys.modules["camtune.validation.load"], "_SCAN_CHUNK", chunk)
+    monkeypatch.setattr(sys.modules["camtune.steps.validate.load"], "_SCAN_CHUNK", chunk)
     rng = np.random.default_rng(chunk)
     pieces = ['"', "\\", "[", "]", "{", "}", "a", '\\"', "\\\\"]
     for _ in range(40):
@@ -206,7 +206,7 @@ def test_annotations_over_the_size_limit_are_refused_unread(tmp_path):
 
 
 def test_more_boxes_than_training_keeps_is_an_error_naming_the_image(tmp_path, params_for):
-    from camtune.config import ValidateParams
+    from camtune.core.config import ValidateParams
 
     assert ValidateParams().max_boxes_per_image == 100  # = data.parser.max_num_instances in training
     root = tmp_path / "ds"
@@ -283,7 +283,7 @@ def test_flow_tasks_take_keys_not_the_dataset():
 
     from prefect import Task
 
-    import flows.validate as flow_mod
+    import camtune.steps.validate.flow as flow_mod
 
     tasks = [v for v in vars(flow_mod).values() if isinstance(v, Task)]
     assert tasks
@@ -325,8 +325,8 @@ def test_ids_over_the_whole_schema_range_stay_exact(tmp_path, params_for):
 
 
 def test_set_takes_a_path_literally(tmp_path):
-    from camtune import config
-    from camtune.config import parse_overrides
+    from camtune.core import config
+    from camtune.core.config import parse_overrides
 
     weird = "/tmp/a #b: c, [d] 'e' {f}"
     o = parse_overrides([f"data.user_dataset={weird}", "validate.max_pixels=12", "validate.reference_model=null",

@@ -1,15 +1,15 @@
-"""The new-data rule against a real local registry written through camtune.registry."""
+"""The new-data rule against a real local registry written through camtune.contracts.registry."""
 from __future__ import annotations
 
 import json
 
 import pandas as pd
 
-from camtune.config import RegistryParams
-from camtune.registry import open_registry
-from camtune.validation import check_lineage as check_lineage_step, prepare
-from camtune.config import ValidateParams
-from camtune.validation.lineage import check_lineage, previous_lineage
+from camtune.core.config import RegistryParams
+from camtune.contracts.registry import open_registry
+from camtune.steps.validate import check_lineage as check_lineage_step, prepare
+from camtune.core.config import ValidateParams
+from camtune.steps.validate.lineage import check_lineage, previous_lineage
 
 from .builders import USER, make_dataset
 

@@ -6,9 +6,9 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from camtune.validation.geometry import check_containment
-from camtune.validation.load import load, sanitize, schema_findings
-from camtune.validation.tables import annotation_frame, category_frame, image_frame
+from camtune.steps.validate.geometry import check_containment
+from camtune.steps.validate.load import load, sanitize, schema_findings
+from camtune.steps.validate.tables import annotation_frame, category_frame, image_frame
 
 from .builders import PARENTS
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from camtune.validation.findings import RULES, CheckResult, Finding
-from camtune.validation.report import Report
+from camtune.steps.validate.findings import RULES, CheckResult, Finding
+from camtune.steps.validate.report import Report
 
 
 def report():

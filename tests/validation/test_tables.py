@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from camtune.config import ValidateParams
-from camtune.dataset import tables
-from camtune.validation.tables import annotation_frame, check_tables, results_json
+from camtune.core.config import ValidateParams
+from camtune.core.dataset import tables
+from camtune.steps.validate.tables import annotation_frame, check_tables, results_json
 
 from .builders import LABELS, categories, cat_id
 

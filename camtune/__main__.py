@@ -1,0 +1,4 @@
+"""`python -m camtune ...` is `camtune ...`."""
+from camtune.runners.cli import main
+
+raise SystemExit(main())

@@ -1,1 +1,0 @@
-"""Export: the tuned checkpoint -> Frigate's int8 TFLite, Edge TPU compatibility and compile."""

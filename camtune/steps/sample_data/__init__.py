@@ -1,0 +1,10 @@
+"""sample_data: the bundled synthetic world (other households' cameras for the global pool, and one
+dataset per demo user) so that a fresh clone runs end to end. Reads params `sample_data` and
+`labels`; writes `sample_data.global_pool` and `sample_data.users_dir`. `camtune sample_data` runs
+it (flow.py).
+
+Front door: `generate(params)` (synth.py: planner, sprite painters, infrared look, COCO writer).
+"""
+from camtune.steps.sample_data.synth import generate, summary, summary_markdown
+
+__all__ = ["generate", "summary", "summary_markdown"]
