@@ -127,10 +127,9 @@ def test_flow_writes_metrics_gate_filters_report_and_plots(prefect_server, works
 
 
 def _cli(argv):
-    from camtune.runners import cli as cli
-    from camtune.steps.evaluate.flow import evaluate_flow
+    from camtune.runners import cli
 
-    return cli.run(evaluate_flow, ["--params", PARAMS, *[f"--set={k}={v}" for k, v in OVERRIDES.items()],
+    return cli.main(["evaluate", "--params", PARAMS, *[f"--set={k}={v}" for k, v in OVERRIDES.items()],
                                     *argv])
 
 
