@@ -52,6 +52,10 @@ def model_params(params: "Params | dict") -> dict:
     from camtune.core.redaction import redact_obj
 
     d = redact_obj(params if isinstance(params, dict) else params.model_dump(mode="json", by_alias=True))
+    for old, new in RENAMED.items():  # an older lineage.json names sections as they were then
+        parent, leaf = old.split(".")
+        if isinstance(d.get(parent), dict) and leaf in d[parent] and new not in d:
+            d[new] = d[parent].pop(leaf)
     for dotted in CONNECTION_PARAMS:
         *parents, last = dotted.split(".")
         node = d
