@@ -68,7 +68,8 @@ def _fanned_out(n_shards: int, batch_size: int):
 
 def _progress(what: str, model, ds, done: int, total: int) -> None:
     """A line per finished shard, so a person can follow a long evaluation (Prefect run log and stderr)."""
-    get_run_logger().info("evaluate: %s, %s on %s: %d/%d images", what, Path(model).name, Path(ds.root).name,
+    get_run_logger().info("evaluate: %s, %s on %s: %d/%d images", what, "/".join(Path(model).parts[-2:]),
+                          Path(ds.root).name,
                           done, total)
 
 
