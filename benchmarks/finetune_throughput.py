@@ -78,7 +78,7 @@ def main(argv=None) -> int:
             t_ft = time.monotonic() - t
             bl = json.loads(Path("artifacts/train_base/train_log.json").read_text())
             fl = json.loads(Path("artifacts/finetune/train_log.json").read_text())
-            tb, tf_ = params.training.base, params.training.finetune
+            tb, tf_ = params.train_base, params.finetune
             print("\n== default training on the sample data (input "
                   f"{params.training.input_size}, {params.training.backbone}) ==")
             print(f"train_base: {tb.steps} steps x batch {tb.batch_size} on {base['images']} images "

@@ -66,10 +66,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     os.chdir(work)   # stages read/write artifacts/... relative to the working directory
     quiet = None
-    size = {"training.input_size": args.input_size, "training.base.batch_size": args.batch_size,
-            "training.finetune.batch_size": args.batch_size}
-    over = {**size, "training.base.steps": args.base_steps, "training.finetune.steps": args.finetune_steps,
-            "training.base.checkpoint_every": args.base_steps, "training.finetune.checkpoint_every": args.finetune_steps}
+    size = {"training.input_size": args.input_size, "train_base.batch_size": args.batch_size,
+            "finetune.batch_size": args.batch_size}
+    over = {**size, "train_base.steps": args.base_steps, "finetune.steps": args.finetune_steps,
+            "train_base.checkpoint_every": args.base_steps, "finetune.checkpoint_every": args.finetune_steps}
     p = config.load(ROOT / "params.yaml", over)
     t0 = time.time()
     if not Path(p.sample_data.global_pool, "annotations.json").exists():
@@ -87,7 +87,7 @@ def main() -> None:
     # the stand-in "public" checkpoint: another pool, 4 labels
     pre_params = config.load(ROOT / "params.yaml", {
         **standin_over, **size, "labels.names": STANDIN_LABELS, "labels.attribute_parents": {},
-        "training.base.steps": args.pretrain_steps, "training.base.checkpoint_every": args.pretrain_steps})
+        "train_base.steps": args.pretrain_steps, "train_base.checkpoint_every": args.pretrain_steps})
     pool = load_dataset("data/standin/global").verified()
     man = Path("standin/base_train.json")
     atomic.write_json(man, {"source": "data/standin/global",
@@ -104,9 +104,9 @@ def main() -> None:
     arms = {
         "scratch": p,
         "ckpt": config.load(ROOT / "params.yaml", {
-            **over, "training.base.init_checkpoint": str(work / "standin/pretrain/model"),
-            "training.base.init_modules": "backbone_decoder",
-            "training.base.freeze_backbone_steps": args.freeze_steps}),
+            **over, "train_base.init_checkpoint": str(work / "standin/pretrain/model"),
+            "train_base.init_modules": "backbone_decoder",
+            "train_base.freeze_backbone_steps": args.freeze_steps}),
     }
     results = {}
     for arm, ap_ in arms.items():
@@ -136,7 +136,7 @@ def main() -> None:
         return "  n/a" if v is None else f"{v:.3f}"
     print()
     print(f"base {args.base_steps} steps + fine-tune {args.finetune_steps} steps, batch "
-          f"{p.training.base.batch_size}, input {p.training.input_size}; stand-in checkpoint "
+          f"{p.train_base.batch_size}, input {p.training.input_size}; stand-in checkpoint "
           f"{args.pretrain_steps} steps on another pool with {len(STANDIN_LABELS)} labels")
     print(f"global eval: {glob.images.shape[0]} images; user holdout: {len(hold_sets['ckpt'])} images")
     print(f"{'':<22}{'scratch':>10}{'ckpt':>10}")

@@ -8,7 +8,7 @@ by side:
 
     python benchmarks/regions_vs_frames.py [--steps 400] [--images 200] [--workdir DIR] [--set k=v ...]
 
-Both models train from scratch with `training.base` (steps overridable) on the same verified images
+Both models train from scratch with `train_base` (steps overridable) on the same verified images
 of a generated global pool; every 5th image (by id) is held out for evaluation. Runs in a scratch
 folder, never touching ./artifacts.
 """
@@ -77,8 +77,8 @@ def main(argv=None) -> int:
     # the small and medium objects whole-frame training shrinks below what the model can see
     overrides = {"sample_data.width": 1280, "sample_data.height": 720, "sample_data.object_scale": 0.35,
                  "sample_data.global_images": args.images, "sample_data.user_images": 20,
-                 "sample_data.user_images_in_pool": 0, "training.base.steps": args.steps,
-                 "training.base.checkpoint_every": args.steps, **parse_overrides(args.overrides)}
+                 "sample_data.user_images_in_pool": 0, "train_base.steps": args.steps,
+                 "train_base.checkpoint_every": args.steps, **parse_overrides(args.overrides)}
 
     from camtune.core import config
     from camtune.steps.sample_data import synth
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="camtune-regions-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"workdir {work}; {params.sample_data.width}x{params.sample_data.height} frames, "
-          f"{params.training.base.steps} steps x {params.training.base.batch_size}, input "
+          f"{params.train_base.steps} steps x {params.train_base.batch_size}, input "
           f"{params.training.input_size}")
     gdir = work / "global"
     if not (gdir / "annotations.json").exists():

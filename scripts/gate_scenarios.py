@@ -152,16 +152,16 @@ class Run:
             "sample_data.user_images": a.user_images, "sample_data.user_images_in_pool": a.user_images_in_pool,
             "training.input_size": a.input_size, "training.log_every": 50,
             "sample.eval_fraction": a.eval_fraction,
-            "training.base.steps": a.base_steps, "training.base.learning_rate": a.base_lr,
-            "training.finetune.steps": a.finetune_steps, "training.finetune.learning_rate": a.finetune_lr,
+            "train_base.steps": a.base_steps, "train_base.learning_rate": a.base_lr,
+            "finetune.steps": a.finetune_steps, "finetune.learning_rate": a.finetune_lr,
             **parse_overrides(a.sets),
         }
         return {k: v for k, v in out.items() if v is not None}
 
     def finetune_overrides(self, seed: int, steps: int, lr: float, **extra) -> dict:
-        return {**self.common(seed), "training.finetune.steps": steps, "training.finetune.learning_rate": lr,
-                "training.finetune.warmup_steps": min(10, steps - 1),
-                "training.finetune.checkpoint_every": steps, **extra}
+        return {**self.common(seed), "finetune.steps": steps, "finetune.learning_rate": lr,
+                "finetune.warmup_steps": min(10, steps - 1),
+                "finetune.checkpoint_every": steps, **extra}
 
     def adopt(self, run: Path, sd: Path, params) -> None:
         """Copy a default run's sample data, sample, base and fine-tune (the healthy scenario)."""
@@ -199,7 +199,7 @@ class Run:
             synth.generate(params)
             sampling.write_outputs(artifacts.SAMPLE_DIR, sampling.sample_from_params(params))
             train_base(params)
-            self.stamp(f"seed {seed}: base trained ({params.training.base.steps} steps at {params.training.input_size} px)")
+            self.stamp(f"seed {seed}: base trained ({params.train_base.steps} steps at {params.training.input_size} px)")
         replay = json.loads(artifacts.REPLAY.read_text())  # rewritten per scenario as smaller manifests
         user_src = sd / params.data.user_dataset
 
@@ -234,7 +234,7 @@ class Run:
             few.pop("repeats", None)
             finetune("overfit", self.finetune_overrides(seed, a.overfit_steps, a.overfit_lr,
                                                         **{"data.user_dataset": str(tiny),
-                                                           "training.finetune.warmup_steps": 0}), few)
+                                                           "finetune.warmup_steps": 0}), few)
         no_replay = {**replay, "image_ids": [], "count": 0}
         no_replay.pop("repeats", None)
         if "label_shift" in wanted:
@@ -247,8 +247,8 @@ class Run:
         if wanted & set(INCUMBENT):
             finetune("healthy", common)
             finetune("barely", self.finetune_overrides(
-                seed, a.barely_steps, params.training.finetune.learning_rate,
-                **{"training.finetune.warmup_steps": 0}))
+                seed, a.barely_steps, params.finetune.learning_rate,
+                **{"finetune.warmup_steps": 0}))
             for name in ("healthy", "barely"):
                 self.export_incumbent(seed, sd / name)
 

@@ -13,7 +13,7 @@ def _raw():
 def test_repo_params_load():
     p = config.load(config.ROOT / "params.yaml")
     assert p.labels.names[0] == "person"
-    assert p.validation.min_new_verified == 10
+    assert p.validate.min_new_verified == 10
     assert p.labels.label_map["0"] == "person"
 
 
@@ -27,7 +27,7 @@ def test_committed_schema_matches_models():
     [
         (lambda r: r["validate"].update(bogus=1), "validate.bogus: unknown key"),
         (lambda r: r["sample"].update(eval_fraction="a lot"), "sample.eval_fraction:"),
-        (lambda r: r["training"]["base"].pop("steps"), "training.base.steps: missing value"),
+        (lambda r: r["train_base"].pop("steps"), "train_base.steps: missing value"),
         (lambda r: r.pop("export"), "export: missing value"),
         (lambda r: r["user"].update(id="../evil"), "user.id:"),
         (lambda r: r["labels"]["attribute_parents"].update(face=["ghost"]), "ghost"),
@@ -45,5 +45,23 @@ def test_bad_params_name_the_dotted_key(tmp_path, mutate, expected):
 
 
 def test_overrides_apply_dotted_keys():
-    p = config.load(config.ROOT / "params.yaml", {"user.id": "u_other", "training.base.steps": 3})
-    assert p.user.id == "u_other" and p.training.base.steps == 3
+    p = config.load(config.ROOT / "params.yaml", {"user.id": "u_other", "train_base.steps": 3})
+    assert p.user.id == "u_other" and p.train_base.steps == 3
+
+
+def test_renamed_sections_still_load_with_a_deprecation_line(tmp_path, capsys):
+    """One name per step: training.base is now train_base, training.finetune is finetune."""
+    raw = yaml.safe_load((config.ROOT / "params.yaml").read_text())
+    raw["training"]["base"] = raw.pop("train_base")
+    raw["training"]["finetune"] = raw.pop("finetune")
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump(raw))
+    p = config.load(old, {"training.finetune.steps": 7})
+    assert p.train_base == config.load(config.ROOT / "params.yaml").train_base and p.finetune.steps == 7
+    err = capsys.readouterr().err
+    assert "the section training.base is now train_base" in err
+    assert "--set training.finetune.steps: the key is now finetune.steps" in err
+    raw["train_base"] = raw["training"]["base"]
+    old.write_text(yaml.safe_dump(raw))
+    with pytest.raises(config.ConfigError, match="both training.base .* and train_base are set"):
+        config.load(old)

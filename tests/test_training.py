@@ -22,10 +22,10 @@ from training_data import make_dataset
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"training.input_size": 128, "training.fpn_filters": 32, "training.head_convs": 1,
         "training.log_every": 2,
-        "training.base.steps": 6, "training.base.batch_size": 2, "training.base.warmup_steps": 1,
-        "training.base.checkpoint_every": 2,
-        "training.finetune.steps": 2, "training.finetune.batch_size": 2,
-        "training.finetune.warmup_steps": 0, "training.finetune.checkpoint_every": 2}
+        "train_base.steps": 6, "train_base.batch_size": 2, "train_base.warmup_steps": 1,
+        "train_base.checkpoint_every": 2,
+        "finetune.steps": 2, "finetune.batch_size": 2,
+        "finetune.warmup_steps": 0, "finetune.checkpoint_every": 2}
 
 
 def tiny_params(**extra):
@@ -53,9 +53,9 @@ def test_experiment_follows_params():
 
     changed = build_experiment_config(
         tiny_params(**{"training.backbone": "MobileDetCPU", "training.input_size": 160,
-                       "training.finetune.freeze_backbone": True,
-                       "training.finetune.init_modules": "backbone_decoder",
-                       "training.finetune.learning_rate": 0.005,
+                       "finetune.freeze_backbone": True,
+                       "finetune.init_modules": "backbone_decoder",
+                       "finetune.learning_rate": 0.005,
                        "training.augmentation.hflip": False,
                        "labels.names": ["person", "car"], "labels.attribute_parents": {}}),
         stage="finetune", model_dir="m", train_files=["b.tfrecord"], init_checkpoint="base/")
@@ -70,7 +70,7 @@ def test_experiment_follows_params():
     assert changed.trainer.train_steps == 2
 
     recipe = build_experiment_config(
-        tiny_params(**{"training.base.optimizer": "sgd", "training.loss.focal_gamma": 2.0,
+        tiny_params(**{"train_base.optimizer": "sgd", "training.loss.focal_gamma": 2.0,
                        "training.loss.focal_alpha": 0.5, "training.loss.box_weight": 20}),
         stage="base", model_dir="m", train_files=["a.tfrecord"])
     assert recipe.trainer.optimizer_config.optimizer.type == "sgd"
@@ -144,8 +144,8 @@ SEEDED_SCRIPT = textwrap.dedent("""
     import numpy as np, tensorflow as tf
     from camtune.core import config
     from camtune.training import experiment, train
-    p = config.load({params!r}, {{**{tiny!r}, "training.seed": {seed!r}, "training.base.batch_size": 4,
-                                 "training.base.steps": 8, "training.precise_bn_batches": 2}})
+    p = config.load({params!r}, {{**{tiny!r}, "training.seed": {seed!r}, "train_base.batch_size": 4,
+                                 "train_base.steps": 8, "training.precise_bn_batches": 2}})
     exp = experiment.build_experiment_config(p, stage="base", model_dir={model!r}, train_files={files!r})
     r = train.run(exp, {model!r}, label_names=p.labels.names, progress=None)
     ckpt = tf.train.load_checkpoint(r.checkpoint)
@@ -228,7 +228,7 @@ def test_changed_experiment_starts_over(base, tmp_path):
                                               train_files=base["files"])
     assert train.prepare_model_dir(model, train.fingerprint(same, base["files"], labels)) == (True, False)
     assert list(model.glob("ckpt-6.index"))
-    other = experiment.build_experiment_config(tiny_params(**{"training.base.steps": 2}), stage="base",
+    other = experiment.build_experiment_config(tiny_params(**{"train_base.steps": 2}), stage="base",
                                                model_dir=str(model), train_files=base["files"])
     resume, restarted = train.prepare_model_dir(model, train.fingerprint(other, base["files"], labels))
     assert (resume, restarted) == (False, True) and not list(model.iterdir())  # old run cleared

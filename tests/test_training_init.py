@@ -1,4 +1,4 @@
-"""A base that starts from a pretrained checkpoint (training.base.init_checkpoint): a tiny base
+"""A base that starts from a pretrained checkpoint (train_base.init_checkpoint): a tiny base
 trained with 3 labels initialises a base with 5 labels - backbone (and decoder) restored, head new
 and listed as re-initialised, backbone frozen for the first steps; a mismatched backbone refused.
 Tiny on purpose: 64 px, 16 filters, 2 steps of batch 2."""
@@ -18,8 +18,8 @@ from training_data import make_dataset
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"training.input_size": 64, "training.fpn_filters": 16, "training.head_convs": 1,
         "training.log_every": 2, "labels.attribute_parents": {},
-        "training.base.steps": 2, "training.base.batch_size": 2, "training.base.warmup_steps": 0,
-        "training.base.checkpoint_every": 2, "training.base.learning_rate": 0.05}
+        "train_base.steps": 2, "train_base.batch_size": 2, "train_base.warmup_steps": 0,
+        "train_base.checkpoint_every": 2, "train_base.learning_rate": 0.05}
 THREE = ["person", "car", "dog"]
 FIVE = ["person", "car", "dog", "cat", "deer"]
 
@@ -61,14 +61,14 @@ def base3(tmp_path_factory):
 def test_experiment_takes_the_init_params():
     from camtune.training.experiment import build_experiment_config
 
-    p = tiny(FIVE, **{"training.base.init_checkpoint": "pre/ckpt-9", "training.base.init_modules": "backbone"})
+    p = tiny(FIVE, **{"train_base.init_checkpoint": "pre/ckpt-9", "train_base.init_modules": "backbone"})
     exp = build_experiment_config(p, stage="base", model_dir="m", train_files=["a"])
     assert exp.task.init_checkpoint == "pre/ckpt-9" and list(exp.task.init_checkpoint_modules) == ["backbone"]
     assert not exp.task.freeze_backbone
     plain = build_experiment_config(tiny(FIVE), stage="base", model_dir="m", train_files=["a"])
     assert plain.task.init_checkpoint == "" and plain.task.init_checkpoint_modules == "all"
     # the fine-tune's own init_checkpoint wins over the base handed to it (no base at hand)
-    ft = tiny(FIVE, **{"training.finetune.init_checkpoint": "pre", "training.finetune.init_modules": "backbone_decoder"})
+    ft = tiny(FIVE, **{"finetune.init_checkpoint": "pre", "finetune.init_modules": "backbone_decoder"})
     exp = build_experiment_config(ft, stage="finetune", model_dir="m", train_files=["a"], init_checkpoint="base")
     assert exp.task.init_checkpoint == "pre" and list(exp.task.init_checkpoint_modules) == ["backbone", "decoder"]
 
@@ -81,9 +81,9 @@ def test_base_with_other_labels_starts_from_a_checkpoint(base3):
         before.update({k: [v.numpy() for v in layer.variables]
                        for k, layer in trainer.model.checkpoint_items.items()})
 
-    p = tiny(FIVE, **{"training.base.init_checkpoint": str(tmp / "base3"),
-                      "training.base.init_modules": "backbone_decoder",
-                      "training.base.freeze_backbone_steps": 2})
+    p = tiny(FIVE, **{"train_base.init_checkpoint": str(tmp / "base3"),
+                      "train_base.init_modules": "backbone_decoder",
+                      "train_base.freeze_backbone_steps": 2})
     r = _train(p, tmp, "base5", ds, on_start=capture)
     old = _weights(tmp / "base3")
     # backbone and decoder start exactly as the 3-label checkpoint left them
@@ -115,7 +115,7 @@ def test_base_with_other_labels_starts_from_a_checkpoint(base3):
 
 def test_mismatched_backbone_is_refused_naming_both(base3, tmp_path):
     tmp, ds = base3
-    p = tiny(FIVE, **{"training.backbone": "MobileDetCPU", "training.base.init_checkpoint": str(tmp / "base3")})
+    p = tiny(FIVE, **{"training.backbone": "MobileDetCPU", "train_base.init_checkpoint": str(tmp / "base3")})
     with pytest.raises(StepFailed, match=r"backbone is mobiledet/MobileDetEdgeTPU, the configured backbone "
                                          r"is mobiledet/MobileDetCPU"):
         _train(p, tmp_path, "cpu", ds)
@@ -124,13 +124,13 @@ def test_mismatched_backbone_is_refused_naming_both(base3, tmp_path):
     bare.mkdir()
     for f in (tmp / "base3").glob("ckpt-2*"):
         shutil.copy(f, bare / f.name)
-    p = tiny(FIVE, **{"training.backbone": "MobileDetCPU", "training.base.init_checkpoint": str(bare / "ckpt-2")})
+    p = tiny(FIVE, **{"training.backbone": "MobileDetCPU", "train_base.init_checkpoint": str(bare / "ckpt-2")})
     with pytest.raises(StepFailed, match=r"bare/ckpt-2: cannot restore.*backbone mobiledet/MobileDetCPU.*"
                                          r"checkpoint's backbone: unknown"):
         _train(p, tmp_path, "cpu2", ds)
     # restoring "all" (head included) from a checkpoint of another label set
-    p = tiny(FIVE, **{"training.base.init_checkpoint": str(tmp / "base3"), "training.base.init_modules": "all"})
+    p = tiny(FIVE, **{"train_base.init_checkpoint": str(tmp / "base3"), "train_base.init_modules": "all"})
     with pytest.raises(StepFailed, match=r"trained on labels \['person', 'car', 'dog'\].*backbone_decoder"):
         _train(p, tmp_path, "all", ds)
     with pytest.raises(StepFailed, match=r"nowhere: base model folder not found"):
-        _train(tiny(FIVE, **{"training.base.init_checkpoint": str(tmp_path / "nowhere")}), tmp_path, "x", ds)
+        _train(tiny(FIVE, **{"train_base.init_checkpoint": str(tmp_path / "nowhere")}), tmp_path, "x", ds)

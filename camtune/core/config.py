@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -51,6 +52,10 @@ def model_params(params: "Params | dict") -> dict:
     from camtune.core.redaction import redact_obj
 
     d = redact_obj(params if isinstance(params, dict) else params.model_dump(mode="json", by_alias=True))
+    for old, new in RENAMED.items():  # an older lineage.json names sections as they were then
+        parent, leaf = old.split(".")
+        if isinstance(d.get(parent), dict) and leaf in d[parent] and new not in d:
+            d[new] = d[parent].pop(leaf)
     for dotted in CONNECTION_PARAMS:
         *parents, last = dotted.split(".")
         node = d
@@ -268,8 +273,6 @@ class TrainingParams(_Section):
     seed: int | None = Field(0, ge=0, description=(
         "weight init, shuffling and augmentation seed; with it the input pipeline runs on one thread, so "
         "the same params and data give the same weights (null: unseeded, every run differs)"))
-    base: BaseTrainParams
-    finetune: FinetuneParams
 
 
 class GateParams(_Section):
@@ -561,26 +564,29 @@ class IngestParams(_Section):
     public: IngestPublicParams = IngestPublicParams()
 
 
-class Params(_Section):
-    user: UserParams
-    data: DataParams
-    labels: LabelParams
-    sample_data: SampleDataParams
-    validate_: ValidateParams = Field(alias="validate")
-    sample: SampleParams
-    training: TrainingParams
-    evaluate: EvaluateParams
-    export: ExportParams
-    publish: PublishParams
-    pipeline: PipelineParams = PipelineParams()
-    report: ReportParams = ReportParams()
-    ingest: IngestParams = IngestParams()
+# one section per step, named as the step (its DVC stage, package, flow and command); `validate`
+# shadows pydantic's deprecated BaseModel.validate classmethod, which camtune never calls
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message='Field name "validate"', category=UserWarning)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    class Params(_Section):
+        user: UserParams
+        data: DataParams
+        labels: LabelParams
+        sample_data: SampleDataParams
+        validate: ValidateParams
+        sample: SampleParams
+        training: TrainingParams = Field(description="what train_base and finetune share: the model and its input")
+        train_base: BaseTrainParams
+        finetune: FinetuneParams
+        evaluate: EvaluateParams
+        export: ExportParams
+        publish: PublishParams
+        pipeline: PipelineParams = PipelineParams()
+        report: ReportParams = ReportParams()
+        ingest: IngestParams = IngestParams()
 
-    @property
-    def validation(self) -> ValidateParams:
-        return self.validate_
+        model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def json_schema() -> dict:
@@ -665,7 +671,7 @@ def parse_override(dotted: str, text: str):
 RUN_OVERRIDE_REFUSED = ("export.edgetpu.compiler_path", "ingest", "pipeline", "publish.registry")
 RUN_OVERRIDE_PATHS = ("data.user_dataset", "data.global_pool", "sample_data.global_pool",
                       "sample_data.users_dir", "validate.reference_model",
-                      "training.base.init_checkpoint", "training.finetune.init_checkpoint")
+                      "train_base.init_checkpoint", "finetune.init_checkpoint")
 
 
 def _flat(key: str, value) -> list[tuple[str, object]]:
@@ -701,9 +707,8 @@ def check_run_overrides(overrides: dict | None, params_path: str | Path = "param
         if not isinstance(key, str):
             raise StepFailed(f"override key {key!r}: not a dotted key")
         for dotted, leaf in _flat(key, value):
-            # a key is compared in its canonical form: "validate_" is the alias's field name
-            norm = ".".join(p.strip() for p in dotted.split("."))
-            norm = "validate" + norm[len("validate_"):] if norm.startswith("validate_") else norm
+            # a key is compared in its canonical form (an old name as its new one)
+            norm = _renamed(".".join(p.strip() for p in dotted.split(".")))
             for refused in RUN_OVERRIDE_REFUSED:
                 if norm == refused or norm.startswith(refused + ".") or refused.startswith(norm + "."):
                     raise StepFailed(f"override {dotted!r}: {refused} cannot be set through a run's overrides "
@@ -717,6 +722,37 @@ def check_run_overrides(overrides: dict | None, params_path: str | Path = "param
                     raise StepFailed(f"override {dotted!r}: set its keys one by one ({path_key} is a path)")
 
 
+# sections renamed so that each step's section carries the step's name (old -> new); an old key
+# still loads, with one deprecation line on stderr naming the new one
+RENAMED = {"training.base": "train_base", "training.finetune": "finetune"}
+_told: set[str] = set()
+
+
+def _renamed(dotted: str) -> str:
+    for old, new in RENAMED.items():
+        if dotted == old or dotted.startswith(old + "."):
+            return new + dotted[len(old):]
+    return dotted
+
+
+def _deprecated(message: str) -> None:
+    if message not in _told:
+        _told.add(message)
+        print(f"camtune: deprecated: {message} (docs/dataset.md#params)", file=sys.stderr)
+
+
+def _migrate(raw: dict, source: str) -> None:
+    """Move renamed sections of an older params.yaml to their new place (RENAMED)."""
+    for old, new in RENAMED.items():
+        parent, leaf = old.split(".")
+        node = raw.get(parent)
+        if isinstance(node, dict) and leaf in node:
+            if new in raw:
+                raise ConfigError(f"{source}: both {old} (the old name) and {new} are set; keep {new}")
+            raw[new] = node.pop(leaf)
+            _deprecated(f"{source}: the section {old} is now {new}")
+
+
 def load(path: str | Path = DEFAULT_PARAMS, overrides: dict | None = None) -> Params:
     """Read params.yaml, apply dotted-key overrides ({"user.id": "u2"}), check and type it."""
     path = Path(path)
@@ -728,7 +764,12 @@ def load(path: str | Path = DEFAULT_PARAMS, overrides: dict | None = None) -> Pa
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    _migrate(raw, str(path))
     for dotted, value in (overrides or {}).items():
+        renamed = _renamed(dotted)
+        if renamed != dotted:
+            _deprecated(f"--set {dotted}: the key is now {renamed}")
+            dotted = renamed
         node = raw
         *parents, leaf = dotted.split(".")
         for key in parents:
@@ -738,7 +779,7 @@ def load(path: str | Path = DEFAULT_PARAMS, overrides: dict | None = None) -> Pa
 
 
 def parse_overrides(pairs: list[str]) -> dict:
-    """`["user.id=u2", "training.base.steps=10"]` (the CLIs' `--set`) -> dotted-key overrides for
+    """`["user.id=u2", "train_base.steps=10"]` (the CLIs' `--set`) -> dotted-key overrides for
     `load`; string-typed keys (paths) keep the text literally, other values are YAML, so numbers,
     booleans and null keep their type (`parse_override`)."""
     out = {}

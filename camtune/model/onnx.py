@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from camtune.model.preprocess import letterbox
+from camtune.model.preprocess import predict_letterboxed
 
 RUNTIMES = ("onnxruntime", "openvino")
 # the Frigate detector each runtime stands for
@@ -192,15 +192,8 @@ class ONNXDetector:
     def predict(self, images) -> list[dict]:
         """uint8 RGB images -> per image {"boxes" (normalised ymin,xmin,ymax,xmax of the original
         image), "classes", "scores"}: the rows Frigate reads (at most 20; the scorer applies the floor)."""
-        results = []
-        for image in images:
-            image = np.asarray(image)
-            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-                raise ValueError(f"predict expects uint8 RGB [H,W,3] images, got {image.dtype} {image.shape}")
-            frame, fy, fx = letterbox(image, self.height, self.width)
-            rows = self.detect_rows(frame[None])
+        def detect(frame):
+            rows = self.detect_rows(frame)
             rows = rows[rows[:, 1] > 0]   # the zero rows after the last detection
-            b = rows[:, 2:6] / np.array([fy, fx, fy, fx], np.float32)
-            results.append({"boxes": np.clip(b, 0.0, 1.0), "classes": rows[:, 0].astype(np.int64),
-                            "scores": rows[:, 1].astype(np.float32)})
-        return results
+            return rows[:, 2:6], rows[:, 0], rows[:, 1]
+        return predict_letterboxed(images, self.height, self.width, detect)

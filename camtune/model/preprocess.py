@@ -23,3 +23,21 @@ def letterbox(image: np.ndarray, height: int, width: int) -> tuple[np.ndarray, f
     frame[:nh, :nw] = image if (nh, nw) == (h, w) else cv2.resize(image, (nw, nh),
                                                                    interpolation=cv2.INTER_LINEAR)
     return frame, nh / height, nw / width
+
+
+def predict_letterboxed(images, height: int, width: int, detect) -> list[dict]:
+    """A whole-image `predict` for a detector that runs one model-size frame at a time:
+    `detect(frame[1,H,W,3]) -> (boxes, classes, scores)` of that frame (normalised ymin,xmin,ymax,xmax).
+    Each image is letterboxed, and its boxes are mapped back to the ORIGINAL image's normalised
+    coordinates. Shared by the TFLite and ONNX detectors so both read whole images one way."""
+    results = []
+    for image in images:
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"predict expects uint8 RGB [H,W,3] images, got {image.dtype} {image.shape}")
+        frame, fy, fx = letterbox(image, height, width)
+        boxes, classes, scores = detect(frame[None])
+        b = np.asarray(boxes, np.float32) / np.array([fy, fx, fy, fx], np.float32)
+        results.append({"boxes": np.clip(b.reshape(-1, 4), 0.0, 1.0), "classes": np.asarray(classes).astype(np.int64),
+                        "scores": np.asarray(scores).astype(np.float32)})
+    return results

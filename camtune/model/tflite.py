@@ -15,7 +15,7 @@ import numpy as np
 
 from camtune.core.errors import StepFailed
 from camtune.model.labelmap import LABELMAP_FILE, read_labelmap
-from camtune.model.preprocess import letterbox
+from camtune.model.preprocess import predict_letterboxed
 
 EDGETPU_LIBRARY = "libedgetpu.so.1"
 
@@ -92,17 +92,8 @@ class TFLiteDetector:
         """uint8 RGB images (an [B,H,W,3] array or a list of [H,W,3] of any size) -> per image
         {"boxes": [M,4] normalized ymin,xmin,ymax,xmax of the ORIGINAL image, "classes": [M] 0-based
         label index, "scores": [M]} sorted by score, high first."""
-        results = []
-        for image in images:
-            image = np.asarray(image)
-            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-                raise ValueError(f"predict expects uint8 RGB [H,W,3] images, got {image.dtype} {image.shape}")
-            frame, fy, fx = letterbox(image, self.height, self.width)
-            boxes, classes, scores, count = self.detect_raw(frame[None])
+        def detect(frame):
+            boxes, classes, scores, count = self.detect_raw(frame)
             n = max(0, min(count, len(scores)))
-            # back from the padded model frame to the original image's normalized coordinates
-            b = boxes[:n].astype(np.float32) / np.array([fy, fx, fy, fx], np.float32)
-            results.append({"boxes": np.clip(b, 0.0, 1.0),
-                            "classes": classes[:n].astype(np.int64),
-                            "scores": scores[:n].astype(np.float32)})
-        return results
+            return boxes[:n], classes[:n], scores[:n]
+        return predict_letterboxed(images, self.height, self.width, detect)

@@ -286,7 +286,7 @@ def scan_users(params_path: str = "params.yaml", overrides: dict | None = None,
         trained[uid] = set(map(int, (lineage or {}).get("image_ids", [])))
     images = pool.images[pool.images["user_id"].isin(trained)] if customers is not None else pool.images
     counts = orchestration.new_verified_counts(images, trained)
-    due = orchestration.due_users(counts, params.validation.min_new_verified)
+    due = orchestration.due_users(counts, params.validate.min_new_verified)
     logger.info("new verified images per user: %s; due: %s", counts.to_dict(), due)
     _ensure_limit("camtune-train-slots", params.pipeline.max_concurrent_runs)
     futures = [start_run.submit(u, deployment, wait) for u in due]

@@ -71,12 +71,12 @@ def build_experiment_config(
     `model_dir` is not part of the config (train_lib takes it separately) but is accepted here so
     callers pass everything a stage needs in one place; `init_checkpoint` (a checkpoint file or a
     model_dir) initialises the model before step 1 (fine-tune from the base);
-    `training.<stage>.init_checkpoint` in params takes precedence over it.
+    `train_base.init_checkpoint` / `finetune.init_checkpoint` in params takes precedence over it.
     """
     if stage not in ("base", "finetune"):
         raise ValueError(f"stage must be 'base' or 'finetune', got {stage!r}")
     t = params.training
-    sp = t.base if stage == "base" else t.finetune
+    sp = params.train_base if stage == "base" else params.finetune
     size = t.input_size
 
     exp = exp_factory.get_exp_config(BASE_EXPERIMENT)
@@ -131,7 +131,7 @@ def build_experiment_config(
     # task.initialize() then restores `init_checkpoint_modules` and leaves the rest as built
     task.init_checkpoint = sp.init_checkpoint or init_checkpoint or ""
     task.init_checkpoint_modules = INIT_MODULES[sp.init_modules] if task.init_checkpoint else "all"
-    task.freeze_backbone = stage == "finetune" and t.finetune.freeze_backbone
+    task.freeze_backbone = stage == "finetune" and params.finetune.freeze_backbone
 
     tr = exp.trainer
     tr.train_steps = sp.steps
@@ -152,4 +152,4 @@ def build_experiment_config(
 
 def freeze_backbone_steps(params: Params, stage: Stage) -> int:
     """Steps the backbone stays frozen at the start (not a Model Garden setting: train.run does it)."""
-    return (params.training.base if stage == "base" else params.training.finetune).freeze_backbone_steps
+    return (params.train_base if stage == "base" else params.finetune).freeze_backbone_steps

@@ -37,7 +37,7 @@ def write_records(stage_dir: Path, parts, params: Params, prefix: str) -> record
                                    shards=params.training.shards, prefix=prefix,
                                    regions=params.training.regions, input_size=params.training.input_size,
                                    attribute_labels=list(params.labels.attribute_parents),
-                                   limits=Limits.of(params.validation))
+                                   limits=Limits.of(params.validate))
     files = [str(dest / Path(f).name) for f in rs.files]
     return records.RecordSet(files, rs.images, rs.examples, rs.boxes, rs.negatives, rs.per_class, rs.kinds)
 

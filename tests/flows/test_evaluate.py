@@ -24,9 +24,9 @@ def trained(tmp_path_factory, sample_datasets):
     from camtune.training import experiment, records, train
 
     tmp = tmp_path_factory.mktemp("evaluate-model")
-    params = config.load(PARAMS, {"training.input_size": 64, "training.base.steps": 2,
-                                  "training.base.batch_size": 2, "training.base.warmup_steps": 0,
-                                  "training.base.checkpoint_every": 2, "training.log_every": 1})
+    params = config.load(PARAMS, {"training.input_size": 64, "train_base.steps": 2,
+                                  "train_base.batch_size": 2, "train_base.warmup_steps": 0,
+                                  "train_base.checkpoint_every": 2, "training.log_every": 1})
     names = list(params.labels.names)
     pool = load_dataset(sample_datasets.global_pool).verified()
     part = records.Part(pool.subset(pool.images["id"][:6]))

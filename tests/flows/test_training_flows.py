@@ -13,11 +13,11 @@ from training_data import make_dataset
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {"training.input_size": 128, "training.fpn_filters": 32, "training.head_convs": 1,
         "training.log_every": 2, "training.shards": 1,
-        "training.base.steps": 2, "training.base.batch_size": 2, "training.base.warmup_steps": 0,
-        "training.base.checkpoint_every": 2,
-        "training.finetune.steps": 2, "training.finetune.batch_size": 2,
-        "training.finetune.warmup_steps": 0, "training.finetune.checkpoint_every": 2,
-        "training.finetune.holdout_fraction": 0.3}
+        "train_base.steps": 2, "train_base.batch_size": 2, "train_base.warmup_steps": 0,
+        "train_base.checkpoint_every": 2,
+        "finetune.steps": 2, "finetune.batch_size": 2,
+        "finetune.warmup_steps": 0, "finetune.checkpoint_every": 2,
+        "finetune.holdout_fraction": 0.3}
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_refusals_name_what_is_missing(workdir):
     from camtune.core import config
     
     tmp, overrides = workdir
-    p = config.load(ROOT / "params.yaml", {**overrides, "training.base.source": "registry"})
+    p = config.load(ROOT / "params.yaml", {**overrides, "train_base.source": "registry"})
     with pytest.raises(StepFailed, match="registry_base_id is null"):
         train_base(p)
     (tmp / "artifacts/sample/base_train.json").unlink()

@@ -91,7 +91,7 @@ def _cvat_import(params, root, doc_or_path):
     from camtune.steps.ingest import load_coco, save_coco
 
     coco = load_coco(root, list(params.labels.names), dict(params.labels.attribute_parents))
-    doc = tools.read_export(doc_or_path, max_bytes=params.validation.max_annotations_bytes) \
+    doc = tools.read_export(doc_or_path, max_bytes=params.validate.max_annotations_bytes) \
         if isinstance(doc_or_path, Path) else doc_or_path
     new, _ = tools.apply_verdicts(coco, tools.coco_verdicts(doc, coco, list(params.labels.names), "x", "cvat"))
     save_coco(root, coco, new)
@@ -433,7 +433,7 @@ def _frigate(folder, events, **client_kw):
     fp = params.ingest.frigate
     opts = fr.ImportOptions(user_id=params.user.id, label_names=tuple(params.labels.names),
                             attribute_parents=dict(params.labels.attribute_parents), label_map=dict(fp.label_map),
-                            progress=False, limits=Limits.of(params.validation),
+                            progress=False, limits=Limits.of(params.validate),
                             refused_path=str(folder / "ingest" / "frigate_refused.json"))
     with FrigateServer() as srv:
         for ev, data, fmt in events:

@@ -39,7 +39,7 @@ def test_frigate_bad_snapshots_are_findings_and_not_retried(tmp_path):
     ledger = tmp_path / "ingest" / "frigate_refused.json"
     opts = fr.ImportOptions(user_id=params.user.id, label_names=tuple(params.labels.names),
                             attribute_parents=dict(params.labels.attribute_parents), label_map=dict(fp.label_map),
-                            batch_size=10, progress=False, limits=Limits.of(params.validation),
+                            batch_size=10, progress=False, limits=Limits.of(params.validate),
                             refused_path=str(ledger))
     with FrigateServer() as srv:
         good = srv.add(make_event(1), snapshot_bytes(64, 36, "WEBP"))

@@ -96,5 +96,5 @@ def test_training_records_check_pool_files_like_validate(tmp_path, params):
     (root / "images" / "bomb.png").write_bytes(png_claiming(13000, 13000))
     ds = load_dataset(root)
     with pytest.raises(ImageRefused, match=r"image 9 .*bomb.png.*exceeds validate.max_pixels=40000000"):
-        list(records._examples([records.Part(ds)], list(params.labels.names), Limits.of(params.validation)))
+        list(records._examples([records.Part(ds)], list(params.labels.names), Limits.of(params.validate)))
     assert safe_image_path(root, "images/keep.png") == root / "images" / "keep.png"

@@ -21,7 +21,7 @@ from camtune.core.errors import StepFailed
     ({"data.global_pool": "/etc"}, "data.global_pool"),
     ({"data.user_dataset": "../other_user"}, "data.user_dataset"),
     ({"data": {"user_dataset": "/home/x"}}, "data.user_dataset"),
-    ({"training.finetune.init_checkpoint": "/root/ckpt"}, "training.finetune.init_checkpoint"),
+    ({"finetune.init_checkpoint": "/root/ckpt"}, "finetune.init_checkpoint"),
     ({"validate.reference_model": "~/m.tflite"}, "validate.reference_model"),
 ])
 def test_refused_overrides_are_named(overrides, named):
@@ -32,7 +32,7 @@ def test_refused_overrides_are_named(overrides, named):
 def test_ordinary_overrides_pass():
     quick = yaml.safe_load((config.ROOT / "tests" / "quick_overrides.yaml").read_text())
     config.check_run_overrides(quick)
-    config.check_run_overrides({"data.global_pool": "data/sample/global", "training.base.steps": 4,
+    config.check_run_overrides({"data.global_pool": "data/sample/global", "train_base.steps": 4,
                                 "export.edgetpu.required": True, "user.id": "u_a"})
     config.check_run_overrides(None)
 

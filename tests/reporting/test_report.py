@@ -199,13 +199,13 @@ def test_lineage_diffs_params_against_the_previous_published_model(tmp_path, tin
     registry = open_registry(before.publish.registry)
     receipt = publishing.upload(publishing.prepare(before, tmp_path / "staging"), registry)
 
-    now = config.load(PARAMS, {"publish.registry.root": str(tmp_path / "registry"), "training.finetune.steps": 7})
+    now = config.load(PARAMS, {"publish.registry.root": str(tmp_path / "registry"), "finetune.steps": 7})
     out = lineage(now, {"baseline": f"registry:{receipt['model_id']}"},
                   {"edgetpu": {"status": "compiled"},
                    "onnx": {"status": "built", "model_type": "yolonas", "supportedDetectors": ["onnx", "openvino"]}})
     assert out["previous_model"] == receipt["model_id"]
-    assert [d["key"] for d in out["params_diff"]] == ["training.finetune.steps"]
-    assert out["params_diff"][0]["previous"] == str(before.training.finetune.steps)
+    assert [d["key"] for d in out["params_diff"]] == ["finetune.steps"]
+    assert out["params_diff"][0]["previous"] == str(before.finetune.steps)
     assert out["params_diff"][0]["current"] == "7"
     # the same model files -> the id publish gave them; the base id publish recorded
     assert out["model_id"] == receipt["model_id"] and out["edgetpu_compiled"] and out["onnx_built"]

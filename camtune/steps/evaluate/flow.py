@@ -42,9 +42,14 @@ def _frigate_fanned_out(n_shards: int, label_names: list[str], attribute_labels:
     def run(kind, model: Path, ds, labels: list[str] | None = None) -> list:
         # `labels`: the model's own label map (an incumbent's, e.g. Frigate's 90 COCO labels)
         ids = ds.images["id"].astype(int).tolist()
+        parts = shards(ids, n_shards)
         futures = [frigate_shard.submit(kind, str(model), str(ds.root), part, list(labels or label_names),
-                                        attribute_labels, motion_boxes) for part in shards(ids, n_shards)]
-        return [ImageRun.from_dict(d) for f in futures for d in f.result()]
+                                        attribute_labels, motion_boxes) for part in parts]
+        out = []
+        for part, f in zip(parts, futures):
+            out += [ImageRun.from_dict(d) for d in f.result()]
+            _progress("Frigate path", model, ds, len(out), len(ids))
+        return out
     return run
 
 
@@ -53,8 +58,19 @@ def _fanned_out(n_shards: int, batch_size: int):
         ids = ds.images["id"].astype(int).tolist()
         futures = [predict_shard.submit(kind, str(model), str(ds.root), part, batch_size)
                    for part in shards(ids, n_shards)]
-        return {k: v for f in futures for k, v in f.result().items()}
+        out = {}
+        for f in futures:
+            out.update(f.result())
+            _progress("COCO", model, ds, len(out), len(ids))
+        return out
     return predict
+
+
+def _progress(what: str, model, ds, done: int, total: int) -> None:
+    """A line per finished shard, so a person can follow a long evaluation (Prefect run log and stderr)."""
+    get_run_logger().info("evaluate: %s, %s on %s: %d/%d images", what, "/".join(Path(model).parts[-2:]),
+                          Path(ds.root).name,
+                          done, total)
 
 
 @flow(name="evaluate")

@@ -56,7 +56,7 @@ def export(params: Params, out_dir: str | Path, *, model_dir: str | Path = artif
 
         boxes_of = _tracked_boxes([user_ds, rep_ds], params)
 
-        limits = Limits.of(params.validation)
+        limits = Limits.of(params.validate)
 
         def frames():
             # Frigate-style regions (objects and motion-like background), not letterboxed frames

@@ -53,7 +53,7 @@ def user_split(params: Params, seen_by_base=()) -> tuple[Dataset, list[int], lis
         raise StepFailed(f"{params.data.user_dataset}: user {params.user.id} has no verified images")
     seen = {int(i) for i in seen_by_base}
     hold = holdout_ids([i for i in ids if i not in seen], params.user.id,
-                       params.training.finetune.holdout_fraction)
+                       params.finetune.holdout_fraction)
     hs = set(hold)
     return mine, [i for i in ids if i not in hs], hold
 
@@ -86,7 +86,7 @@ def finetune(params: Params, *, stage_dir: Path = artifacts.FINETUNE_DIR, base_m
                        precise_bn_batches=params.training.precise_bn_batches)
     atomic.write_json(stage_dir / "holdout.json", {
         "user_id": params.user.id, "source": params.data.user_dataset, "image_ids": hold,
-        "count": len(hold), "fraction": params.training.finetune.holdout_fraction})
+        "count": len(hold), "fraction": params.finetune.holdout_fraction})
     atomic.write_json(stage_dir / "trained_on.json", {
         "user_id": params.user.id,
         "user": {"source": params.data.user_dataset, "image_ids": train_ids, "count": len(train_ids)},

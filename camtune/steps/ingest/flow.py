@@ -56,7 +56,7 @@ def import_events(params: config.Params, url: str | None, after: str | None, cam
         after=fr.to_unix(after if after is not None else fp.after), cameras=tuple(cameras or fp.cameras),
         labels=tuple(labels or fp.labels), page_size=fp.page_size, batch_size=fp.batch_size,
         workers=fp.workers, store=fp.store_format, jpeg_quality=fp.jpeg_quality, progress=progress,
-        limits=Limits.of(params.validation), refused_path=str(Path(params.ingest.out_dir) / "frigate_refused.json"))
+        limits=Limits.of(params.validate), refused_path=str(Path(params.ingest.out_dir) / "frigate_refused.json"))
     return fr.import_frigate(client, params.data.user_dataset, opts)
 
 
@@ -112,7 +112,7 @@ def ingest_suggest(params_path: str = "params.yaml", overrides: dict | None = No
     names = tuple(detector.label_names or params.labels.names)
     from camtune.model.images import Limits
     new, ranking, counts = sg.suggest(root, coco, detector, names, sp, sg.read_thresholds(filters), progress=progress,
-                                      limits=Limits.of(params.validation))
+                                      limits=Limits.of(params.validate))
     for s in counts["skipped"]:
         get_run_logger().warning("suggest: image %s (%s) skipped: %s", s["image_id"], s["file"], s["reason"])
     save_coco(root, coco, new)
@@ -181,7 +181,7 @@ def ingest_import(params_path: str = "params.yaml", overrides: dict | None = Non
     params = config.load(params_path, overrides)
     root, coco = _dataset(params)
     names = list(params.labels.names)
-    export = tools.read_export(file, max_bytes=params.validation.max_annotations_bytes)
+    export = tools.read_export(file, max_bytes=params.validate.max_annotations_bytes)
     not_done: list = []
     if tool == "label_studio" and format == "json":
         verdicts, not_done = tools.ls_verdicts(export, coco, names, file)

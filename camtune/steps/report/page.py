@@ -303,8 +303,8 @@ def camera_strips(params: Params, out: Path, min_score: dict[str, float]) -> lis
                 if path is None:
                     continue
                 try:
-                    pb = _panel(ds, path, r["gt"], r["base"], names, rp.panel_width, Limits.of(params.validation))
-                    pt = _panel(ds, path, r["gt"], r["tuned"], names, rp.panel_width, Limits.of(params.validation))
+                    pb = _panel(ds, path, r["gt"], r["base"], names, rp.panel_width, Limits.of(params.validate))
+                    pt = _panel(ds, path, r["gt"], r["tuned"], names, rp.panel_width, Limits.of(params.validate))
                 except ImageRefused:  # over the limits or unreadable: validate names it; not drawn
                     continue
                 comp = draw.side_by_side([("base: " + compare.describe(r["base"], len(r["gt"])), pb),
@@ -400,7 +400,7 @@ def finding_cards(validation: dict | None, ds: RawDataset, params: Params, out: 
             card["no_image"] = "the image file cannot be shown (see the file findings)"
         else:
             try:
-                img, scale = draw.open_scaled(ds.safe_path(im), 360, Limits.of(params.validation))
+                img, scale = draw.open_scaled(ds.safe_path(im), 360, Limits.of(params.validate))
             except Exception as exc:  # noqa: BLE001 - any unreadable image: say so, keep going
                 card["no_image"] = f"the image cannot be read: {exc}"
             else:
@@ -445,7 +445,7 @@ def coverage(ds: RawDataset, params: Params) -> dict:
     for im in ds.images.values():
         if im.get("verified") is True and im.get("user_id", params.user.id) == params.user.id:
             per_cam[str(im.get("camera"))][str(im.get("condition") or "unknown")] += 1
-    minimum = params.validation.warn_min_per_camera
+    minimum = params.validate.warn_min_per_camera
     rows = []
     for cam in sorted(per_cam):
         c = per_cam[cam]

@@ -23,7 +23,7 @@ __all__ = ["train_base", "pull_base"]
 def train_base(params: Params, *, stage_dir: Path = artifacts.TRAIN_BASE_DIR, manifest: Path | None = None,
                progress=None) -> dict:
     stage_dir = Path(stage_dir)
-    tb = params.training.base
+    tb = params.train_base
     if tb.source == "registry":
         return pull_base(params, stage_dir)
     manifest = Path(manifest or artifacts.BASE_TRAIN)
@@ -45,14 +45,14 @@ def train_base(params: Params, *, stage_dir: Path = artifacts.TRAIN_BASE_DIR, ma
 
 
 def pull_base(params: Params, stage_dir: Path) -> dict:
-    """`training.base.source: registry`: copy a published base model_dir instead of training."""
-    base_id = params.training.base.registry_base_id
+    """`train_base.source: registry`: copy a published base model_dir instead of training."""
+    base_id = params.train_base.registry_base_id
     if not base_id:
-        raise StepFailed("training.base.source is 'registry' but training.base.registry_base_id is null")
+        raise StepFailed("train_base.source is 'registry' but train_base.registry_base_id is null")
     try:
         from camtune.contracts.registry import open_registry
     except ImportError as exc:
-        raise StepFailed(f"training.base.source 'registry' needs camtune.contracts.registry, which is not "
+        raise StepFailed(f"train_base.source 'registry' needs camtune.contracts.registry, which is not "
                          f"available ({exc})") from None
     reg = open_registry(params.publish.registry)
     dest = stage_dir / "model"

@@ -29,7 +29,7 @@ class Context:
 def prepare(params: Params) -> Context:
     root = Path(params.data.user_dataset)
     try:
-        loaded, findings = load(root, params.validation.max_annotations_bytes)
+        loaded, findings = load(root, params.validate.max_annotations_bytes)
     except Exception as exc:  # a bug in loading: the report still says so, as a finding
         loaded, findings = None, [internal("load", exc)]
     return Context(params, root, loaded, tuple(findings))
@@ -86,7 +86,7 @@ def check_tables(ctx: Context) -> CheckResult:
     from camtune.steps.validate.tables import check_tables as run
 
     p = ctx.params
-    findings, gx = run(ctx.loaded.images, ctx.loaded.annotations, ctx.loaded.categories, p.validation,
+    findings, gx = run(ctx.loaded.images, ctx.loaded.annotations, ctx.loaded.categories, p.validate,
                        p.labels.names, p.user.id)
     stats = {name: dict(res.statistics) for name, res in gx.items()}
     return CheckResult("tables", findings, details={"gx_statistics": stats}, evidence=gx)
@@ -99,7 +99,7 @@ def check_attributes(ctx: Context) -> CheckResult:
 
     labels = ctx.params.labels
     return CheckResult("attributes", check_containment(
-        ctx.loaded.annotations, dict(labels.attribute_parents), ctx.params.validation.containment_tolerance))
+        ctx.loaded.annotations, dict(labels.attribute_parents), ctx.params.validate.containment_tolerance))
 
 
 def file_checks(ctx: Context, shard: int = 0, shards: int = 1) -> list:
@@ -110,7 +110,7 @@ def file_checks(ctx: Context, shard: int = 0, shards: int = 1) -> list:
     images = ctx.loaded.images
     if shards > 1:
         images = images.iloc[shard::shards]  # by row: a record without a usable id is checked too
-    return check_file_records(ctx.root, images, ctx.params.validation)
+    return check_file_records(ctx.root, images, ctx.params.validate)
 
 
 def files_result(checks: list) -> CheckResult:
@@ -141,7 +141,7 @@ def check_lineage(ctx: Context) -> CheckResult:
     except Exception as exc:  # an unreadable registry must not pass as "first model"
         return CheckResult("lineage", [Finding("error", "REGISTRY_UNREADABLE",
                                                f"cannot read the user's newest model lineage: {exc}")])
-    findings, counts = run(ctx.loaded.images, ctx.params.user.id, ctx.params.validation, lineage)
+    findings, counts = run(ctx.loaded.images, ctx.params.user.id, ctx.params.validate, lineage)
     findings += check_incumbent(ctx.params)
     return CheckResult("lineage", findings, details=counts)
 
@@ -163,7 +163,7 @@ def check_incumbent(params: Params) -> list[Finding]:
 
 
 def check_audit(ctx: Context, files: CheckResult, detector=None) -> CheckResult:
-    v = ctx.params.validation
+    v = ctx.params.validate
     if v.reference_model is None:
         return CheckResult("audit", skipped="no reference model (validate.reference_model is null): "
                                             "unlabeled objects were NOT audited")

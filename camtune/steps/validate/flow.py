@@ -57,7 +57,7 @@ def check_files_fanned_out(key: str, params: config.Params, images: int) -> vali
     if ctx.loaded is None:
         return validation.check_files(ctx)
     try:
-        n = max(1, min(params.validation.file_shards, images))
+        n = max(1, min(params.validate.file_shards, images))
         futures = [files_shard.submit(key, params, i, n) for i in range(n)]
         return validation.files_result([c for f in futures for c in f.result()])
     except Exception as exc:
