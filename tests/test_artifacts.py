@@ -1,5 +1,5 @@
-"""camtune/contracts/artifacts.py: the stage paths agree with dvc.yaml, manifests and the gate verdict are
-read one way, with errors naming the file."""
+"""camtune/contracts/artifacts.py: the stage paths agree with dvc.yaml, manifests are read one way, with
+errors naming the file (the gate verdict: tests/test_verdict.py)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from camtune.contracts import artifacts
-from camtune.contracts.artifacts import Manifest, Verdict
+from camtune.contracts.artifacts import Manifest
 from camtune.core.errors import StepFailed
 from import_graph import ROOT, closure, module_file
 
@@ -107,50 +107,3 @@ def test_manifest_checked_against_its_source(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(StepFailed, match=r"holdout.json: not found \(run `dvc repro finetune`\)"):
         Manifest.read(artifacts.HOLDOUT)
-
-
-GATE = {"blessed": False, "baseline": "base", "failed": ["user_gain"], "checks": [
-    {"name": "user_gain", "metric": "user.map50", "threshold": 0.3, "observed": 0.2, "passed": False,
-     "why": "tuned must beat base"},
-    {"name": "global_floor", "metric": "global.map50", "threshold": 0.1, "observed": 0.5, "passed": True,
-     "why": "floor"}]}
-
-
-def test_verdict_summary_reasons_and_refusal(tmp_path):
-    # a gate.json from before verdicts (blessed + observed) still reads
-    (tmp_path / "gate.json").write_text(json.dumps(GATE))
-    v = Verdict.read(tmp_path / "gate.json")
-    assert not v.blessed and v.verdict == "not_blessed" and v.summary() == "NOT blessed (refused by user_gain)"
-    assert v.reasons() == "user_gain: observed 0.2 vs 0.3" and v.data == GATE
-    with pytest.raises(StepFailed, match=r"gate.json: the model is not blessed(.|\n)*user_gain \(failed\): "
-                                         r"tuned must beat base \(observed 0.2 vs 0.3\)"):
-        v.check_blessed(allow_inconclusive=True)
-    ok = Verdict.from_dict({**GATE, "blessed": True, "failed": []})
-    assert ok.check_blessed() is ok and ok.summary() == "BLESSED" and ok.verdict == "blessed"
-
-
-INCONCLUSIVE = {"verdict": "inconclusive", "blessed": False, "baseline": "base", "failed": [],
-                "deciding": ["user_gain"], "advice": ["the user holdout has 15 images; about 60 would do"],
-                "checks": [{"name": "user_gain", "metric": "user.map50", "threshold": 0.0, "point": 0.02,
-                            "interval": [-0.03, 0.07], "verdict": "inconclusive", "passed": False,
-                            "why": "tuned must beat base"}]}
-
-
-def test_inconclusive_is_refused_unless_allowed():
-    v = Verdict.from_dict(INCONCLUSIVE)
-    assert not v.blessed and v.summary() == "INCONCLUSIVE (too little evidence on user_gain)"
-    assert v.reasons() == "user_gain: estimate 0.02, interval [-0.03, 0.07] vs 0.0"
-    with pytest.raises(StepFailed, match=r"inconclusive(.|\n)*allow_inconclusive(.|\n)*about 60 would do"):
-        v.check_blessed()
-    assert v.check_blessed(allow_inconclusive=True) is v
-    with pytest.raises(StepFailed, match="verdict 'maybe'"):
-        Verdict.from_dict({**INCONCLUSIVE, "verdict": "maybe"})
-
-
-def test_missing_or_broken_gate_is_named(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(StepFailed, match=r"gate.json: not found \(run `dvc repro evaluate`\)"):
-        Verdict.read()
-    (tmp_path / "g.json").write_text("[")
-    with pytest.raises(StepFailed, match="g.json: not valid JSON"):
-        Verdict.read(tmp_path / "g.json")

@@ -1,6 +1,7 @@
 """Publishing a model that is worse than the incumbent (the model the user runs now): it is recorded
 in the registry with the reason, but not made the user's current model and not installed into
-Frigate's model_cache; an inconclusive comparison is promoted only when the user accepts the risk."""
+Frigate's model_cache; an inconclusive comparison is promoted only when the user accepts the risk.
+The rule itself, for every verdict: tests/test_verdict.py."""
 from __future__ import annotations
 
 import json
@@ -70,11 +71,3 @@ def test_inconclusive_against_the_incumbent_is_promoted_only_when_allowed(tiny_t
     assert receipt["promoted"] is False and "inconclusive against" in receipt["not_promoted_reason"]
     receipt = _publish(_params(tmp_path / "r2", **{"publish.allow_inconclusive": True}), inputs, tmp_path)
     assert receipt["promoted"] is True
-
-
-def test_no_incumbent_or_not_worse_is_promoted():
-    assert publishing.promotion({})["promoted"] is True
-    assert publishing.promotion({"incumbent": {"verdict": "none", "summary": "first model"}}) == {
-        "promoted": True, "incumbent": None, "incumbent_verdict": "none", "reason": "first model"}
-    assert publishing.promotion({"incumbent": {"verdict": "not_worse", "name": "file:x"}})["promoted"] is True
-    assert publishing.promotion({"incumbent": {"verdict": "worse", "name": "file:x"}})["promoted"] is False

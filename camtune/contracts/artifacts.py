@@ -1,4 +1,5 @@
-"""What the stages hand each other: the output paths, the sample manifests and the gate verdict.
+"""What the stages hand each other: the output paths and the sample manifests (the gate's
+decision, gate.json, is read by camtune.contracts.verdict).
 
 `dvc.yaml` declares every stage's deps and outs; the paths below are the same strings, relative to
 the repository (or a per-user workspace) root, and `tests/test_artifacts.py` checks that they agree.
@@ -211,90 +212,3 @@ class Manifest:
     def subset(self) -> "Dataset":
         """The listed images (and their boxes) of the source dataset, checked as `dataset()`."""
         return self.dataset().subset(list(self.image_ids))
-
-
-# ---------------------------------------------------------------- the gate verdict
-
-
-VERDICTS = ("blessed", "not_blessed", "inconclusive")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """evaluate's gate.json (camtune.steps.evaluate.gate.decide writes it): `{"verdict": blessed |
-    not_blessed | inconclusive, "blessed", "baseline", "summary", "deciding": [names], "failed",
-    "inconclusive", "uninformative", "advice": [...], "checks": [{name, metric, kind, threshold,
-    point, interval, tuned, baseline, verdict, why, ...}]}`. A gate.json from before verdicts
-    (`blessed` + `observed` only) reads as blessed / not_blessed."""
-
-    blessed: bool
-    baseline: str | None
-    failed: tuple[str, ...]
-    checks: tuple[dict, ...]
-    path: Path | None = None
-    data: dict = field(default_factory=dict, repr=False)  # gate.json as written
-    verdict: str = "not_blessed"
-
-    @classmethod
-    def from_dict(cls, gate: dict, path: Path | None = None) -> "Verdict":
-        if not isinstance(gate, dict):
-            raise StepFailed(f"{path or 'gate'}: expected a JSON object")
-        checks = tuple(c for c in gate.get("checks", []) if isinstance(c, dict))
-        verdict = gate.get("verdict") or ("blessed" if gate.get("blessed") is True else "not_blessed")
-        if verdict not in VERDICTS:
-            raise StepFailed(f"{path or 'gate'}: verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
-        failed = tuple(gate.get("failed") if "failed" in gate else
-                       (c.get("name") for c in checks if not c.get("passed")))
-        return cls(verdict == "blessed" and gate.get("blessed") is not False, gate.get("baseline"), failed,
-                   checks, path, dict(gate), verdict)
-
-    @classmethod
-    def read(cls, path: str | Path = GATE) -> "Verdict":
-        return cls.from_dict(read_json(path), Path(path))
-
-    @property
-    def deciding(self) -> list[dict]:
-        """The checks the verdict rests on (failed ones for not_blessed, open ones for inconclusive)."""
-        names = self.data.get("deciding") or list(self.failed)
-        by = {c.get("name"): c for c in self.checks}
-        return [by[n] for n in names if n in by] or [c for c in self.checks if not c.get("passed")]
-
-    @property
-    def failed_checks(self) -> list[dict]:
-        return [c for c in self.checks if not c.get("passed")]
-
-    def summary(self) -> str:
-        """One line: `BLESSED`, `NOT blessed (refused by user_gain, ...)`, `INCONCLUSIVE (...)`."""
-        if self.blessed:
-            return "BLESSED"
-        if self.verdict == "inconclusive":
-            return f"INCONCLUSIVE (too little evidence on {', '.join(c.get('name') for c in self.deciding)})"
-        return f"NOT blessed (refused by {', '.join(self.failed) or 'no listed check'})"
-
-    @staticmethod
-    def _line(c: dict) -> str:
-        iv = c.get("interval")
-        if iv:
-            return f"estimate {c.get('point')}, interval [{iv[0]}, {iv[1]}] vs {c.get('threshold')}"
-        return f"observed {c.get('point', c.get('observed'))} vs {c.get('threshold')}"
-
-    def reasons(self) -> str:
-        """The deciding checks on one line: `name: estimate X, interval [lo, hi] vs T; ...`."""
-        return "; ".join(f"{c.get('name')}: {self._line(c)}" for c in self.deciding)
-
-    def check_blessed(self, allow_inconclusive: bool = False) -> "Verdict":
-        """Itself when blessed (or inconclusive and `allow_inconclusive`, the user accepting the
-        risk); otherwise StepFailed naming the checks the verdict rests on."""
-        if self.blessed or (self.verdict == "inconclusive" and allow_inconclusive):
-            return self
-        lines = [f"  - {c.get('name')} ({c.get('verdict', 'failed')}): {c.get('why', '')} ({self._line(c)})"
-                 for c in self.deciding]
-        if not lines:
-            lines = [f"  - {name}" for name in self.failed] or ["  - (gate.json lists no checks)"]
-        if self.verdict == "inconclusive":
-            lines += [f"  to resolve it: {a}" for a in self.data.get("advice", [])]
-            raise StepFailed(f"{self.path or 'gate'}: the gate is inconclusive (the evaluation sets are too "
-                             f"small to tell); refusing to publish. Set publish.allow_inconclusive: true to "
-                             f"publish it anyway, flagged as such. Checks:\n" + "\n".join(lines))
-        raise StepFailed(f"{self.path or 'gate'}: the model is not blessed; refusing to publish. "
-                         f"Failed checks:\n" + "\n".join(lines))

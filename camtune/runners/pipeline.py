@@ -29,7 +29,7 @@ from prefect.states import Completed, Failed
 from camtune.contracts import artifacts
 from camtune.core import config
 from camtune.runners import orchestration, remote
-from camtune.contracts.artifacts import Verdict
+from camtune.contracts.verdict import Verdict
 from camtune.core.dataset import load_dataset
 from camtune.core.errors import StepFailed
 
@@ -183,8 +183,8 @@ def train_model(user_id: str | None = None, params_path: str = "params.yaml",
                 return Failed(message=f"{user_id}: {reason}:\n{res['error']}")
             if stage == "evaluate":
                 gate = Verdict.read(ws / artifacts.GATE)
-                if not (gate.blessed or (gate.verdict == "inconclusive" and params.publish.allow_inconclusive)):
-                    why = gate.data.get("summary") or gate.reasons() or f"see {artifacts.EVALUATION_REPORT}"
+                if not gate.may_publish(params.publish.allow_inconclusive):
+                    why = gate.summary or gate.reasons() or f"see {artifacts.EVALUATION_REPORT}"
                     if rp is not None:
                         _record(rp, user_id, ws, results, gate, None, t0)
                     _summary(user_id, results, gate, None, time.perf_counter() - t0)
@@ -216,7 +216,7 @@ def _record(rp: config.RemoteParams, user_id: str, ws: Path, results, gate, rece
 def _summary(user_id, results, gate: Verdict | None, receipt, seconds) -> None:
     rows = "\n".join(
         f"| {r['stage']} | {'ran' if r['ran'] else 'skipped'} | {r['seconds']} |" for r in results)
-    verdict = "n/a" if gate is None else gate.summary()
+    verdict = "n/a" if gate is None else gate.headline()
     published = (receipt or {}).get("model_id", "nothing published")
     create_markdown_artifact(
         key=f"train-model-{user_id.lower().replace('_', '-').replace('.', '-')}",

@@ -77,9 +77,11 @@ def test_page_of_a_passing_run(prefect_server, run_dir):
     out = _render(overrides=_overrides(params))
     page = _check_page(root)
     gate = json.loads((root / "artifacts/evaluate/gate.json").read_text())
+    from camtune.contracts.verdict import Verdict
     from camtune.steps.report import verdict_sentence
 
-    sentence = verdict_sentence(gate, json.loads((root / "artifacts/validate/report.json").read_text()))
+    sentence = verdict_sentence(Verdict.from_dict(gate),
+                                json.loads((root / "artifacts/validate/report.json").read_text()))
     text = " ".join(page.text)
     assert sentence in text and out["sentence"] == sentence
     assert sentence.startswith(PREFIX[gate.get("verdict", "blessed" if gate["blessed"] else "not_blessed")])
@@ -100,7 +102,7 @@ def test_page_of_a_passing_run(prefect_server, run_dir):
     assert (root / "artifacts/evaluate/filters.yml").read_text().strip().splitlines()[-1].strip() in text
     # no registry baseline, Edge TPU skipped, the model id publish would give
     assert "this is your first model" in text and "not built:" in text and out["model_id"] in text
-    # the audit's unlabeled-object suggestions are drawn
+    # the audit's unlabeled-object suggestions are drawn, from the finding's figures (not its message)
     assert any("suggested unlabeled dog" in i["alt"] for i in page.find("img"))
     assert out["bytes"] < 5_000_000
     assert cams
@@ -112,22 +114,64 @@ def _overrides(params) -> dict:
 
 
 def test_not_blessed_and_inconclusive_sentences_follow_gate_json():
+    from camtune.contracts.verdict import Verdict
     from camtune.steps.report import verdict_of, verdict_sentence
 
     gate = {"blessed": False, "baseline": "registry:abc", "failed": ["user_gain"],
             "checks": [{"name": "user_gain", "passed": False}, {"name": "global_floor", "passed": True}]}
-    assert verdict_sentence(gate, None).startswith("Not blessed: the tuned model failed 1 of 2 checks against "
-                                                   "your last published model (abc)")
+    assert verdict_sentence(Verdict.from_dict(gate), None).startswith(
+        "Not blessed: the tuned model failed 1 of 2 checks against your last published model (abc)")
     # issue 14's fields: a verdict string and per-check verdicts/intervals win over `blessed`
-    gate = {**gate, "verdict": "inconclusive",
-            "checks": [{"name": "user_gain", "passed": False, "verdict": "inconclusive", "interval": [0.1, 0.4]}]}
+    gate = Verdict.from_dict({**gate, "verdict": "inconclusive", "checks": [
+        {"name": "user_gain", "passed": False, "verdict": "inconclusive", "interval": [0.1, 0.4]}]})
     assert verdict_of(gate) == "inconclusive"
     assert verdict_sentence(gate, None).startswith("Inconclusive") and "(user_gain)" in verdict_sentence(gate, None)
     from camtune.steps.report.page import check_rows
 
     assert check_rows(gate)[0]["interval"] == "[0.100, 0.400]" and check_rows(gate)[0]["verdict"] == "inconclusive"
+    assert verdict_of(None) == "none" and check_rows(None) == []
     assert verdict_sentence(None, {"passed": False, "counts": {"findings": {"error": 3}}}).startswith(
         "No model: your dataset failed validation with 3 errors")
+
+
+def test_blessed_but_not_promoted_sentence_reads_the_verdicts_promotion():
+    from camtune.contracts.verdict import Verdict
+    from camtune.steps.report import verdict_sentence
+    from camtune.steps.report.page import incumbent_view
+
+    gate = Verdict.from_dict({"verdict": "blessed", "blessed": True, "baseline": "base", "checks": [
+        {"name": "user_gain", "verdict": "passed"}, {"name": "global_drop", "verdict": "uninformative"}],
+        "incumbent": {"verdict": "worse", "name": "registry:m_old", "summary": "worse on camera garage"},
+        "promote": False, "promotion": "worse than the incumbent registry:m_old: worse on camera garage"})
+    sentence = verdict_sentence(gate, None)
+    assert sentence.startswith("Blessed: the tuned model passed 1 of the gate's 2 checks against the base model "
+                               "it was fine-tuned from; the other 1 could not fail")
+    assert "NOT promoted" in sentence and "worse on camera garage" in sentence
+    view = incumbent_view(gate)
+    assert view["verdict"] == "worse" and view["promote"] is False and view["promotion"] == gate.promotion_reason
+    assert incumbent_view(None) is None
+
+
+def test_unlabeled_finding_is_drawn_from_its_data_not_its_message(sample_datasets, tmp_path, monkeypatch):
+    """The card's box and caption come from the finding's figures: a message in other words
+    (another language, a reworded text) draws the same box."""
+    from camtune.core import config
+    from camtune.steps.report.page import RawDataset, finding_cards
+
+    monkeypatch.chdir(tmp_path)
+    params = config.load(PARAMS, {"data.user_dataset": str(sample_datasets.user)})
+    ds = RawDataset(sample_datasets.user)
+    iid = next(i for i, im in ds.images.items() if ds.safe_path(im) is not None)
+    finding = {"severity": "warning", "rule": "UNLABELED_OBJECT", "message": "un chien sans étiquette",
+               "image_id": iid, "annotation_id": None, "file": ds.images[iid]["file_name"],
+               "data": {"label": "dog", "score": 0.87, "bbox": [4, 4, 40, 30], "best_iou": 0.0}}
+    no_data = {**finding, "data": {}, "message": "the reference model sees a dog (score 0.87) at bbox [4, 4, 40, 30]"}
+    out = tmp_path / "page"
+    cards = finding_cards({"findings": [finding, no_data]}, ds, params, out)
+    assert "a suggested unlabeled dog (dotted magenta)" in cards[0]["alt"] and cards[0]["data"]["score"] == 0.87
+    # a message is never parsed back: without figures nothing is suggested
+    assert "suggested" not in cards[1]["alt"]
+    assert (out / cards[0]["src"]).read_bytes() != (out / cards[1]["src"]).read_bytes()
 
 
 def test_failed_validation_page_shows_each_error_on_its_image(prefect_server, sample_datasets, tmp_path,
@@ -190,6 +234,7 @@ def test_lineage_diffs_params_against_the_previous_published_model(tmp_path, tin
     from camtune.core import config
     from camtune.steps.publish import release as publishing
     from camtune.contracts.registry import open_registry
+    from camtune.contracts.verdict import Verdict
     from camtune.steps.report.page import lineage
     from s3_support import make_publish_inputs
 
@@ -200,7 +245,7 @@ def test_lineage_diffs_params_against_the_previous_published_model(tmp_path, tin
     receipt = publishing.upload(publishing.prepare(before, tmp_path / "staging"), registry)
 
     now = config.load(PARAMS, {"publish.registry.root": str(tmp_path / "registry"), "finetune.steps": 7})
-    out = lineage(now, {"baseline": f"registry:{receipt['model_id']}"},
+    out = lineage(now, Verdict.from_dict({"baseline": f"registry:{receipt['model_id']}"}),
                   {"edgetpu": {"status": "compiled"},
                    "onnx": {"status": "built", "model_type": "yolonas", "supportedDetectors": ["onnx", "openvino"]}})
     assert out["previous_model"] == receipt["model_id"]

@@ -112,6 +112,10 @@ def test_unlabeled_object_is_reported_by_policy(red_dataset, red_model, params_f
     [f] = [f for f in report.findings if f.rule == "UNLABELED_OBJECT"]
     assert (f.severity, f.image_id) == (severity, 1)
     assert "person" in f.message and "[16, 8, 32, 32]" in f.message
+    # the same figures as data, which report.json carries (the report draws the box from them)
+    assert f.data["label"] == "person" and f.data["bbox"] == [16, 8, 32, 32]
+    assert 0 < f.data["score"] <= 1 and f.data["best_iou"] < f.data["iou_threshold"]
+    assert [d["data"] for d in report.to_dict()["findings"] if d["rule"] == "UNLABELED_OBJECT"] == [f.data]
     assert report.passed is (policy == "warn")
 
 

@@ -50,6 +50,8 @@ def test_size_mismatch(tmp_path, declared, code):
     c = check_file(tmp_path, 1, "a.jpg", *declared, None, RULES)
     assert [f.rule for f in c.findings] == [code]
     assert "40x30" in c.findings[0].message
+    assert c.findings[0].data == {"width": 40, "height": 30, "declared_width": declared[0],
+                                  "declared_height": declared[1]}
 
 
 def test_pixel_bomb_is_refused_from_the_header_without_decoding(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ from camtune.core.config import ValidateParams
 from camtune.steps.validate.files import check_file, check_files
 from camtune.steps.validate.findings import MAX_MESSAGE, CheckResult, Finding
 from camtune.steps.validate.load import load, max_nesting, read_annotations
-from camtune.steps.validate.report import Report
+from camtune.steps.validate.report import ValidationReport
 
 from .builders import W, H, make_dataset, save, tree_hash, write_image
 
@@ -386,7 +386,7 @@ def test_control_characters_are_escaped_and_messages_bounded():
     line = f.line()
     assert "\n" not in line and "\x1b" not in line and "\r" not in line and "\\n" in line
     assert len(f.message) <= MAX_MESSAGE and f.detail.startswith("images/a\\nERROR")
-    md = Report("d", "u", {"files": CheckResult("files", [f])}).to_markdown()
+    md = ValidationReport("d", "u", {"files": CheckResult("files", [f])}).to_markdown()
     assert "\x1b" not in md and "all good\\x1b" in md
 
 

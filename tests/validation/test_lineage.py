@@ -41,6 +41,7 @@ def test_nine_new_verified_images_are_too_few():
                                      rules(), None)
     assert [f.rule for f in findings] == ["TOO_FEW_NEW"] and counts["new_verified"] == 9
     assert "9 new verified" in findings[0].message
+    assert findings[0].data == {"new_verified": 9, "min_new_verified": 10, "previous_model": None}
 
 
 def test_other_users_images_do_not_count():
@@ -65,6 +66,9 @@ def test_camera_warnings():
     got = sorted((f.rule, f.severity) for f in findings)
     assert got == [("FEW_PER_CAMERA", "warning"), ("SINGLE_CONDITION", "warning")]
     assert all("cam_b" in f.message for f in findings)
+    data = {f.rule: f.data for f in findings}
+    assert data == {"FEW_PER_CAMERA": {"camera": "cam_b", "verified": 3, "minimum": rules().warn_min_per_camera},
+                    "SINGLE_CONDITION": {"camera": "cam_b", "conditions": ["day"]}}
     assert counts["per_camera"] == {"cam_a": 9, "cam_b": 3}
 
 

@@ -6,11 +6,11 @@ import json
 import pytest
 
 from camtune.steps.validate.findings import RULES, CheckResult, Finding
-from camtune.steps.validate.report import Report
+from camtune.steps.validate.report import ValidationReport
 
 
 def report():
-    return Report("data/u", "u1", {
+    return ValidationReport("data/u", "u1", {
         "tables": CheckResult("tables", [
             Finding("warning", "FOREIGN_USER", "belongs to | someone", image_id=3),
             Finding("error", "BOX_NAN", "bbox has NaN", image_id=1.0, annotation_id=11),
@@ -55,7 +55,7 @@ def test_report_files(tmp_path):
 
 
 def test_summary_lines_are_the_first_errors():
-    r = Report("d", "u", {"tables": CheckResult("tables", [
+    r = ValidationReport("d", "u", {"tables": CheckResult("tables", [
         Finding("error", "BOX_NAN", f"m{i}", image_id=i, annotation_id=i) for i in range(15)])})
     lines = r.summary_lines(limit=3)
     assert lines[0] == "ERROR BOX_NAN [image 0, annotation 0]: m0"

@@ -87,10 +87,10 @@ def evaluate_flow(params_path: str = "params.yaml", overrides: dict | None = Non
                              description=f"evaluation of {params.user.id}'s tuned model")
     create_table_artifact(key="evaluate-per-class-ap", table=per_class_rows(result.results, "global"),
                           description="per-class AP on the global evaluation set (null: no ground truth)")
-    log.info("gate: %s (baseline %s)", result.verdict.summary(), result.baseline)
+    log.info("gate: %s (baseline %s)", result.verdict.headline(), result.baseline)
     inc = result.incumbent
     log.info("incumbent %s: %s — %s", inc.get("name") or "(none)", inc.get("verdict"), inc.get("summary"))
     return {"verdict": result.verdict.verdict, "blessed": result.verdict.blessed,
-            "promote": result.verdict.data.get("promote"), "incumbent": inc.get("verdict"),
+            "promote": result.verdict.promote, "incumbent": inc.get("verdict"),
             "failed": list(result.verdict.failed), "metrics": result.metrics}
 

@@ -29,7 +29,6 @@ import numpy as np
 from camtune.core.config import GateParams
 from camtune.metrics import bootstrap
 
-VERDICTS = ("blessed", "not_blessed", "inconclusive")
 SET_TITLES = {"user": "the user holdout", "global": "the global evaluation set",
               "incumbent_user": "the user holdout (against the incumbent)",
               "incumbent_global": "the global evaluation set (against the incumbent)"}
@@ -275,9 +274,9 @@ def frigate_tallies(images: list[dict]):
 # The incumbent is the model the user runs now (docs/incumbent.md). Its checks compare the tuned
 # model with it on the Frigate path, on the same regions and the same paired bootstrap as above; in
 # `Check` the incumbent is the "baseline" side. They do not bless or refuse the model: they decide
-# whether it is promoted (made the user's current model) once blessed.
-
-INCUMBENT_VERDICTS = ("not_worse", "worse", "inconclusive", "none")
+# whether it is promoted (made the user's current model) once blessed: the rule is
+# camtune.contracts.verdict.Verdict.promotion, which publish applies too. The verdicts written are
+# camtune.contracts.verdict's VERDICTS and INCUMBENT_VERDICTS.
 
 
 def incumbent_specs(gate: GateParams, fidelity_margin: float, key: str, title: str,
@@ -344,16 +343,3 @@ def decide_incumbent(overall: list[Check], cameras: dict[str, list[Check]], gate
     return {"verdict": verdict, "summary": why, "worse_cameras": worse_cams, "advice": advice,
             "failed": [c.name for c in failed + cam_failed], "inconclusive": [c.name for c in open_],
             "checks": [c.as_dict() for c in overall]}
-
-
-def promotion(gate_json: dict, section: dict) -> tuple[bool, str]:
-    """(promote, why): a blessed model is promoted unless the incumbent comparison says worse or
-    cannot tell (publish.allow_inconclusive decides the latter at publish time)."""
-    v = section.get("verdict", "none")
-    if gate_json.get("verdict") != "blessed":
-        return False, f"the gate is {gate_json.get('verdict')}"
-    if v == "worse":
-        return False, f"worse than the incumbent {section.get('name')}: {section['summary']}"
-    if v == "inconclusive":
-        return False, f"inconclusive against the incumbent {section.get('name')}: {section['summary']}"
-    return True, section.get("summary") or "no incumbent"

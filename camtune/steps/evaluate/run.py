@@ -13,7 +13,8 @@ from typing import Callable, Sequence
 
 from camtune.contracts import artifacts
 from camtune.core import atomic
-from camtune.contracts.artifacts import Manifest, Verdict
+from camtune.contracts.artifacts import Manifest
+from camtune.contracts.verdict import Verdict
 from camtune.core.config import Params
 from camtune.core.dataset import Dataset, load_dataset
 from camtune.core.errors import StepFailed
@@ -74,8 +75,9 @@ def resolve_incumbent(params: Params, workdir: Path, registry=None):
 def with_incumbent(verdict: dict, section: dict) -> dict:
     """gate.json with the incumbent comparison: its section, whether the model is promoted (made
     the user's current model when published) and why; a worse camera is named in the summary."""
-    promote, why = gate.promotion(verdict, section)
-    out = {**verdict, "incumbent": section, "promote": promote, "promotion": why}
+    # the rule publish applies, here without publish.allow_inconclusive (publish decides that)
+    promo = Verdict.from_dict({**verdict, "incumbent": section}).promotion(allow_inconclusive=False)
+    out = {**verdict, "incumbent": section, "promote": promo["promoted"], "promotion": promo["reason"]}
     if section.get("verdict") in ("worse", "inconclusive"):
         out["summary"] = f"{verdict['summary']}. Against the incumbent {section.get('name')}: {section['summary']}"
     return out

@@ -55,7 +55,9 @@ class OpCheck:
 
 
 @dataclass
-class Report:
+class CompatReport:
+    """Which ops of a TFLite model the Edge TPU compiler maps, and the first one that stops it."""
+
     model: str
     compiler_version: int
     subgraphs: int
@@ -82,7 +84,7 @@ def _s(b) -> str:
     return b.decode() if isinstance(b, bytes) else str(b)
 
 
-def check(model_path: str | Path) -> Report:
+def check(model_path: str | Path) -> CompatReport:
     """Predict which ops of `model_path` edgetpu_compiler 16 maps, and the first one that stops it."""
     from ai_edge_litert import schema_py_generated as schema
 
@@ -149,7 +151,7 @@ def check(model_path: str | Path) -> Report:
     for c in checks:
         counts.setdefault(c.op, {}).setdefault(c.status, 0)
         counts[c.op][c.status] += 1
-    return Report(
+    return CompatReport(
         model=str(model_path), compiler_version=COMPILER_VERSION, subgraphs=model.SubgraphsLength(),
         total_ops=len(checks), mapped_ops=mapped, cpu_ops=len(checks) - mapped,
         first_blocking=asdict(first) if first else None,
@@ -182,7 +184,7 @@ def _op_problem(name: str, version: int, ins: list[dict], outs: list[dict]) -> s
     return ""
 
 
-def to_markdown(report: Report) -> str:
+def to_markdown(report: CompatReport) -> str:
     r = report
     lines = [f"# Edge TPU compatibility (static check, edgetpu_compiler {r.compiler_version} rules)", "",
              f"- model: `{Path(r.model).name}`, subgraphs: {r.subgraphs}",

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from camtune.contracts import artifacts
 from camtune.core import atomic
-from camtune.contracts.artifacts import Verdict, read_json
+from camtune.contracts.artifacts import read_json
+from camtune.contracts.verdict import Verdict
 from camtune.core.config import Params, model_params
 from camtune.core.dataset import file_sha256
 from camtune.core.errors import StepFailed
@@ -246,23 +247,10 @@ def prepare(params: Params, staging: Path, *, export_dir: Path = artifacts.EXPOR
             "verdict": verdict, "allowed_by": "publish.allow_inconclusive",
             "warning": f"NOT BLESSED: the gate was {verdict} ({gate.get('summary', '')}); published "
                        f"because the user accepted the risk"}
-    metadata["promotion"] = promotion(gate, params.publish.allow_inconclusive)
+    metadata["promotion"] = checked.promotion(params.publish.allow_inconclusive)
     files["metadata.json"] = atomic.write_json(staging / "metadata.json", metadata)
     return Plan(user_id=user_id, model_id=model_id, files=files, metadata=metadata, lineage=lineage,
                 base_id=base_id, base_files=base_files, base_metadata=base_meta)
-
-
-def promotion(gate: dict, allow_inconclusive: bool = False) -> dict:
-    """Is the published model made the user's current one? Not when it is worse than the incumbent
-    (the model the user runs now; docs/incumbent.md), nor when that comparison is inconclusive
-    unless `publish.allow_inconclusive`. Such a model is still recorded in the registry, with the
-    reason, but never installed by default nor taken as the next incumbent."""
-    inc = gate.get("incumbent") or {}
-    v = inc.get("verdict", "none")
-    promoted = v in ("not_worse", "none") or (v == "inconclusive" and allow_inconclusive)
-    reason = (inc.get("summary") or "no incumbent compared") if promoted else \
-        f"{'worse than' if v == 'worse' else 'inconclusive against'} the incumbent {inc.get('name')}: {inc.get('summary')}"
-    return {"promoted": promoted, "incumbent": inc.get("name"), "incumbent_verdict": v, "reason": reason}
 
 
 def upload(plan: Plan, registry: Registry) -> dict:

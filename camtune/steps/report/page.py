@@ -23,6 +23,7 @@ import markupsafe
 from camtune.contracts import artifacts, provenance
 from camtune.core import atomic
 from camtune.contracts.artifacts import BASE_MODEL, EXPORT_DIR as EXPORT, GLOBAL_EVAL, HOLDOUT
+from camtune.contracts.verdict import Verdict, check_outcome
 from camtune.core.config import Params, model_params
 from camtune.core.dataset import resolve_inside
 from camtune.model.images import ImageRefused, Limits
@@ -36,7 +37,6 @@ ADVICE_SOURCE = {"user holdout": "user", "global eval": "global"}
 # findings whose file must not be opened (outside the dataset, not an image, a decompression bomb)
 UNSAFE_FILE_RULES = {"FILE_ABSOLUTE", "FILE_TRAVERSAL", "FILE_SYMLINK_OUT", "FILE_MISSING",
                      "FILE_UNDECODABLE", "FORMAT_NOT_ALLOWED", "PIXEL_BOMB", "FILE_TOO_LARGE"}
-_UNLABELED = re.compile(r"sees an? (?P<label>.+?) \(score (?P<score>[0-9.]+)\) at bbox \[(?P<bbox>[^\]]+)\]")
 
 
 # --------------------------------------------------------------------------- reading inputs
@@ -90,68 +90,52 @@ def _finite_box(b) -> bool:
 
 # --------------------------------------------------------------------------- verdict
 
-def verdict_of(gate: dict | None) -> str:
-    """"blessed" | "not blessed" | "inconclusive" | "none". Reads issue 14's `verdict` field when
-    there is one, else the boolean `blessed`."""
-    if not isinstance(gate, dict):
-        return "none"
-    v = gate.get("verdict")
-    if isinstance(v, str):
-        v = v.lower().replace("_", " ").replace("-", " ").strip()
-        if "inconclusive" in v:
-            return "inconclusive"
-        if v in ("blessed", "not blessed", "refused", "rejected"):
-            return "blessed" if v == "blessed" else "not blessed"
-    if gate.get("blessed") is True:
-        return "blessed"
-    return "not blessed" if gate.get("blessed") is False else "none"
+def verdict_of(gate: Verdict | None) -> str:
+    """"blessed" | "not blessed" | "inconclusive" | "none" (no readable gate.json)."""
+    return "none" if gate is None else gate.verdict.replace("_", " ")
 
 
-def verdict_sentence(gate: dict | None, validation: dict | None) -> str:
+def verdict_sentence(gate: Verdict | None, validation: dict | None) -> str:
     verdict = verdict_of(gate)
-    if verdict == "none":
+    if gate is None:
         if isinstance(validation, dict) and validation.get("passed") is False:
             n = (validation.get("counts", {}).get("findings") or {}).get("error", 0)
             return (f"No model: your dataset failed validation with {n} error"
                     f"{'s' if n != 1 else ''}, so nothing was trained. Fix the findings under “Your data” "
                     f"and run again.")
         return "No verdict yet: the evaluate stage has not run (run `dvc repro`)."
-    baseline = gate.get("baseline", "base")
-    inc = gate.get("incumbent") if isinstance(gate.get("incumbent"), dict) else None
-    against = ("the base model it was fine-tuned from" if baseline == "base" and inc is not None
+    baseline = gate.baseline or "base"
+    against = ("the base model it was fine-tuned from" if baseline == "base" and gate.incumbent is not None
                else "the base model (you have no published model yet)" if baseline == "base"
                else f"your last published model ({str(baseline).removeprefix('registry:')})")
-    checks = gate.get("checks") or []
+    checks = gate.checks
     if verdict == "blessed":
-        passed = sum(_check_verdict(c) == "pass" for c in checks)
+        passed = sum(check_outcome(c) == "passed" for c in checks)
         rest = len(checks) - passed
         # checks that cannot fail are no evidence: never counted as passed
         extra = (f"; the other {rest} could not fail on these sets (uninformative) and count for nothing"
                  if rest else "")
         promo = ""
-        if gate.get("promote") is False:  # worse than (or not told apart from) the model the user runs
+        if gate.promote is False:  # worse than (or not told apart from) the model the user runs
             promo = (f" But it is NOT promoted: published, it is recorded without replacing the model you run "
-                     f"now ({gate.get('promotion')}).")
+                     f"now ({gate.promotion_reason}).")
         return (f"Blessed: the tuned model passed {passed} of the gate's {len(checks)} checks against "
                 f"{against}{extra}, so it can be published.{promo}")
     if verdict == "inconclusive":
-        unsure = gate.get("deciding") or [c.get("name") for c in checks if _check_verdict(c) == "inconclusive"]
-        which = f" ({', '.join(unsure)})" if unsure else ""
-        advice = [a for a in gate.get("advice") or [] if isinstance(a, str)]
+        unsure = [c.get("name") for c in gate.deciding]
+        which = f" ({', '.join(map(str, unsure))})" if unsure else ""
+        advice = gate.advice
         return (f"Inconclusive: the evaluation cannot tell whether the tuned model is better than {against}"
                 f"{which}; the difference is within the measurement's uncertainty, so it will not be "
                 f"published. " + (advice[0] if advice else "Add verified images and run again."))
-    failed = gate.get("failed") or [c.get("name") for c in checks if _check_verdict(c) == "fail"]
+    failed = list(gate.failed) or [c.get("name") for c in checks if check_outcome(c) == "failed"]
     return (f"Not blessed: the tuned model failed {len(failed)} of {len(checks)} checks against {against} "
             f"({', '.join(map(str, failed))}), so it will not be published.")
 
 
 def _check_verdict(c: dict) -> str:
-    v = c.get("verdict")
-    if isinstance(v, str) and v:
-        v = v.lower()
-        return "pass" if v in ("pass", "passed") else "fail" if v in ("fail", "failed") else v  # inconclusive, uninformative
-    return "pass" if c.get("passed") else "fail"
+    """A check's outcome as the page shows it: pass, fail, inconclusive, uninformative."""
+    return {"passed": "pass", "failed": "fail"}.get(check_outcome(c), check_outcome(c))
 
 
 def _interval(c: dict) -> str | None:
@@ -196,12 +180,12 @@ def _diff_text(c: dict | None, scale: float) -> str:
     return text
 
 
-def incumbent_view(gate: dict | None) -> dict | None:
+def incumbent_view(gate: Verdict | None) -> dict | None:
     """gate.json's comparison with the incumbent (the model the user runs now; docs/incumbent.md):
     what was compared, the verdict and, per set and per camera of the user, both models' recall and
     false detections per 100 regions with intervals, and the paired checks."""
-    inc = (gate or {}).get("incumbent")
-    if not isinstance(inc, dict):
+    inc = gate.incumbent if gate is not None else None
+    if inc is None:
         return None
     titles = {"user": "your holdout", "global": "the global set"}
     groups = [(titles.get(k, k), v, [c for c in inc.get("checks") or [] if str(c.get("metric", "")).startswith(
@@ -222,7 +206,7 @@ def incumbent_view(gate: dict | None) -> dict | None:
                      "worse": bool(v.get("worse")) or any(_check_verdict(c) == "fail" for c in checks)})
     left = inc.get("labels_left_out") or {}
     return {"name": inc.get("name"), "verdict": str(inc.get("verdict", "none")).replace("_", " "),
-            "summary": inc.get("summary") or "", "promote": gate.get("promote"), "promotion": gate.get("promotion"),
+            "summary": inc.get("summary") or "", "promote": gate.promote, "promotion": gate.promotion_reason,
             "labels_compared": inc.get("labels_compared") or [], "not_in_incumbent": left.get("not_in_incumbent") or [],
             "not_ours": left.get("not_ours") or [], "holdout_images": inc.get("holdout_images"),
             "holdout_in_lineage": inc.get("holdout_in_lineage"), "worse_cameras": inc.get("worse_cameras") or [],
@@ -230,9 +214,9 @@ def incumbent_view(gate: dict | None) -> dict | None:
             "fidelity_margin": inc.get("fidelity_margin"), "rows": rows}
 
 
-def check_rows(gate: dict | None) -> list[dict]:
+def check_rows(gate: Verdict | None) -> list[dict]:
     rows = []
-    for c in (gate or {}).get("checks") or []:
+    for c in gate.checks if gate is not None else ():
         # the gate with intervals reports `point` (a gain/drop or the tuned value), the older one `observed`
         observed = c.get("observed", c.get("point"))
         rows.append({"name": c.get("name"), "metric": c.get("metric"), "why": c.get("why", ""),
@@ -421,12 +405,12 @@ def finding_cards(validation: dict | None, ds: RawDataset, params: Params, out: 
                     boxes.append(draw.Box(str(ann["label"]), tuple(ann["bbox"]), "bad",
                                           f"{ann['label']} #{ann['id']}"))
                     what.insert(0, f"the offending {ann['label']} box (annotation {ann['id']}) in red")
-                m = _UNLABELED.search(f.get("message", "")) if f.get("rule") == "UNLABELED_OBJECT" else None
-                if m:
-                    bbox = [float(v) for v in m["bbox"].split(",")]
-                    boxes.append(draw.Box(m["label"], tuple(bbox), "suggest",
-                                          f"unlabeled {m['label']}? {float(m['score']):.2f}"))
-                    what.insert(0, f"a suggested unlabeled {m['label']} (dotted magenta)")
+                seen = f.get("data") if f.get("rule") == "UNLABELED_OBJECT" else None
+                if isinstance(seen, dict) and _finite_box(seen.get("bbox")):  # what the reference model saw
+                    label = str(seen.get("label"))
+                    boxes.append(draw.Box(label, tuple(float(v) for v in seen["bbox"]), "suggest",
+                                          f"unlabeled {label}? {float(seen.get('score', 0)):.2f}"))
+                    what.insert(0, f"a suggested unlabeled {label} (dotted magenta)")
                 rel = f"img/finding_{n:04d}.jpg"
                 atomic.write_bytes(out / rel, draw.jpeg_bytes(draw.draw_boxes(img, boxes, names, scale),
                                                               params.report.jpeg_quality))
@@ -474,7 +458,7 @@ def params_diff(current: dict, previous: dict) -> list[dict]:
             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
-def lineage(params: Params, gate: dict | None, export: dict | None) -> dict:
+def lineage(params: Params, gate: Verdict | None, export: dict | None) -> dict:
     from camtune.contracts.registry import open_registry
 
     out: dict[str, Any] = {"git": provenance.git_revision(), "notes": []}
@@ -504,8 +488,8 @@ def lineage(params: Params, gate: dict | None, export: dict | None) -> dict:
     out["onnx"] = (export or {}).get("onnx") or {}
     out["onnx_built"] = out["onnx"].get("status") == "built" and "model.onnx" in files
     # the params the previous published model was trained with (the gate's registry baseline)
-    baseline = (gate or {}).get("baseline")
-    inc_name = ((gate or {}).get("incumbent") or {}).get("name")
+    baseline = gate.baseline if gate is not None else None
+    inc_name = (gate.incumbent or {}).get("name") if gate is not None else None
     if isinstance(inc_name, str) and inc_name.startswith("registry:"):
         baseline = inc_name  # the model the user runs now (the gate's baseline is the base)
     out["previous_model"] = None
@@ -551,7 +535,7 @@ def build(params: Params, out: Path) -> dict:
     """Render the page into `out` (an empty folder); returns the summary (verdict, sections)."""
     names = list(params.labels.names)
     validation = read_json(VALIDATE)
-    gate = read_json(EVALUATE / "gate.json")
+    gate = Verdict.read_optional(artifacts.GATE)  # None when evaluate has not run (or left nothing readable)
     details = read_json(EVALUATE / "details.json")
     export = read_json(EXPORT / "export.json")
     filters = (EVALUATE / "filters.yml").read_text() if (EVALUATE / "filters.yml").is_file() else None
@@ -565,8 +549,8 @@ def build(params: Params, out: Path) -> dict:
         "verdict": verdict,
         "sentence": verdict_sentence(gate, validation),
         "checks": check_rows(gate),
-        "confidence": (gate or {}).get("confidence"),
-        "gate_summary": (gate or {}).get("summary"),
+        "confidence": gate.confidence if gate is not None else None,
+        "gate_summary": gate.summary if gate is not None else None,
         "incumbent": incumbent_view(gate),
         "gate_notes": [n for n in (details or {}).get("notes") or [] if isinstance(n, str)],
         "cameras": camera_strips(params, out, min_score) if gate is not None else [],

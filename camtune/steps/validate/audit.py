@@ -41,6 +41,10 @@ def run_audit(root: str | Path, images: pd.DataFrame, anns: pd.DataFrame, model_
                 f"the reference model sees a {label} (score {score:.2f}) at bbox "
                 f"[{', '.join(f'{v:.0f}' for v in px)}] that no {label} annotation covers "
                 f"(best IoU {best:.2f} < {a.iou_threshold:g}); label it or confirm it is not one",
-                image_id=r.id, file=r.file_name))
+                image_id=r.id, file=r.file_name,
+                # the box in whole pixels, as the message gives it (the report draws it)
+                data={"label": str(label), "score": round(float(score), 4),
+                      "bbox": [int(round(float(v))) for v in px], "best_iou": round(float(best), 4),
+                      "iou_threshold": float(a.iou_threshold)}))
     return findings, {"images_audited": int(len(images)), "detections_above_threshold": detections,
                       "model": str(model_path)}

@@ -1,6 +1,6 @@
 """The validate step's checks and their order: `validate(params)` loads the user dataset without
 trusting it and runs schema, tables, attributes, files, lineage and audit; each returns a
-`CheckResult`, the `Report` gathers them."""
+`CheckResult`, the `ValidationReport` gathers them."""
 from __future__ import annotations
 
 import threading
@@ -10,9 +10,9 @@ from pathlib import Path
 from camtune.core.config import Params
 from camtune.steps.validate.findings import CHECKS, RULES, CheckResult, Finding, escape
 from camtune.steps.validate.load import Loaded, load
-from camtune.steps.validate.report import Report
+from camtune.steps.validate.report import ValidationReport
 
-__all__ = ["CHECKS", "RULES", "CheckResult", "Finding", "escape", "Report", "Context", "prepare", "validate",
+__all__ = ["CHECKS", "RULES", "CheckResult", "Finding", "escape", "ValidationReport", "Context", "prepare", "validate",
            "check_schema", "check_tables", "check_attributes", "check_files", "check_lineage",
            "check_audit", "assemble", "file_checks", "files_result", "guarded", "internal",
            "shared_context", "release_context"]
@@ -183,7 +183,7 @@ def check_audit(ctx: Context, files: CheckResult, detector=None) -> CheckResult:
     return CheckResult("audit", findings, details=details)
 
 
-def assemble(ctx: Context, results: list[CheckResult]) -> Report:
+def assemble(ctx: Context, results: list[CheckResult]) -> ValidationReport:
     checks = {r.name: r for r in results}
     counts = {}
     if ctx.loaded is not None:
@@ -195,11 +195,11 @@ def assemble(ctx: Context, results: list[CheckResult]) -> Report:
         counts["new_verified_images"] = lineage.details["new_verified"]
         counts["first_model"] = lineage.details["first_model"]
     gx = checks["tables"].evidence if "tables" in checks else {}
-    return Report(dataset=str(ctx.root), user_id=ctx.params.user.id, checks=checks, counts=counts,
-                  gx_results=gx)
+    return ValidationReport(dataset=str(ctx.root), user_id=ctx.params.user.id, checks=checks, counts=counts,
+                            gx_results=gx)
 
 
-def validate(params: Params, *, detector=None) -> Report:
+def validate(params: Params, *, detector=None) -> ValidationReport:
     """Run every check on `params.data.user_dataset`; read-only."""
     ctx = prepare(params)
     files = guarded("files", check_files, ctx)

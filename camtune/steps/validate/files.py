@@ -8,6 +8,7 @@ Files are only ever opened for reading. Work is I/O bound, so images are checked
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import stat
 import warnings
@@ -45,8 +46,8 @@ resolve_inside = dataset_resolve_inside
 
 
 def check_file(root: Path, image_id, file_name, width, height, sha256, v: ValidateParams) -> FileCheck:
-    def finding(code, msg, severity="error"):
-        return Finding(severity, code, msg, image_id=image_id, file=fname)
+    def finding(code, msg, severity="error", **data):
+        return Finding(severity, code, msg, image_id=image_id, file=fname, data=data)
 
     fname = file_name if isinstance(file_name, str) else None
     if fname is None:
@@ -70,7 +71,8 @@ def check_file(root: Path, image_id, file_name, width, height, sha256, v: Valida
             if st.st_size > v.max_image_bytes:  # every step's decoder refuses it (model.images)
                 return FileCheck(image_id, fname, (finding(
                     "FILE_TOO_LARGE", f"{_q(fname)}: {st.st_size} bytes exceeds validate.max_image_bytes="
-                                      f"{v.max_image_bytes}; not read"),), identity=identity)
+                                      f"{v.max_image_bytes}; not read",
+                    bytes=int(st.st_size), max_bytes=v.max_image_bytes),), identity=identity)
             digest = _sha256(fh)  # streamed: a huge non-image file is never held in memory
             fh.seek(0)
             return _check_image(fh, fname, image_id, width, height, sha256, digest, identity, v, finding)
@@ -110,7 +112,8 @@ def _check_image(fh, fname, image_id, width, height, sha256, digest, identity, v
             real_w, real_h = img.size
             if real_w * real_h > v.max_pixels:
                 out.append(finding("PIXEL_BOMB", f"{_q(fname)}: {real_w}x{real_h} = {real_w * real_h} pixels "
-                                   f"exceeds validate.max_pixels={v.max_pixels}; not decoded"))
+                                   f"exceeds validate.max_pixels={v.max_pixels}; not decoded",
+                                   width=real_w, height=real_h, pixels=real_w * real_h, max_pixels=v.max_pixels))
                 return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
             fmt = model_images.image_format(img)  # a phone's multi-frame JPEG (MPO) is a JPEG
             if fmt not in v.allowed_formats:
@@ -139,8 +142,21 @@ def _check_image(fh, fname, image_id, width, height, sha256, digest, identity, v
         return FileCheck(image_id, fname, tuple(out), digest, identity=identity)
     if (width, height) != (real_w, real_h):
         declared = f"{_num(width)}x{_num(height)}"
-        out.append(finding("SIZE_MISMATCH", f"{_q(fname)}: the image is {real_w}x{real_h}, declared {declared}"))
+        out.append(finding("SIZE_MISMATCH", f"{_q(fname)}: the image is {real_w}x{real_h}, declared {declared}",
+                           width=real_w, height=real_h, declared_width=_plain_num(width),
+                           declared_height=_plain_num(height)))
     return FileCheck(image_id, fname, tuple(out), digest, decoded, identity)
+
+
+def _plain_num(v) -> int | float | None:
+    """A declared size as plain JSON (a broken record may hold anything): None when not a finite number."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(f):
+        return None
+    return int(f) if f.is_integer() else f
 
 
 def _num(v) -> str:

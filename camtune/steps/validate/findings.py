@@ -1,8 +1,10 @@
-"""What the validate step reports: one `Finding` per problem, gathered into a `Report`.
+"""What the validate step reports: one `Finding` per problem, gathered into a `ValidationReport`.
 
 Every rule has its own code (`RULES`), so a user, a test or a dashboard can tell what is wrong
 without parsing messages. A finding names the image id, the annotation id and the file where
-it can, so the user can go and fix that exact record.
+it can, so the user can go and fix that exact record, and carries its figures in `data` (e.g. an
+unlabeled object's label, score and box): what the report draws is read from there, never parsed
+back out of the English message.
 """
 from __future__ import annotations
 
@@ -104,6 +106,12 @@ class Finding:
     annotation_id: int | None = None
     file: str | None = None
     detail: str | None = None   # the full message when `message` had to be shortened
+    # the finding's figures, plain JSON (per rule: UNLABELED_OBJECT label, score, bbox [x, y, w, h] px,
+    # best_iou, iou_threshold; TOO_FEW_NEW new_verified, min_new_verified; FEW_PER_CAMERA camera,
+    # verified, minimum; SINGLE_CONDITION camera, conditions; SIZE_MISMATCH width, height,
+    # declared_width, declared_height; PIXEL_BOMB width, height, pixels, max_pixels; FILE_TOO_LARGE
+    # bytes, max_bytes)
+    data: dict = field(default_factory=dict, hash=False)
 
     def __post_init__(self):
         if self.severity not in SEVERITIES:
@@ -141,6 +149,8 @@ class Finding:
         d = asdict(self)
         if d["detail"] is None:
             del d["detail"]
+        if not d["data"]:  # most findings carry no figures: report.json stays as it was for them
+            del d["data"]
         return d
 
 

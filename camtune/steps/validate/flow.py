@@ -64,7 +64,7 @@ def check_files_fanned_out(key: str, params: config.Params, images: int) -> vali
         return validation.CheckResult("files", [validation.internal("check files", exc)])
 
 
-def _run(key: str, params: config.Params) -> validation.Report:
+def _run(key: str, params: config.Params) -> validation.ValidationReport:
     info = read_user_dataset(key, params)
     results = {name: run_check(name, key, params) for name in ("schema", "tables", "attributes")}
     results["files"] = check_files_fanned_out(key, params, info["images"])
@@ -74,10 +74,10 @@ def _run(key: str, params: config.Params) -> validation.Report:
     return validation.assemble(_context(key, params), [results[name] for name in validation.CHECKS])
 
 
-def _internal_report(params: config.Params, exc: BaseException) -> validation.Report:
+def _internal_report(params: config.Params, exc: BaseException) -> validation.ValidationReport:
     check = validation.CheckResult("schema", [validation.internal("validate", exc)])
-    return validation.Report(dataset=str(params.data.user_dataset), user_id=params.user.id,
-                             checks={"schema": check})
+    return validation.ValidationReport(dataset=str(params.data.user_dataset), user_id=params.user.id,
+                                       checks={"schema": check})
 
 
 @flow(name="validate")

@@ -42,7 +42,9 @@ def check_lineage(images: pd.DataFrame, user_id: str, v: ValidateParams, lineage
                  else f"since model {counts['previous_model'] or '(newest published)'}")
         out.append(Finding("error", "TOO_FEW_NEW",
                            f"user {user_id} has {counts['new_verified']} new verified images {since}; "
-                           f"validate.min_new_verified={v.min_new_verified}"))
+                           f"validate.min_new_verified={v.min_new_verified}",
+                           data={"new_verified": counts["new_verified"], "min_new_verified": v.min_new_verified,
+                                 "previous_model": counts["previous_model"]}))
     per_camera = mine.groupby(mine["camera"].fillna("<none>"), sort=True).agg(
         n=("id", "size"), conditions=("condition", lambda s: sorted(set(s.dropna())))
     )
@@ -51,9 +53,11 @@ def check_lineage(images: pd.DataFrame, user_id: str, v: ValidateParams, lineage
         if r.n < v.warn_min_per_camera:
             out.append(Finding("warning", "FEW_PER_CAMERA",
                                f"camera {cam!r} has {r.n} verified images; at least "
-                               f"{v.warn_min_per_camera} (validate.warn_min_per_camera) make a sturdier model"))
+                               f"{v.warn_min_per_camera} (validate.warn_min_per_camera) make a sturdier model",
+                               data={"camera": str(cam), "verified": int(r.n), "minimum": v.warn_min_per_camera}))
         if len(r.conditions) <= 1:
             what = f"only condition {r.conditions[0]!r}" if r.conditions else "no condition recorded"
             out.append(Finding("warning", "SINGLE_CONDITION",
-                               f"camera {cam!r} has {what}; add images from other times of day and weather"))
+                               f"camera {cam!r} has {what}; add images from other times of day and weather",
+                               data={"camera": str(cam), "conditions": [str(c) for c in r.conditions]}))
     return out, counts

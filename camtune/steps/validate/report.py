@@ -23,7 +23,9 @@ def _sort_key(f: Finding):
 
 
 @dataclass
-class Report:
+class ValidationReport:
+    """The validate step's outcome: every check's findings, the dataset's counts, the GX results."""
+
     dataset: str
     user_id: str
     checks: dict[str, CheckResult]
