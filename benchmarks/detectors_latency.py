@@ -20,7 +20,7 @@ Frigate's NMS, whose cost grows with the anchors over its 0.4 floor: `cand` is t
 Without a model folder it builds an untrained one (tests/export_support.py: Model Garden's MobileDet
 at params.yaml's size, classifier bias zeroed so every anchor scores ~0.5, the worst case for
 Frigate's yolo-generic NMS). The network's latency does not depend on its weights; the regions are
-crops around the objects of a small synthetic dataset (camtune.steps.sample_data.synth).
+crops around the objects of a small synthetic dataset (camtune.steps.sample_data).
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # export_support.make_model_dir: the te
 def regions(params, n: int, work: Path) -> list:
     """n uint8 [1,S,S,3] Frigate-style regions around the objects of a small synthetic dataset."""
     from camtune.core import config
-    from camtune.steps.sample_data import synth
+    from camtune.steps.sample_data import generate
     from camtune.core.dataset import load_dataset
     from camtune.steps.export import to_tflite as tflite
     from camtune.model.images import load_rgb
@@ -51,7 +51,7 @@ def regions(params, n: int, work: Path) -> list:
         "sample_data.global_images": 24, "sample_data.user_images": 24, "sample_data.user_images_in_pool": 8,
         "training.input_size": params.training.input_size,
         **{f"sample_data.{k}": v for k, v in folders.items()}, **{f"data.{k}": v for k, v in folders.items()}})
-    synth.generate(p)
+    generate(p)
     ds = load_dataset(folders["user_dataset"])
     items = []
     for r in ds.images.itertuples():
@@ -72,7 +72,7 @@ def oracle_yolo_generic(params, work: Path, images: int) -> tuple[int, int, int,
     import numpy as np
 
     from camtune.core import config
-    from camtune.steps.sample_data import synth
+    from camtune.steps.sample_data import generate
     from camtune.core.dataset import load_dataset
     from camtune.model import onnx as O
     from camtune.model import regions as R
@@ -82,7 +82,7 @@ def oracle_yolo_generic(params, work: Path, images: int) -> tuple[int, int, int,
     p = config.load(config.ROOT / "params.yaml", {
         "sample_data.global_images": 24, "sample_data.user_images": images, "sample_data.user_images_in_pool": 8,
         **{f"sample_data.{k}": v for k, v in folders.items()}, **{f"data.{k}": v for k, v in folders.items()}})
-    synth.generate(p)
+    generate(p)
     ds = load_dataset(folders["user_dataset"])
     objects = kept = right = n_regions = 0
     for r in ds.images.itertuples():

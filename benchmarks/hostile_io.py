@@ -46,7 +46,8 @@ def run_one(name: str) -> dict:
     logging.disable(logging.WARNING)
     from hardening.corpus import CASES
 
-    import camtune.steps.ingest.annotation_tools  # noqa: F401  (imports before the baseline)
+    import camtune.steps.ingest.cvat  # noqa: F401  (imports before the baseline)
+    import camtune.steps.ingest.label_studio  # noqa: F401
     import camtune.steps.ingest.frigate  # noqa: F401
     import camtune.steps.report.draw  # noqa: F401
     base = _rss_mib()

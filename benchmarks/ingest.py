@@ -67,7 +67,7 @@ def bench_suggest(n_images: int, model: str | None, work: Path) -> dict:
     from ingest.test_suggest import build_fixed_detector
 
     from camtune.core import config
-    from camtune.steps.sample_data import synth
+    from camtune.steps.sample_data import generate
     from camtune.model.tflite import TFLiteDetector
     from camtune.steps.ingest import load_coco
     from camtune.steps.ingest import suggest as sg
@@ -77,7 +77,7 @@ def bench_suggest(n_images: int, model: str | None, work: Path) -> dict:
         "sample_data.global_images": 8, "sample_data.user_images": n_images, "sample_data.user_images_in_pool": 0,
         "sample_data.global_pool": folders["global_pool"], "sample_data.users_dir": str(work / "users"),
         **{f"data.{k}": v for k, v in folders.items()}})
-    synth.generate(params)
+    generate(params)
     names = list(params.labels.names)
     if model is None:
         model = str(build_fixed_detector(work / "fixed320.tflite", names, size=320))

@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from camtune.core import atomic, config  # noqa: E402
 from camtune.steps.sample import draw as sampling
-from camtune.steps.sample_data import synth
+from camtune.steps.sample_data import generate
 from camtune.core.dataset import load_dataset  # noqa: E402
 from camtune.training import stages  # noqa: E402
 
@@ -73,13 +73,13 @@ def main() -> None:
     p = config.load(ROOT / "params.yaml", over)
     t0 = time.time()
     if not Path(p.sample_data.global_pool, "annotations.json").exists():
-        synth.generate(p)
+        generate(p)
     standin_over = {"sample_data.seed": 99, "sample_data.global_pool": "data/standin/global",
                     "sample_data.users_dir": "data/standin/users", "sample_data.users": ["u_standin"],
                     "user.id": "u_standin"}
     ps = config.load(ROOT / "params.yaml", standin_over)
     if not Path("data/standin/global/annotations.json").exists():
-        synth.generate(ps)
+        generate(ps)
     if not Path("artifacts/sample/replay.json").exists():
         sampling.write_outputs("artifacts/sample", sampling.sample_from_params(p))
     print(f"data ready in {time.time() - t0:.0f} s", flush=True)

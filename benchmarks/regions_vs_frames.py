@@ -81,7 +81,7 @@ def main(argv=None) -> int:
                  "train_base.checkpoint_every": args.steps, **parse_overrides(args.overrides)}
 
     from camtune.core import config
-    from camtune.steps.sample_data import synth
+    from camtune.steps.sample_data import generate
     from camtune.core.dataset import load_dataset
     from camtune.training import experiment, records, train
     from camtune.model.checkpoint import load_detector
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     gdir = work / "global"
     if not (gdir / "annotations.json").exists():
         t = time.monotonic()
-        synth.generate(params, gdir, work / "users")
+        generate(params, gdir, work / "users")
         print(f"sample data: {time.monotonic() - t:.0f} s")
     pool = load_dataset(gdir).verified()
     ids = sorted(int(i) for i in pool.images["id"])

@@ -1,4 +1,4 @@
-"""How fast camtune.steps.sample_data.synth draws the sample data: images/s for render + JPEG encode, and the
+"""How fast camtune.steps.sample_data draws the sample data: images/s for render + JPEG encode, and the
 wall time of the default-size generation (400 global + 60 user images) written to a temp folder.
 
     python benchmarks/sample_data.py [--images N]
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from camtune.core import config
-from camtune.steps.sample_data import synth
+from camtune.steps.sample_data import generate
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     n = sd.global_images + len(sd.users) * (sd.user_images - sd.user_images_in_pool)
     with tempfile.TemporaryDirectory() as tmp:
         t0, c0 = time.perf_counter(), time.process_time()
-        summary = synth.generate(params, Path(tmp) / "global", Path(tmp) / "users")
+        summary = generate(params, Path(tmp) / "global", Path(tmp) / "users")
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     boxes = sum(d["boxes"] for d in summary["datasets"].values())
     print(f"images drawn:   {n} ({sd.width}x{sd.height}, {boxes} boxes incl. the pooled user images twice)")

@@ -184,7 +184,7 @@ class Run:
         from camtune.contracts import artifacts
         from camtune.core import config
         from camtune.steps.sample import draw as sampling
-        from camtune.steps.sample_data import synth
+        from camtune.steps.sample_data import generate
         from camtune.core.dataset import load_dataset
         
         a = self.args
@@ -196,7 +196,7 @@ class Run:
         if a.reuse and seed == a.seeds[0] and not (artifacts.TRAIN_BASE_DIR / "train_log.json").exists():
             self.adopt(a.reuse.resolve(), sd, params)
         if not (artifacts.TRAIN_BASE_DIR / "train_log.json").exists():   # written last: an interrupted base is trained again
-            synth.generate(params)
+            generate(params)
             sampling.write_outputs(artifacts.SAMPLE_DIR, sampling.sample_from_params(params))
             train_base(params)
             self.stamp(f"seed {seed}: base trained ({params.train_base.steps} steps at {params.training.input_size} px)")

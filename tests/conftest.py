@@ -50,7 +50,7 @@ SAMPLE_DATASET_OVERRIDES = {
 
 @pytest.fixture(scope="session")
 def sample_datasets(tmp_path_factory):
-    """A tiny synthetic pair from camtune.steps.sample_data.synth (every label present, 640x360 JPEGs), generated
+    """A tiny synthetic pair from camtune.steps.sample_data (every label present, 640x360 JPEGs), generated
     once per session: `.global_pool` and `.user` dataset folders (Paths) and the `.params` used
     (repo params.yaml + SAMPLE_DATASET_OVERRIDES; sample_data.* and data.* point at the two folders).
 
@@ -59,14 +59,14 @@ def sample_datasets(tmp_path_factory):
     from collections import namedtuple
 
     from camtune.core import config
-    from camtune.steps.sample_data import synth
+    from camtune.steps.sample_data import generate
 
     root = tmp_path_factory.mktemp("sample_datasets")
     overrides = {**SAMPLE_DATASET_OVERRIDES, "sample_data.global_pool": str(root / "global"),
                  "sample_data.users_dir": str(root / "users"), "data.global_pool": str(root / "global"),
                  "data.user_dataset": str(root / "users" / "u_demo")}
     params = config.load(config.ROOT / "params.yaml", overrides)
-    synth.generate(params)
+    generate(params)
     SampleDatasets = namedtuple("SampleDatasets", "global_pool user params")
     return SampleDatasets(root / "global", root / "users" / "u_demo", params)
 

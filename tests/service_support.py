@@ -271,7 +271,8 @@ class Service:
         return {w: sorted(set(us)) for w, us in sorted(out.items())}
 
     def published(self) -> dict[str, str]:
-        from camtune.contracts.registry import S3Store, Registry
+        from camtune.contracts.registry import Registry
+        from camtune.contracts.store import S3Store
 
         reg = Registry(S3Store(self.bucket, "registry", endpoint_url=self.endpoint))
         out = {}

@@ -21,7 +21,7 @@ DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # every step imports these (a change there is a params/format change, tracked by their own tests),
 # or they only talk to Prefect (its server, task runners, reports) and write no output
 FOUNDATION = {"camtune", "camtune.core", "camtune.core.config", "camtune.core.dataset", "camtune.core.errors",
-              "camtune.core.atomic", "camtune.core.redaction", "camtune.contracts.registry",
+              "camtune.core.atomic", "camtune.core.redaction", "camtune.contracts.registry", "camtune.contracts.store",
               "camtune.steps", "camtune.contracts", "camtune.metrics", "camtune.model", "camtune.training",
               "camtune.training.summary"}
 

@@ -1,4 +1,4 @@
-"""camtune.steps.sample_data.synth: the synthetic sample data is deterministic, complete and valid."""
+"""camtune.steps.sample_data: the synthetic sample data is deterministic, complete and valid."""
 import hashlib
 import io
 import json
@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from camtune.core import config
-from camtune.steps.sample_data import synth
+from camtune.steps.sample_data import plan, scene, sprites, write
 from camtune.core.dataset import ANNOTATIONS_FILE, load_dataset, schema_errors
 from camtune.core.errors import StepFailed
 
@@ -30,7 +30,7 @@ def _coco(folder: Path) -> dict:
 
 def test_same_params_same_bytes(sample_datasets, tmp_path):
     # a second, independent generation with the fixture's params, byte for byte
-    synth.generate(sample_datasets.params, tmp_path / "g", tmp_path / "u")
+    write.generate(sample_datasets.params, tmp_path / "g", tmp_path / "u")
     for ours, theirs in ((tmp_path / "g", sample_datasets.global_pool), (tmp_path / "u" / "u_demo", sample_datasets.user)):
         a, b = _tree(ours), _tree(theirs)
         assert a.keys() == b.keys() and len(a) > 10
@@ -38,8 +38,8 @@ def test_same_params_same_bytes(sample_datasets, tmp_path):
 
 
 def test_different_seed_different_images():
-    a = synth.build(config.load(config.ROOT / "params.yaml", TINY))
-    b = synth.build(config.load(config.ROOT / "params.yaml", {**TINY, "sample_data.seed": 8}))
+    a = write.build(config.load(config.ROOT / "params.yaml", TINY))
+    b = write.build(config.load(config.ROOT / "params.yaml", {**TINY, "sample_data.seed": 8}))
     assert a.records.keys() == b.records.keys()
     assert all(a.files[i] != b.files[i] for i in a.files)
 
@@ -47,8 +47,8 @@ def test_different_seed_different_images():
 def test_jpeg_encoding_is_deterministic():
     rng = np.random.default_rng(0)
     img = Image.fromarray(rng.integers(0, 256, (90, 160, 3), dtype=np.uint8))
-    assert synth.encode_jpeg(img, 90) == synth.encode_jpeg(img.copy(), 90)
-    assert synth.encode_jpeg(img, 90) != synth.encode_jpeg(img, 50)
+    assert write.encode_jpeg(img, 90) == write.encode_jpeg(img.copy(), 90)
+    assert write.encode_jpeg(img, 90) != write.encode_jpeg(img, 50)
 
 
 @pytest.mark.parametrize("which", ["global_pool", "user"])
@@ -73,7 +73,7 @@ def test_every_label_present_in_both(sample_datasets):
 def test_default_size_label_counts():
     # the real default plan: every label with plenty of instances for base training
     params = config.load(config.ROOT / "params.yaml")
-    _, others = synth.plan(params.sample_data, params.sample_data.users, params.labels.names)
+    _, others = plan.plan(params.sample_data, params.sample_data.users, params.labels.names)
     leads = Counter(s.lead for s in others if s.lead)
     assert min(leads.values()) >= 40 and len(leads) == 8
 
@@ -102,15 +102,15 @@ def test_boxes_are_tight_in_the_rendered_frame(monkeypatch):
     flat = (1, 254, 1)
     params = config.load(config.ROOT / "params.yaml", TINY)
     sd = params.sample_data
-    monkeypatch.setattr(synth, "background",
+    monkeypatch.setattr(scene, "background",
                         lambda seed, cam, w, h, snow: (Image.new("RGB", (w, h), flat), int(h * 0.4)))
-    monkeypatch.setattr(synth, "_apply_condition", lambda rng, img, condition: img)
-    monkeypatch.setattr(synth, "_infrared", lambda rng, img: img)
-    per_user, others = synth.plan(sd, sd.users, params.labels.names)
+    monkeypatch.setattr(scene, "_apply_condition", lambda rng, img, condition: img)
+    monkeypatch.setattr(scene, "_infrared", lambda rng, img: img)
+    per_user, others = plan.plan(sd, sd.users, params.labels.names)
     user = [s for shots in per_user.values() for s in shots]
     checked = 0
     for shot in [*user, *others]:
-        img, boxes = synth.render(shot, sd, params.labels.names)
+        img, boxes = scene.render(shot, sd, params.labels.names)
         drawn = (np.asarray(img) != flat).any(axis=2)
         covered = np.zeros_like(drawn)
         for b in boxes:
@@ -127,12 +127,12 @@ def test_boxes_are_tight_in_the_rendered_frame(monkeypatch):
 def test_parts_inside_their_sprite():
     rng = np.random.default_rng(3)
     for flip in (False, True):
-        sp = synth.car(rng, 200, plate=True, logo="fedex", plate_min=18, flip=flip)
+        sp = sprites.car(rng, 200, plate=True, logo="fedex", plate_min=18, flip=flip)
         x0, y0, x1, y1 = sp.image.getchannel("A").getbbox()
         assert [p[0] for p in sp.parts] == ["license_plate", "fedex"]
         for _, px0, py0, px1, py1 in sp.parts:
             assert x0 <= px0 < px1 <= x1 and y0 <= py0 < py1 <= y1 and min(px1 - px0, py1 - py0) >= 18
-    sp = synth.person(rng, 150, face=True)
+    sp = sprites.person(rng, 150, face=True)
     assert [p[0] for p in sp.parts] == ["face"]
 
 
@@ -149,7 +149,7 @@ def test_negatives_unverified_timestamps(sample_datasets):
             assert cap.tzinfo is not None
             if i["verified"]:
                 assert datetime.fromisoformat(i["verified_at"]) > cap
-            assert i["condition"] in synth.CONDITIONS
+            assert i["condition"] in plan.CONDITIONS
 
 
 def test_files_sizes_and_sha(sample_datasets):
@@ -174,7 +174,7 @@ def test_users_cameras_conditions(sample_datasets):
     assert set(user.images.user_id) == {params.user.id}
     assert user.images.camera.nunique() == params.sample_data.cameras_per_user
     assert (user.images.groupby("camera").condition.nunique() >= 3).all()
-    assert set(pool.images.condition) == set(synth.CONDITIONS)
+    assert set(pool.images.condition) == set(plan.CONDITIONS)
     # the user dataset passes the 10-new-verified-images rule
     assert user.images.verified.sum() >= 10
 
@@ -208,7 +208,7 @@ def test_other_sizes_honoured(tmp_path):
                                                        "sample_data.user_images_in_pool": 0,
                                                        "sample_data.negative_fraction": 0.0,
                                                        "sample_data.unverified_fraction": 0.0})
-    syn = synth.build(params)
+    syn = write.build(params)
     assert len(syn.pool_ids) == 12 and len(syn.user_ids) == 8 and not set(syn.pool_ids) & set(syn.user_ids)
     assert all(r["verified"] for r in syn.records.values())
     assert all(syn.annotations[i] for i in syn.records)
@@ -222,7 +222,7 @@ def test_object_scale_shrinks_objects_not_frames():
         p = config.load(config.ROOT / "params.yaml", {**TINY, "sample_data.width": 1280,
                                                        "sample_data.height": 720,
                                                        "sample_data.object_scale": scale})
-        syn = synth.build(p)
+        syn = write.build(p)
         with Image.open(io.BytesIO(syn.files[syn.user_ids[0]])) as im:
             assert im.size == (1280, 720)
         return np.median([a["bbox"][3] for anns in syn.annotations.values() for a in anns])
@@ -233,7 +233,7 @@ def test_object_scale_shrinks_objects_not_frames():
 
 def test_user_look_infrared_only_on_the_users_cameras():
     def grey(look):
-        syn = synth.build(config.load(config.ROOT / "params.yaml", {**TINY, "sample_data.user_look": look}))
+        syn = write.build(config.load(config.ROOT / "params.yaml", {**TINY, "sample_data.user_look": look}))
         out = {}
         for name, ids in (("user", syn.user_ids), ("others", [i for i in syn.pool_ids if i not in syn.user_ids])):
             with Image.open(io.BytesIO(syn.files[ids[0]])) as im:
@@ -253,18 +253,18 @@ def test_refuses_to_overwrite_a_real_dataset(tmp_path):
     (real / ANNOTATIONS_FILE).write_text('{"images": [], "annotations": [], "categories": []}')
     before = _tree(real)
     with pytest.raises(StepFailed, match="not generated by camtune.steps.sample_data.synth"):
-        synth.generate(params, tmp_path / "global", users)
+        write.generate(params, tmp_path / "global", users)
     assert _tree(real) == before and not (tmp_path / "global").exists()
     # a real dataset beside the demo users' folders is never touched either
     real.rename(users / "mine")
     with pytest.raises(StepFailed, match="not generated by camtune.steps.sample_data.synth"):
-        synth.generate(params, tmp_path / "global", users)
+        write.generate(params, tmp_path / "global", users)
     assert _tree(users / "mine") == before
     # its own earlier output is replaced whole
     shutil.rmtree(users / "mine")
-    synth.generate(params, tmp_path / "global", users)
+    write.generate(params, tmp_path / "global", users)
     (users / "u_demo" / "stale.txt").write_text("x")
-    synth.generate(params, tmp_path / "global", users)
+    write.generate(params, tmp_path / "global", users)
     assert not (users / "u_demo" / "stale.txt").exists()
 
 
@@ -275,7 +275,7 @@ def test_one_shared_world_for_many_demo_users(tmp_path):
     many = config.load(config.ROOT / "params.yaml", {**TINY, "sample_data.users": ["u_demo", "u_alice", "u_bob"]})
     other_user = config.load(config.ROOT / "params.yaml", {**TINY, "sample_data.users": ["u_demo", "u_alice", "u_bob"],
                                                            "user.id": "u_bob"})
-    a, b = synth.build(many), synth.build(other_user)
+    a, b = write.build(many), write.build(other_user)
     assert a.files == b.files and a.pool_ids == b.pool_ids  # user.id plays no part
     assert set(a.by_user) == {"u_demo", "u_alice", "u_bob"}
     for uid, ids in a.by_user.items():
@@ -283,12 +283,12 @@ def test_one_shared_world_for_many_demo_users(tmp_path):
         assert len(set(ids) & set(a.pool_ids)) == 3  # user_images_in_pool of each
     assert len(a.pool_ids) == 12
     # one demo user: ids, pixels and records as planned for the requesting user alone
-    s1 = synth.build(one)
+    s1 = write.build(one)
     assert s1.by_user == {"u_demo": s1.user_ids} and s1.user_ids == list(range(1, 9))
-    synth.generate(many, tmp_path / "g", tmp_path / "users")
+    write.generate(many, tmp_path / "g", tmp_path / "users")
     assert sorted(p.name for p in (tmp_path / "users").iterdir()) == ["u_alice", "u_bob", "u_demo"]
     # a user dropped from the list: its generated folder goes, the others stay
-    synth.generate(one, tmp_path / "g", tmp_path / "users")
+    write.generate(one, tmp_path / "g", tmp_path / "users")
     assert sorted(p.name for p in (tmp_path / "users").iterdir()) == ["u_demo"]
 
 
@@ -299,9 +299,9 @@ def test_pool_share_must_fit():
 
 def test_summary_markdown_counts():
     params = config.load(config.ROOT / "params.yaml", TINY)
-    s = synth.summary(synth.build(params), params.user.id)
+    s = write.summary(write.build(params), params.user.id)
     assert s["datasets"]["user"]["images"] == 8 and s["user_images_in_pool"] == 3
     assert s["datasets"]["global_pool"]["images"] == 12
-    md = synth.summary_markdown(s)
+    md = write.summary_markdown(s)
     for word in ("| person |", "| night |", "u_demo/", "| negatives |"):
         assert word in md

@@ -22,6 +22,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from camtune.core import boxes
 from camtune.core.dataset import Dataset
 from camtune.model import regions as R
 
@@ -117,17 +118,16 @@ def match(run: ImageRun, detections: Sequence[R.Detection]) -> tuple[list[bool],
     """(hit per ground-truth box, true per detection): greedy by score, same label, IoU >= 0.5."""
     hit = [False] * len(run.gt)
     tp = [False] * len(detections)
-    for di in sorted(range(len(detections)), key=lambda i: -detections[i].score):
-        d = detections[di]
-        best, best_iou = None, MATCH_IOU
-        for gi, (label, box) in enumerate(run.gt):
-            if hit[gi] or label != d.label:
-                continue
-            v = R.iou(d.box, box)
-            if v >= best_iou:
-                best, best_iou = gi, v
-        if best is not None:
-            hit[best] = tp[di] = True
+    if not detections or not run.gt:  # nothing to pair (label_curve asks this often): no arrays
+        return hit, tp
+    # pairwise `iou` (the values `iou_matrix` gives), only where the labels agree (the matcher skips
+    # the rest): label_curve matches a few boxes thousands of times, and numpy's per-call cost or
+    # every pair's IoU doubled its time. Equal scores keep the merge's order.
+    ious = [[boxes.iou(d.box, b) if label == d.label else 0.0 for label, b in run.gt] for d in detections]
+    matched = boxes.greedy_match(ious, [d.score for d in detections], MATCH_IOU,
+                                 [d.label for d in detections], [label for label, _ in run.gt])
+    for di, gi in matched.items():
+        hit[gi] = tp[di] = True
     return hit, tp
 
 

@@ -1,5 +1,5 @@
 """Detections against annotations, shared by validate's every-object-labeled audit and the ingest
-suggestions: the one model loop over a dataset's images (`predictions`), box IoU, and which
+suggestions: the one model loop over a dataset's images (`predictions`), and which
 confident detections no annotation of their label covers (`unlabeled`)."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from camtune.core.boxes import iou_matrix
 from camtune.core.dataset import UnsafePath, safe_image_path
 from camtune.model.images import ImageRefused, Limits, load_rgb
 
@@ -28,18 +29,6 @@ def predictions(root: Path, images: pd.DataFrame, detector, limits: Limits | Non
             skipped.append({"image_id": int(r.id), "file": str(r.file_name), "reason": str(exc)})
             continue
         yield r, detector.predict([image])[0]
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in a [N,4] with every box in b [M,4] (ymin, xmin, ymax, xmax)."""
-    a, b = a[:, None, :], b[None, :, :]
-    ih = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    iw = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = ih * iw
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def unlabeled(detection: dict, annotations: pd.DataFrame, width: float, height: float,

@@ -89,7 +89,7 @@ class SharedState:
     through the registry's S3 store: same client settings, retries and missing-key handling."""
 
     def __init__(self, rp: RemoteParams):
-        from camtune.contracts.registry import S3Store
+        from camtune.contracts.store import S3Store
 
         self.rp = rp
         self.bucket, self.prefix = rp.bucket_prefix()

@@ -75,25 +75,19 @@ def _two_cameras(folder: Path):
     return params, root, coco
 
 
-def _tools():
-    from camtune.steps.ingest import annotation_tools as tools
-    return tools
-
-
 def _cvat_doc(params, coco, ids=(20,)):
-    tools = _tools()
+    from camtune.steps.ingest import cvat, tool_files
     images = [i for i in coco["images"] if i["id"] in ids]
-    return tools.cvat_coco(coco, images, tools.unique_export_names(images))
+    return cvat.cvat_coco(coco, images, tool_files.unique_export_names(images))
 
 
 def _cvat_import(params, root, doc_or_path):
-    tools = _tools()
-    from camtune.steps.ingest import load_coco, save_coco
+    from camtune.steps.ingest import load_coco, review, save_coco
 
     coco = load_coco(root, list(params.labels.names), dict(params.labels.attribute_parents))
-    doc = tools.read_export(doc_or_path, max_bytes=params.validate.max_annotations_bytes) \
+    doc = review.read_export(doc_or_path, max_bytes=params.validate.max_annotations_bytes) \
         if isinstance(doc_or_path, Path) else doc_or_path
-    new, _ = tools.apply_verdicts(coco, tools.coco_verdicts(doc, coco, list(params.labels.names), "x", "cvat"))
+    new, _ = review.apply_reviews(coco, review.coco_reviews(doc, coco, list(params.labels.names), "x", "cvat"))
     save_coco(root, coco, new)
     return new
 
@@ -225,9 +219,9 @@ def export_not_json(folder):
 # ------------------------------------------------------------------ Label Studio import
 
 def _ls_export(params, coco, folder, edit):
-    tools = _tools()
+    from camtune.steps.ingest import label_studio
     images = [i for i in coco["images"] if i["id"] in (10, 20)]
-    tasks = tools.ls_tasks(folder / "user", coco, images, None, model_version="m",
+    tasks = label_studio.ls_tasks(folder / "user", coco, images, None, model_version="m",
                            url_prefix="/data/local-files/?d=", document_root=str(folder))
     out = []
     for i, t in enumerate(tasks, 1):
@@ -241,10 +235,10 @@ def _ls_export(params, coco, folder, edit):
 
 
 def _ls_refused(folder, edit, *needles):
-    tools = _tools()
+    from camtune.steps.ingest import label_studio
     params, root, coco = _two_cameras(folder)
     export = _ls_export(params, coco, folder, edit)
-    _refused(lambda: tools.ls_verdicts(export, coco, list(params.labels.names), "export.json"), (StepFailed,),
+    _refused(lambda: label_studio.ls_reviews(export, coco, list(params.labels.names), "export.json"), (StepFailed,),
              *needles)
 
 
@@ -289,7 +283,7 @@ def ls_two_tasks_one_image(folder):
 
 @case
 def ls_json_same_name_lands_right(folder):
-    tools = _tools()
+    from camtune.steps.ingest import label_studio, review
     params, root, coco = _two_cameras(folder)
 
     def move(i, t):
@@ -298,8 +292,8 @@ def ls_json_same_name_lands_right(folder):
         else:
             t["annotations"] = []
     export = _ls_export(params, coco, folder, move)
-    verdicts, _ = tools.ls_verdicts(export, coco, list(params.labels.names), "e.json")
-    new, _ = tools.apply_verdicts(coco, verdicts)
+    reviews, _ = label_studio.ls_reviews(export, coco, list(params.labels.names), "e.json")
+    new, _ = review.apply_reviews(coco, reviews)
     got = {a["image_id"]: a["bbox"] for a in new["annotations"] if a["image_id"] in (10, 20)}
     assert got[20][0] == 32.0 and got[10] == [4.0, 4.0, 10.0, 10.0]
     assert {i["id"] for i in new["images"] if i["verified"]} == {7, 20}
@@ -307,19 +301,18 @@ def ls_json_same_name_lands_right(folder):
 
 @case
 def ls_coco_repeated_file_name(folder):
-    tools = _tools()
+    from camtune.steps.ingest import review
     params, root, coco = _two_cameras(folder)
     doc = {"images": [{"id": 0, "file_name": "images/0001.jpg", "width": 64, "height": 48}],
            "annotations": [], "categories": [{"id": 0, "name": "car"}]}
-    _refused(lambda: tools.coco_verdicts(doc, coco, list(params.labels.names), "r.json", "label_studio"),
+    _refused(lambda: review.coco_reviews(doc, coco, list(params.labels.names), "r.json", "label_studio"),
              (StepFailed,), "shared by images")
 
 
 # ------------------------------------------------------------------ exports
 
 def _export(folder, out, which, file_name=None, link=False):
-    tools = _tools()
-    from camtune.steps.ingest import load_coco
+    from camtune.steps.ingest import cvat, label_studio, load_coco, tool_files
 
     params, root, coco = _two_cameras(folder)
     if file_name is not None:
@@ -332,10 +325,10 @@ def _export(folder, out, which, file_name=None, link=False):
         (root / "annotations.json").write_text(json.dumps(coco))
     names, parents = list(params.labels.names), dict(params.labels.attribute_parents)
     coco = load_coco(root, names, parents)
-    images = tools.selection(coco, None)
+    images = tool_files.selection(coco, None)
     if which == "cvat":
-        return lambda: tools.write_cvat_export(root, coco, images, out, names, parents)
-    return lambda: tools.write_ls_export(root, coco, images, None, out, model_version="m", url_prefix="/d?d=",
+        return lambda: cvat.write_cvat_export(root, coco, images, out, names, parents)
+    return lambda: label_studio.write_ls_export(root, coco, images, None, out, model_version="m", url_prefix="/d?d=",
                                          document_root=str(folder), label_names=names, attribute_parents=parents)
 
 

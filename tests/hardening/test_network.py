@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from camtune.steps.ingest import IngestError
-from camtune.steps.ingest import annotation_tools as tools
+from camtune.steps.ingest import review
 from camtune.steps.ingest import frigate as fr
 
 
@@ -151,9 +151,9 @@ def test_zip_export_size_cap(tmp_path):
         zf.writestr("annotations/instances_default.json", b'{"images": [], "pad": "' + b"0" * 5_000_000 + b'"}')
     assert z.stat().st_size < 100_000
     with pytest.raises(IngestError, match="unzips to .* bytes"):
-        tools.read_export(z, max_bytes=1_000_000)
-    assert tools.read_export(z, max_bytes=10_000_000)["images"] == []
+        review.read_export(z, max_bytes=1_000_000)
+    assert review.read_export(z, max_bytes=10_000_000)["images"] == []
     plain = tmp_path / "big.json"
     plain.write_text(json.dumps({"x": "0" * 2000}))
     with pytest.raises(IngestError, match="larger than 1000 bytes"):
-        tools.read_export(plain, max_bytes=1000)
+        review.read_export(plain, max_bytes=1000)

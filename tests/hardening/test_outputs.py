@@ -9,7 +9,7 @@ import pytest
 from camtune.core import atomic, config
 from camtune.core.dataset import DatasetError
 from camtune.steps.ingest import IngestError, load_coco
-from camtune.steps.ingest import annotation_tools as tools
+from camtune.steps.ingest import cvat, label_studio
 from camtune.steps.ingest_public import public_coco
 
 from ingest.builders import write_verified_dataset
@@ -26,8 +26,8 @@ def _exports(tmp_path, params, out):
     write_verified_dataset(root, params)
     names, parents = list(params.labels.names), dict(params.labels.attribute_parents)
     coco = load_coco(root, names, parents)
-    return [lambda: tools.write_cvat_export(root, coco, [], out, names, parents),
-            lambda: tools.write_ls_export(root, coco, [], None, out, model_version="m", url_prefix="/d?d=",
+    return [lambda: cvat.write_cvat_export(root, coco, [], out, names, parents),
+            lambda: label_studio.write_ls_export(root, coco, [], None, out, model_version="m", url_prefix="/d?d=",
                                           document_root=str(tmp_path), label_names=names,
                                           attribute_parents=parents)]
 

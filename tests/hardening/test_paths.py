@@ -13,7 +13,7 @@ from PIL import Image
 from camtune.core import config
 from camtune.core.dataset import UnsafePath, load_dataset, safe_image_path
 from camtune.steps.ingest import IngestError, load_coco
-from camtune.steps.ingest import annotation_tools as tools
+from camtune.steps.ingest import cvat, label_studio, tool_files
 from camtune.model.detections import predictions
 from camtune.model.images import ImageRefused, Limits
 from camtune.training import records
@@ -58,12 +58,12 @@ def test_exports_refuse_files_outside_the_dataset(tmp_path, params, case):
     os.symlink(tmp_path / "elsewhere" / "secret.png", root / "images" / "link.png")
     names, parents = list(params.labels.names), dict(params.labels.attribute_parents)
     coco = load_coco(root, names, parents)
-    images = tools.selection(coco, None)
+    images = tool_files.selection(coco, None)
     with pytest.raises(IngestError, match=r"image 9: .*(absolute path|contains '\.\.'|resolves outside)"):
-        tools.write_cvat_export(root, coco, images, tmp_path / "cvat", names, parents)
+        cvat.write_cvat_export(root, coco, images, tmp_path / "cvat", names, parents)
     assert not (tmp_path / "cvat").exists()
     with pytest.raises(IngestError, match="image 9: "):
-        tools.write_ls_export(root, coco, images, None, tmp_path / "ls", model_version="m", url_prefix="/d?d=",
+        label_studio.write_ls_export(root, coco, images, None, tmp_path / "ls", model_version="m", url_prefix="/d?d=",
                               document_root="/", label_names=names, attribute_parents=parents)
     # the dataset's image_path (train_base, evaluate, export read through it) refuses it too
     with pytest.raises(UnsafePath):

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from camtune.steps.ingest import IngestError, load_coco, save_coco
-from camtune.steps.ingest import annotation_tools as tools
+from camtune.steps.ingest import cvat, label_studio, review, tool_files
 
 from .builders import read, write_verified_dataset
 
@@ -140,10 +140,10 @@ def test_label_studio_round_trip(tmp_path, params, dataset):
     names, parents = list(params.labels.names), dict(params.labels.attribute_parents)
     coco = load_coco(dataset, names, parents)
     before = copy.deepcopy(coco)
-    images = tools.selection(coco, [{"image_id": 103, "priority": 2.0, "rank": 1}])
+    images = tool_files.selection(coco, [{"image_id": 103, "priority": 2.0, "rank": 1}])
     assert [i["id"] for i in images] == [103, 100, 101, 102]      # priority first, verified left out
     out = tmp_path / "ls"
-    tasks = tools.write_ls_export(dataset, coco, images, None, out, model_version="frigate+m1",
+    tasks = label_studio.write_ls_export(dataset, coco, images, None, out, model_version="frigate+m1",
                                   url_prefix="/data/local-files/?d=", document_root=str(tmp_path),
                                   label_names=names, attribute_parents=parents)
     written = json.loads((out / "tasks.json").read_text())
@@ -168,9 +168,9 @@ def test_label_studio_round_trip(tmp_path, params, dataset):
     export = ls_export_from_tasks(tasks, annotator)
     path = tmp_path / "project-1-at-2026-10-03.json"
     path.write_text(json.dumps(export))
-    verdicts, not_done = tools.ls_verdicts(json.loads(path.read_text()), coco, names, path)
+    reviews, not_done = label_studio.ls_reviews(json.loads(path.read_text()), coco, names, path)
     assert not_done == [3, 4]
-    new, counts = tools.apply_verdicts(coco, verdicts)
+    new, counts = review.apply_reviews(coco, reviews)
     assert counts["verified"] == 2 and counts["deleted_boxes"] == 1 and counts["unchanged_boxes"] == 2
     assert save_coco(dataset, before, new)
     after = read(dataset)
@@ -195,13 +195,13 @@ def test_label_studio_round_trip(tmp_path, params, dataset):
                                              "camtune_image_id": 7},
                           "annotations": [{"id": 5, "result": [], "was_cancelled": False,
                                            "created_at": "2026-10-04T00:00:00Z"}], "predictions": []}]
-    v7, _ = tools.ls_verdicts(export_7, after, names, path)
-    new7, c7 = tools.apply_verdicts(after, v7)
+    v7, _ = label_studio.ls_reviews(export_7, after, names, path)
+    new7, c7 = review.apply_reviews(after, v7)
     assert new7 == after and c7["kept_verified"] == 3
     # the same export again: nothing changes, nothing is written
     stamp = (dataset / "annotations.json").stat().st_mtime_ns
-    v2, _ = tools.ls_verdicts(export, after, names, path)
-    new2, c2 = tools.apply_verdicts(after, v2)
+    v2, _ = label_studio.ls_reviews(export, after, names, path)
+    new2, c2 = review.apply_reviews(after, v2)
     assert new2 == after and c2["kept_verified"] == 2 and c2["verified"] == 0
     assert not save_coco(dataset, after, new2)
     assert (dataset / "annotations.json").stat().st_mtime_ns == stamp
@@ -209,8 +209,8 @@ def test_label_studio_round_trip(tmp_path, params, dataset):
     # Label Studio's COCO export of the same project gives the same dataset
     coco_export = ls_coco_from_export(export, names)
     fresh = before
-    v3 = tools.coco_verdicts(coco_export, fresh, names, "result.json", "label_studio")
-    new3, c3 = tools.apply_verdicts(fresh, v3)
+    v3 = review.coco_reviews(coco_export, fresh, names, "result.json", "label_studio")
+    new3, c3 = review.apply_reviews(fresh, v3)
     for iid in (100, 101, 102, 103):
         assert boxes_of(new3, iid) == boxes_of(after, iid)
     assert c3["verified"] == 2
@@ -219,7 +219,7 @@ def test_label_studio_round_trip(tmp_path, params, dataset):
 def test_label_studio_unknown_label_and_image_refused(tmp_path, params, dataset):
     names, parents = list(params.labels.names), dict(params.labels.attribute_parents)
     coco = load_coco(dataset, names, parents)
-    tasks = tools.ls_tasks(dataset, coco, tools.selection(coco, None), None, model_version="m",
+    tasks = label_studio.ls_tasks(dataset, coco, tool_files.selection(coco, None), None, model_version="m",
                            url_prefix="/data/local-files/?d=", document_root=str(tmp_path))
 
     def bad(i, task, result):
@@ -228,11 +228,11 @@ def test_label_studio_unknown_label_and_image_refused(tmp_path, params, dataset)
         return result, False
     export = ls_export_from_tasks(tasks, bad)
     with pytest.raises(IngestError, match=r"task 2 annotation 1002 region c\d+: label 'Truck'"):
-        tools.ls_verdicts(export, coco, names, "export.json")
+        label_studio.ls_reviews(export, coco, names, "export.json")
     export = ls_export_from_tasks(tasks, lambda i, t, r: (r, False))
     export[0]["data"] = {"image": "/data/upload/1/deadbeef-other.jpg"}
     with pytest.raises(IngestError, match="name no image of this dataset"):
-        tools.ls_verdicts(export, coco, names, "export.json")
+        label_studio.ls_reviews(export, coco, names, "export.json")
 
 
 # ------------------------------------------------------------------ CVAT
@@ -263,9 +263,9 @@ def test_cvat_round_trip(tmp_path, params, dataset):
     names, parents = list(params.labels.names), dict(params.labels.attribute_parents)
     coco = load_coco(dataset, names, parents)
     before = copy.deepcopy(coco)
-    images = tools.selection(coco, None)
+    images = tool_files.selection(coco, None)
     out = tmp_path / "cvat"
-    doc = tools.write_cvat_export(dataset, coco, images, out, names, parents)
+    doc = cvat.write_cvat_export(dataset, coco, images, out, names, parents)
     on_disk = json.loads((out / "annotations" / "instances_default.json").read_text())
     assert on_disk == doc
     with zipfile.ZipFile(out / "coco_1.0_annotations.zip") as zf:
@@ -283,13 +283,13 @@ def test_cvat_round_trip(tmp_path, params, dataset):
     zpath = tmp_path / "task_7_coco_1.0.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
         zf.writestr("annotations/instances_default.json", json.dumps(back))
-    export = tools.read_export(zpath, r"annotations/instances_.*\.json$")
-    verdicts = tools.coco_verdicts(export, coco, names, zpath, "cvat")
-    new, counts = tools.apply_verdicts(coco, verdicts)
+    export = review.read_export(zpath, r"annotations/instances_.*\.json$")
+    reviews = review.coco_reviews(export, coco, names, zpath, "cvat")
+    new, counts = review.apply_reviews(coco, reviews)
     assert counts["verified"] == 4 and counts["deleted_boxes"] == 3
     save_coco(dataset, before, new)
     after = read(dataset)
-    by_name = {tools.export_name(i): i for i in after["images"]}
+    by_name = {tool_files.export_name(i): i for i in after["images"]}
     ids = [by_name[img["file_name"]]["id"] for img in doc["images"]]
     assert ids == [i["id"] for i in images]
     assert all(by_name[img["file_name"]]["verified"] for img in doc["images"])
@@ -300,19 +300,19 @@ def test_cvat_round_trip(tmp_path, params, dataset):
     assert boxes_of(after, ids[2]) == []                               # a verified negative now
     assert image_and_boxes(after, 7) == image_and_boxes(before, 7)
     # again: nothing changes
-    v2 = tools.coco_verdicts(export, after, names, zpath, "cvat")
-    new2, c2 = tools.apply_verdicts(after, v2)
+    v2 = review.coco_reviews(export, after, names, zpath, "cvat")
+    new2, c2 = review.apply_reviews(after, v2)
     assert new2 == after and c2["kept_verified"] == 4
 
 
 def test_cvat_unknown_label_refused_and_nothing_written(tmp_path, params, dataset):
     names, parents = list(params.labels.names), dict(params.labels.attribute_parents)
     coco = load_coco(dataset, names, parents)
-    doc = tools.cvat_coco(coco, tools.selection(coco, None), tools.unique_export_names(tools.selection(coco, None)))
+    doc = cvat.cvat_coco(coco, tool_files.selection(coco, None), tool_files.unique_export_names(tool_files.selection(coco, None)))
     doc["categories"].append({"id": 77, "name": "bicycle", "supercategory": ""})
     doc["annotations"][1]["category_id"] = 77
     with pytest.raises(IngestError, match=r"annotation 2 \(image 1\): label 'bicycle'"):
-        tools.coco_verdicts(doc, coco, names, Path("x.json"), "cvat")
+        review.coco_reviews(doc, coco, names, Path("x.json"), "cvat")
 
 
 # ------------------------------------------------------------------ identity through the round trip
@@ -343,13 +343,13 @@ RANK_PORCH_FIRST = [{"image_id": 20, "priority": 2.0, "rank": 1}, {"image_id": 1
 def test_cvat_same_file_name_two_cameras_lands_on_the_right_image(tmp_path, params, two_cameras):
     names, parents = list(params.labels.names), dict(params.labels.attribute_parents)
     coco = load_coco(two_cameras, names, parents)
-    images = tools.selection(coco, RANK_PORCH_FIRST, max_images=1)   # only the porch goes out
+    images = tool_files.selection(coco, RANK_PORCH_FIRST, max_images=1)   # only the porch goes out
     assert [i["id"] for i in images] == [20]
-    doc = tools.write_cvat_export(two_cameras, coco, images, tmp_path / "cvat", names, parents)
+    doc = cvat.write_cvat_export(two_cameras, coco, images, tmp_path / "cvat", names, parents)
     assert doc["images"][0]["file_name"] == "ct20_0001.jpg"
     back = copy.deepcopy(doc)                      # the reviewer moves the porch box
     back["annotations"][0]["bbox"] = [30.0, 20.0, 12.0, 12.0]
-    new, counts = tools.apply_verdicts(coco, tools.coco_verdicts(back, coco, names, "x.json", "cvat"))
+    new, counts = review.apply_reviews(coco, review.coco_reviews(back, coco, names, "x.json", "cvat"))
     imgs = {i["id"]: i for i in new["images"]}
     assert imgs[20]["verified"] and not imgs[10]["verified"]
     assert boxes_of(new, 20) == [("car", [30.0, 20.0, 12.0, 12.0])]
@@ -357,40 +357,40 @@ def test_cvat_same_file_name_two_cameras_lands_on_the_right_image(tmp_path, para
     # a CVAT export whose files are named as the old export named them (plain 0001.jpg) is refused
     back["images"][0]["file_name"] = "0001.jpg"
     with pytest.raises(IngestError, match=r"image 1 '0001.jpg': not a file name camtune"):
-        tools.coco_verdicts(back, coco, names, "x.json", "cvat")
+        review.coco_reviews(back, coco, names, "x.json", "cvat")
     # an id whose base name is another image's is refused too (a file from elsewhere)
     back["images"][0]["file_name"] = "ct7_0001.jpg"
     with pytest.raises(IngestError, match="ct7_0001.jpg"):
-        tools.coco_verdicts(back, coco, names, "x.json", "cvat")
+        review.coco_reviews(back, coco, names, "x.json", "cvat")
 
 
 def test_label_studio_same_file_name_two_cameras(tmp_path, params, two_cameras):
     names, parents = list(params.labels.names), dict(params.labels.attribute_parents)
     coco = load_coco(two_cameras, names, parents)
-    images = tools.selection(coco, RANK_PORCH_FIRST, max_images=1)
-    tasks = tools.ls_tasks(two_cameras, coco, images, RANK_PORCH_FIRST, model_version="m",
+    images = tool_files.selection(coco, RANK_PORCH_FIRST, max_images=1)
+    tasks = label_studio.ls_tasks(two_cameras, coco, images, RANK_PORCH_FIRST, model_version="m",
                            url_prefix="/data/local-files/?d=", document_root=str(tmp_path))
 
     def move(i, task, result):
         result[0]["value"]["x"] = 50.0
         return result, False
     export = ls_export_from_tasks(tasks, move)
-    verdicts, _ = tools.ls_verdicts(export, coco, names, "e.json")
-    assert [v.image_id for v in verdicts] == [20]
-    new, _ = tools.apply_verdicts(coco, verdicts)
+    reviews, _ = label_studio.ls_reviews(export, coco, names, "e.json")
+    assert [v.image_id for v in reviews] == [20]
+    new, _ = review.apply_reviews(coco, reviews)
     assert {i["id"] for i in new["images"] if i["verified"]} == {7, 20}
     assert boxes_of(new, 20)[0][1][0] == 32.0 and boxes_of(new, 10) == boxes_of(coco, 10)
     # a task without our id names its image by file only: 0001.jpg is two images, refused, named
     del export[0]["data"]["camtune_image_id"]
     with pytest.raises(IngestError, match=r"task 1 .*'0001.jpg' is shared by images \[10, 20\]"):
-        tools.ls_verdicts(export, coco, names, "e.json")
+        label_studio.ls_reviews(export, coco, names, "e.json")
     # an id that is not the task's image (a task from another project) is refused
     export[0]["data"]["camtune_image_id"] = 7
     with pytest.raises(IngestError, match="camtune_image_id 7 is 'images/keep.png'"):
-        tools.ls_verdicts(export, coco, names, "e.json")
+        label_studio.ls_reviews(export, coco, names, "e.json")
     # LS's COCO export keeps only the base name: 0001.jpg cannot say which camera, refused
     with pytest.raises(IngestError, match="shared by images"):
-        tools.coco_verdicts(ls_coco_from_export(ls_export_from_tasks(tasks, move), names), coco, names,
+        review.coco_reviews(ls_coco_from_export(ls_export_from_tasks(tasks, move), names), coco, names,
                             "r.json", "label_studio")
 
 
@@ -398,7 +398,7 @@ def test_label_studio_same_file_name_two_cameras(tmp_path, params, two_cameras):
 def test_label_studio_non_finite_coordinates_refused(tmp_path, params, dataset, bad):
     names, parents = list(params.labels.names), dict(params.labels.attribute_parents)
     coco = load_coco(dataset, names, parents)
-    tasks = tools.ls_tasks(dataset, coco, tools.selection(coco, None), None, model_version="m",
+    tasks = label_studio.ls_tasks(dataset, coco, tool_files.selection(coco, None), None, model_version="m",
                            url_prefix="/data/local-files/?d=", document_root=str(tmp_path))
 
     def edit(i, task, result):
@@ -407,8 +407,8 @@ def test_label_studio_non_finite_coordinates_refused(tmp_path, params, dataset, 
     # through JSON text, as the file arrives (Python's json writes and reads NaN / Infinity)
     export = json.loads(json.dumps(ls_export_from_tasks(tasks, edit)))
     with pytest.raises(IngestError, match=r"task 1 annotation 1001 region c\d+: value.width"):
-        tools.ls_verdicts(export, coco, names, "export.json")
-    doc = tools.cvat_coco(coco, tools.selection(coco, None), tools.unique_export_names(tools.selection(coco, None)))
+        label_studio.ls_reviews(export, coco, names, "export.json")
+    doc = cvat.cvat_coco(coco, tool_files.selection(coco, None), tool_files.unique_export_names(tool_files.selection(coco, None)))
     doc["annotations"][0]["bbox"][2] = bad
     with pytest.raises(IngestError, match=r"annotation 1 \(image 1\): bbox"):
-        tools.coco_verdicts(json.loads(json.dumps(doc)), coco, names, "x.json", "cvat")
+        review.coco_reviews(json.loads(json.dumps(doc)), coco, names, "x.json", "cvat")

@@ -9,7 +9,7 @@ import pytest
 
 from camtune.steps.validate import check_audit, check_files, prepare, validate
 from camtune.core.config import AuditParams
-from camtune.steps.validate.audit import iou_matrix, unlabeled
+from camtune.steps.validate.audit import unlabeled
 
 from .builders import LABELS, cat_id, make_dataset, save, tree_hash
 
@@ -71,12 +71,6 @@ def red_dataset(tmp_path):
     anns.append({"id": 1000, "image_id": 1, "category_id": cat_id("person"), "bbox": [16, 8, 32, 32]})
     save(root, coco)
     return root, coco
-
-
-def test_iou_matrix():
-    a = np.array([[0, 0, 1, 1], [0, 0, 0.5, 0.5]])
-    b = np.array([[0, 0, 1, 1], [2, 2, 3, 3]])
-    assert np.allclose(iou_matrix(a, b), [[1, 0], [0.25, 0]])
 
 
 def test_unlabeled_matches_by_label_and_iou():

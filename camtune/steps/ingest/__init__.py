@@ -1,6 +1,7 @@
 """ingest: data in. A user's Frigate -> `data.user_dataset` (unverified images and Frigate's boxes,
 `frigate`), our model's suggestions ranked for review (`suggest`), and the round trip through Label
-Studio or CVAT back to verified annotations (`annotation_tools`). Not a DVC stage: it writes the
+Studio (`label_studio`) or CVAT (`cvat`) back to verified annotations (`review`: a tool's finished
+reviews applied to the dataset; `tool_files`: what both tools share). Not a DVC stage: it writes the
 dataset the pipeline reads. `camtune ingest <source>` runs it (flow.py).
 
 Every writer works on the dataset's raw COCO dict (`coco`), so fields it does not know survive, and

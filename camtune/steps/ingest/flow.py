@@ -21,8 +21,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from camtune.core import atomic, config
-from camtune.steps.ingest import annotation_tools as tools
-from camtune.steps.ingest import dvc_hint, load_coco, save_coco
+from camtune.steps.ingest import IngestError, dvc_hint, load_coco, save_coco
+from camtune.steps.ingest import cvat, label_studio, review, tool_files
 
 
 def _dataset(params: config.Params, create: bool = False) -> tuple[Path, dict]:
@@ -148,19 +148,19 @@ def ingest_export(params_path: str = "params.yaml", overrides: dict | None = Non
     tp = params.ingest.tools
     root, coco = _dataset(params)
     ranking, version = _ranking(params)
-    images = tools.selection(coco, ranking, tp.max_images)
+    images = tool_files.selection(coco, ranking, tp.max_images)
     names, parents = list(params.labels.names), dict(params.labels.attribute_parents)
     log = get_run_logger()
     if tool == "label_studio":
         out_dir = Path(out or Path(tp.export_dir) / "label_studio")
-        tools.write_ls_export(root, coco, images, ranking, out_dir, model_version=version,
-                              url_prefix=tp.ls_image_url_prefix, document_root=tp.ls_document_root,
-                              label_names=names, attribute_parents=parents)
+        label_studio.write_ls_export(root, coco, images, ranking, out_dir, model_version=version,
+                                     url_prefix=tp.ls_image_url_prefix, document_root=tp.ls_document_root,
+                                     label_names=names, attribute_parents=parents)
         log.info("export-ls: %d tasks in %s (labeling config: %s)", len(images), out_dir / "tasks.json",
                  out_dir / "labeling_config.xml")
     elif tool == "cvat":
         out_dir = Path(out or Path(tp.export_dir) / "cvat")
-        tools.write_cvat_export(root, coco, images, out_dir, names, parents)
+        cvat.write_cvat_export(root, coco, images, out_dir, names, parents)
         log.info("export-cvat: %d images in %s, COCO 1.0 annotations %s (labels: %s)", len(images),
                  out_dir / "images", out_dir / "coco_1.0_annotations.zip", out_dir / "cvat_labels.json")
     else:
@@ -181,22 +181,22 @@ def ingest_import(params_path: str = "params.yaml", overrides: dict | None = Non
     params = config.load(params_path, overrides)
     root, coco = _dataset(params)
     names = list(params.labels.names)
-    export = tools.read_export(file, max_bytes=params.validate.max_annotations_bytes)
+    export = review.read_export(file, max_bytes=params.validate.max_annotations_bytes)
     not_done: list = []
     if tool == "label_studio" and format == "json":
-        verdicts, not_done = tools.ls_verdicts(export, coco, names, file)
+        reviews, not_done = label_studio.ls_reviews(export, coco, names, file)
     elif tool == "label_studio" and format == "coco":
-        verdicts = tools.coco_verdicts(export, coco, names, file, "label_studio")
+        reviews = review.coco_reviews(export, coco, names, file, "label_studio")
     elif tool == "cvat":
         if not job_completed:
-            raise tools.IngestError(
+            raise IngestError(
                 f"{file}: CVAT's COCO 1.0 export does not say whether the job is done. Mark the job "
                 "'completed' in CVAT (Job state), export that job or task, and pass --job-completed; "
                 "every image in the export then becomes verified with exactly its boxes (none = a negative)")
-        verdicts = tools.coco_verdicts(export, coco, names, file, "cvat")
+        reviews = review.coco_reviews(export, coco, names, file, "cvat")
     else:
         raise config.ConfigError(f"unknown tool/format {tool}/{format}")
-    new, counts = tools.apply_verdicts(coco, verdicts)
+    new, counts = review.apply_reviews(coco, reviews)
     counts["not_done"] = len(not_done)
     changed = save_coco(root, coco, new)
     counts["dataset_changed"] = changed

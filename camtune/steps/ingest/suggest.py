@@ -58,7 +58,7 @@ def disagreement(frigate: pd.DataFrame, pred: dict, width: int, height: int, lab
                  rules: SuggestIngestParams) -> float:
     """Share of Frigate's boxes in an image that our model misses or labels differently
     (`label_names[i]` is model class i; `rules` is params' `ingest.suggest`)."""
-    from camtune.model.detections import iou_matrix
+    from camtune.core.boxes import iou_matrix
 
     if not len(frigate):
         return 0.0

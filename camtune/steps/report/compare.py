@@ -10,15 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
+from camtune.core import boxes
 
 
 @dataclass
@@ -40,25 +32,18 @@ class Outcome:
 
 def match(gt: Sequence[dict], dets: Iterable[dict], min_score: dict[str, float], iou_thr: float) -> Outcome:
     """`gt`: [{label, bbox}], `dets`: [{label, bbox, score}] (bbox xywh px)."""
+    # equal scores: by label, then box, so the pairing never depends on the detections file's order
     kept = sorted((d for d in dets if d["score"] >= min_score.get(d["label"], 0.5)),
                   key=lambda d: (-d["score"], d["label"], tuple(d["bbox"])))
-    out = Outcome(detections=kept)
-    taken: set[int] = set()
-    for di, d in enumerate(kept):
-        best, best_iou = None, iou_thr
-        for gi, g in enumerate(gt):
-            if gi in taken or g["label"] != d["label"]:
-                continue
-            v = iou(d["bbox"], g["bbox"])
-            if v >= best_iou:
-                best, best_iou = gi, v
-        if best is None:
-            out.false.append(di)
-        else:
-            taken.add(best)
-            out.matched[di] = best
-    out.missed = [gi for gi in range(len(gt)) if gi not in taken]
-    return out
+    # COCO's xywh as corners: for fractional boxes an IoU may differ in its last bit from the former
+    # xywh formula (w*h areas); that could change a pairing only at an exact tie
+    ious = boxes.iou_matrix([boxes.xywh_to_xyxy(d["bbox"]) for d in kept],
+                            [boxes.xywh_to_xyxy(g["bbox"]) for g in gt])
+    matched = boxes.greedy_match(ious, [d["score"] for d in kept], iou_thr,
+                                 [d["label"] for d in kept], [g["label"] for g in gt])
+    taken = set(matched.values())
+    return Outcome(detections=kept, matched=matched, false=[di for di in range(len(kept)) if di not in matched],
+                   missed=[gi for gi in range(len(gt)) if gi not in taken])
 
 
 def difference(base: Outcome, tuned: Outcome) -> int:

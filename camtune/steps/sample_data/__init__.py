@@ -3,8 +3,10 @@ dataset per demo user) so that a fresh clone runs end to end. Reads params `samp
 `labels`; writes `sample_data.global_pool` and `sample_data.users_dir`. `camtune sample_data` runs
 it (flow.py).
 
-Front door: `generate(params)` (synth.py: planner, sprite painters, infrared look, COCO writer).
+Front door: `generate(params)`. Inside: plan.py (cameras and shots), sprites.py (the object
+painters), scene.py (backgrounds, conditions, the infrared look: one image), write.py (the
+datasets: COCO records, files, summary).
 """
-from camtune.steps.sample_data.synth import generate, summary, summary_markdown
+from camtune.steps.sample_data.write import generate, summary, summary_markdown
 
 __all__ = ["generate", "summary", "summary_markdown"]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from camtune.core.config import AuditParams
-from camtune.model.detections import iou_matrix, predictions, unlabeled  # noqa: F401 (shared with ingest)
+from camtune.model.detections import predictions, unlabeled
 from camtune.steps.validate.findings import Finding
 
 

@@ -1,0 +1,190 @@
+"""Both datasets from the plan: every image drawn and JPEG-encoded, COCO records and annotations,
+written atomically as the global pool and one dataset per demo user; a summary of what was written.
+The same params give the same pixels, and the same pixels + quality the same JPEG bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from PIL import Image
+
+from camtune.core import atomic
+from camtune.core.config import LabelParams, Params
+from camtune.core.dataset import ANNOTATIONS_FILE
+from camtune.core.errors import StepFailed
+from camtune.steps.sample_data.plan import CONDITIONS, plan
+from camtune.steps.sample_data.scene import render
+
+# the marker in annotations.json of a folder this step wrote (only such a folder is replaced); it
+# names the single module the step once was, and stays so that the output and the folders already
+# generated stay the same
+GENERATOR = "camtune.steps.sample_data.synth"
+
+
+def encode_jpeg(img: Image.Image, quality: int) -> bytes:
+    # fixed settings, no EXIF/timestamps: same pixels + quality -> same bytes
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality, subsampling=2, optimize=False)  # 4:2:0 like cameras
+    return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    """Both datasets in memory: one record/annotation list/file per image id."""
+    records: dict[int, dict]
+    annotations: dict[int, list[dict]]
+    files: dict[int, bytes]
+    categories: list[dict]
+    user_ids: list[int]   # every demo user's images (their datasets)
+    pool_ids: list[int]   # the global pool: other users' images + each demo user's earliest ones
+    info: dict
+    by_user: dict[str, list[int]]  # demo user -> their images (their dataset)
+
+
+def categories(labels: LabelParams) -> list[dict]:
+    return [{"id": i + 1, "name": n, "supercategory": "attribute" if n in labels.attribute_parents else "object",
+             "attribute_of": list(labels.attribute_parents.get(n, []))} for i, n in enumerate(labels.names)]
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+def build(params: Params) -> Synthetic:
+    """Plan and draw every image of both datasets."""
+    sd, names = params.sample_data, params.labels.names
+    per_user, other_shots = plan(sd, sd.users, names)
+    user_shots = [s for shots in per_user.values() for s in shots]
+    cats = categories(params.labels)
+    cat_id = {c["name"]: c["id"] for c in cats}
+    records, anns, files = {}, {}, {}
+    next_ann = 1
+    for shot in [*user_shots, *other_shots]:
+        img, boxes = render(shot, sd, names)
+        data = encode_jpeg(img, sd.jpeg_quality)
+        files[shot.id] = data
+        records[shot.id] = {
+            "id": shot.id, "file_name": f"images/{shot.id:06d}.jpg", "width": sd.width, "height": sd.height,
+            "user_id": shot.camera.user_id, "camera": shot.camera.name, "captured_at": _iso(shot.captured_at),
+            "verified": shot.verified, "verified_at": _iso(shot.verified_at), "condition": shot.condition,
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        anns[shot.id] = []
+        for b in boxes:
+            anns[shot.id].append({"id": next_ann, "image_id": shot.id, "category_id": cat_id[b.label],
+                                  "bbox": [b.x, b.y, b.w, b.h], "area": b.w * b.h, "iscrowd": 0})
+            next_ann += 1
+    by_user = {uid: [s.id for s in shots] for uid, shots in per_user.items()}
+    user_ids = [i for ids in by_user.values() for i in ids]
+    pool_ids = [i for ids in by_user.values() for i in ids[: sd.user_images_in_pool]] + [s.id for s in other_shots]
+    info = {"description": "camtune synthetic security-camera sample data", "generator": GENERATOR,
+            "seed": sd.seed, "version": "1"}
+    return Synthetic(records, anns, files, cats, user_ids, pool_ids, info, by_user)
+
+
+def coco(syn: Synthetic, image_ids: list[int], name: str) -> dict:
+    return {
+        "info": {**syn.info, "dataset": name},
+        "images": [syn.records[i] for i in image_ids],
+        "annotations": [a for i in image_ids for a in syn.annotations[i]],
+        "categories": syn.categories,
+    }
+
+
+def _check_replaceable(folder: Path) -> None:
+    """Never overwrite a real dataset: only an absent folder or one this module wrote."""
+    if not folder.exists():
+        return
+    ann = folder / ANNOTATIONS_FILE
+    marker = None
+    if ann.is_file():
+        try:
+            marker = (json.loads(ann.read_text()).get("info") or {}).get("generator")
+        except (ValueError, AttributeError):
+            marker = None
+    if marker != GENERATOR and (not folder.is_dir() or any(folder.iterdir())):
+        raise StepFailed(f"{folder}: exists and was not generated by {GENERATOR}; refusing to overwrite it "
+                         "(point sample_data.global_pool / sample_data.users_dir at an empty or generated folder)")
+
+
+def write_dataset(folder: str | Path, syn: Synthetic, image_ids: list[int], name: str) -> Path:
+    """annotations.json + images/ written atomically (the old folder stays until the new one is whole)."""
+    folder = Path(folder)
+    _check_replaceable(folder)
+    with atomic.output_dir(folder) as tmp:
+        (tmp / "images").mkdir()
+        for i in image_ids:
+            (tmp / syn.records[i]["file_name"]).write_bytes(syn.files[i])
+        (tmp / ANNOTATIONS_FILE).write_text(json.dumps(coco(syn, image_ids, name), indent=1, sort_keys=True) + "\n")
+    return folder
+
+
+def generate(params: Params, global_dir: str | Path | None = None, users_dir: str | Path | None = None) -> dict:
+    """Draw the shared world and write the pool and one dataset per demo user (default: the folders
+    params.sample_data names: <users_dir>/<user_id>). Returns summary()."""
+    sd = params.sample_data
+    global_dir = Path(global_dir or sd.global_pool)
+    users_dir = Path(users_dir or sd.users_dir)
+    if global_dir.resolve() == users_dir.resolve() or users_dir.resolve() in global_dir.resolve().parents \
+            or global_dir.resolve() in users_dir.resolve().parents:
+        raise StepFailed(f"sample_data.global_pool ({global_dir}) and sample_data.users_dir ({users_dir}) overlap")
+    user_dirs = {uid: users_dir / uid for uid in sd.users}
+    for folder in (global_dir, *user_dirs.values()):
+        _check_replaceable(folder)
+    if users_dir.is_dir():  # only demo users' folders live here: never remove anything else
+        for child in users_dir.iterdir():
+            if child.name not in user_dirs:
+                _check_replaceable(child)
+    syn = build(params)
+    write_dataset(global_dir, syn, syn.pool_ids, "global_pool")
+    for uid, folder in user_dirs.items():
+        write_dataset(folder, syn, syn.by_user[uid], f"user {uid}")
+    # a demo user dropped from sample_data.users leaves a generated folder behind: remove it, so the
+    # stage's output is exactly the current users (each was checked to be ours above)
+    for child in sorted(users_dir.iterdir()):
+        if child.name not in user_dirs:
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    return summary(syn, ", ".join(sd.users), {"global_pool": str(global_dir), "users": str(users_dir)})
+
+
+def summary(syn: Synthetic, user_id: str, paths: dict | None = None) -> dict:
+    """Counts per dataset: images, verified/unverified/negatives, labels, users, cameras, conditions."""
+    names = {c["id"]: c["name"] for c in syn.categories}
+    out: dict = {"user_id": user_id, "paths": paths or {}, "datasets": {}}
+    for name, ids in (("global_pool", syn.pool_ids), ("user", syn.user_ids)):
+        recs = [syn.records[i] for i in ids]
+        labels = Counter(names[a["category_id"]] for i in ids for a in syn.annotations[i])
+        out["datasets"][name] = {
+            "images": len(ids),
+            "verified": sum(r["verified"] for r in recs),
+            "unverified": sum(not r["verified"] for r in recs),
+            "negatives": sum(r["verified"] and not syn.annotations[r["id"]] for r in recs),
+            "boxes": sum(labels.values()),
+            "labels": {n: labels.get(n, 0) for n in names.values()},
+            "users": dict(sorted(Counter(r["user_id"] for r in recs).items())),
+            "cameras": dict(sorted(Counter(f'{r["user_id"]}/{r["camera"]}' for r in recs).items())),
+            "conditions": {c: sum(r["condition"] == c for r in recs) for c in CONDITIONS},
+        }
+    out["user_images_in_pool"] = len(set(syn.user_ids) & set(syn.pool_ids))
+    return out
+
+
+def summary_markdown(s: dict) -> str:
+    g, u = s["datasets"]["global_pool"], s["datasets"]["user"]
+    lines = [f"# Synthetic sample data (user `{s['user_id']}`)", "",
+             f"{s['user_images_in_pool']} of the user's images are also in the global pool.", "",
+             "| | global pool | user |", "| --- | ---: | ---: |"]
+    for key in ("images", "verified", "unverified", "negatives", "boxes"):
+        lines.append(f"| {key} | {g[key]} | {u[key]} |")
+    for section in ("labels", "conditions", "users", "cameras"):
+        lines += ["", f"## {section}", "", "| | global pool | user |", "| --- | ---: | ---: |"]
+        for key in sorted(set(g[section]) | set(u[section]), key=lambda k: (k not in g[section], k)):
+            lines.append(f"| {key} | {g[section].get(key, 0)} | {u[section].get(key, 0)} |")
+    return "\n".join(lines) + "\n"
