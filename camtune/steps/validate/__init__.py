@@ -7,6 +7,6 @@ Front door: `validate(params)` (checks.py) runs the checks in order: schema, tab
 Expectations suite), attributes (containment), files, lineage (enough new data) and audit (every
 object labeled, with a reference model). Nothing here writes to the dataset folder.
 """
-from camtune.steps.validate.checks import (CHECKS, RULES, CheckResult, Finding, escape, ValidationReport, Context, prepare, validate, check_schema, check_tables, check_attributes, check_files, check_lineage, check_audit, assemble, file_checks, files_result, guarded, internal, shared_context, release_context)
+from camtune.steps.validate.checks import (CHECKS, RULES, CheckResult, Finding, escape, ValidationReport, Context, prepare, validate, check_schema, check_tables, check_attributes, check_files, check_lineage, check_audit, check_incumbent, assemble, file_checks, files_result, guarded, internal, shared_context, release_context)
 
-__all__ = ["CHECKS", "RULES", "CheckResult", "Finding", "escape", "ValidationReport", "Context", "prepare", "validate", "check_schema", "check_tables", "check_attributes", "check_files", "check_lineage", "check_audit", "assemble", "file_checks", "files_result", "guarded", "internal", "shared_context", "release_context"]
+__all__ = ["CHECKS", "RULES", "CheckResult", "Finding", "escape", "ValidationReport", "Context", "prepare", "validate", "check_schema", "check_tables", "check_attributes", "check_files", "check_lineage", "check_audit", "check_incumbent", "assemble", "file_checks", "files_result", "guarded", "internal", "shared_context", "release_context"]
