@@ -101,7 +101,7 @@ def parse_args(argv=None):
 
 
 def copy_dataset(src: Path, dest: Path, keep_ids=None, relabel: dict[str, str] | None = None) -> Path:
-    """A copy of a dataset's annotations (images shared by symlink): only `keep_ids`, and with
+    """A copy of a dataset's annotations (images hard-linked): only `keep_ids`, and with
     the boxes of label a called b for every a -> b in `relabel`."""
     coco = json.loads((src / "annotations.json").read_text())
     if keep_ids is not None:
@@ -116,8 +116,18 @@ def copy_dataset(src: Path, dest: Path, keep_ids=None, relabel: dict[str, str] |
                     a["category_id"] = ids[new]
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "annotations.json").write_text(json.dumps(coco))
-    if not (dest / "images").exists():
-        (dest / "images").symlink_to((src / "images").resolve())
+    # the images hard-linked (copied across file systems), not a symlinked folder: the dataset
+    # loader refuses an image that resolves outside its dataset folder (camtune.dataset.safe_image_path)
+    images = dest / "images"
+    if images.is_symlink():
+        images.unlink()
+    images.mkdir(exist_ok=True)
+    for f in (src / "images").iterdir():
+        if not (images / f.name).exists():
+            try:
+                os.link(f, images / f.name)
+            except OSError:
+                shutil.copy2(f, images / f.name)
     return dest
 
 
