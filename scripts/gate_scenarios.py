@@ -194,6 +194,7 @@ class Run:
         from camtune.contracts import artifacts
         from camtune.core import config
         from camtune.steps.sample import draw as sampling
+        from camtune.steps import finetune as ft, train_base as tb
         from camtune.steps.sample_data import generate
         from camtune.core.dataset import load_dataset
         
@@ -208,7 +209,7 @@ class Run:
         if not (artifacts.TRAIN_BASE_DIR / "train_log.json").exists():   # written last: an interrupted base is trained again
             generate(params)
             sampling.write_outputs(artifacts.SAMPLE_DIR, sampling.sample_from_params(params))
-            train_base(params)
+            tb.train_base(params)
             self.stamp(f"seed {seed}: base trained ({params.train_base.steps} steps at {params.training.input_size} px)")
         replay = json.loads(artifacts.REPLAY.read_text())  # rewritten per scenario as smaller manifests
         user_src = sd / params.data.user_dataset
@@ -223,7 +224,7 @@ class Run:
                 rm = d / "replay.json"
                 rm.write_text(json.dumps(replay_manifest))
             t = time.monotonic()
-            finetune(config.load(self.params_path, overrides), replay_manifest=rm)
+            ft.finetune(config.load(self.params_path, overrides), replay_manifest=rm)
             self.stamp(f"seed {seed}: {name} fine-tuned in {time.monotonic() - t:.0f} s")
             os.chdir(sd)
             return d
@@ -234,7 +235,7 @@ class Run:
         if "overfit" in wanted:
             # the same holdout (hash-based), only a few user images to train on, replay cut to as
             # many, many steps at a high rate
-            hold = set(user_split(params, replay.get("user_images_in_base_train", []))[2])
+            hold = set(ft.user_split(params, replay.get("user_images_in_base_train", []))[2])
             seen = set(replay.get("user_images_in_base_train", []))
             user = load_dataset(user_src).of_user(params.user.id).verified()
             train_ids = [int(i) for i in user.images["id"] if int(i) not in hold | seen][:a.overfit_user_images]
