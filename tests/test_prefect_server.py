@@ -76,7 +76,7 @@ def test_two_stages_back_to_back_share_one_server_and_print_no_error(tmp_path):
         with temporary_settings(updates={PREFECT_API_URL: state["url"]}):
             with get_client(sync_client=True) as client:
                 names = {client.read_flow(fr.flow_id).name for fr in client.read_flow_runs()}
-        assert {"sample_data_flow", "validate_flow"} <= names, names
+        assert {"sample_data", "validate"} <= names, names
     finally:
         st = prefect_server.status(home)
         prefect_server.stop(home)
@@ -86,7 +86,7 @@ def test_two_stages_back_to_back_share_one_server_and_print_no_error(tmp_path):
 def test_server_stops_by_itself_when_idle(tmp_path):
     home = tmp_path / "prefect-home"
     env = _env_without_api(home, CAMTUNE_PREFECT_SERVER_IDLE_TIMEOUT="2")
-    code = "from camtune import prefect_server as s; print(s.api_url_for_step())"
+    code = "from camtune.runners import prefect_server as s; print(s.api_url_for_step())"
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().startswith("http://127.0.0.1:"), r.stdout

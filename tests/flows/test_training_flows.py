@@ -85,7 +85,9 @@ def test_holdout_is_stable_and_proportional():
 
 def test_refusals_name_what_is_missing(workdir):
     from camtune.core import config
-    
+    from camtune.steps.finetune import finetune
+    from camtune.steps.train_base import train_base
+
     tmp, overrides = workdir
     p = config.load(ROOT / "params.yaml", {**overrides, "train_base.source": "registry"})
     with pytest.raises(StepFailed, match="registry_base_id is null"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from camtune.core import config
+from camtune.steps.finetune import finetune
 from camtune.training import summary as _training_report
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from camtune.core import config
+from camtune.steps.train_base import train_base
 from camtune.training import summary as _training_report
 
 
