@@ -32,7 +32,8 @@ from camtune.core import atomic, config  # noqa: E402
 from camtune.steps.sample import draw as sampling
 from camtune.steps.sample_data import generate
 from camtune.core.dataset import load_dataset  # noqa: E402
-from camtune.training import stages  # noqa: E402
+from camtune.steps.finetune import finetune  # noqa: E402
+from camtune.steps.train_base import train_base  # noqa: E402
 
 STANDIN_LABELS = ["person", "car", "dog", "cat"]
 

@@ -101,7 +101,7 @@ def parse_args(argv=None):
 
 
 def copy_dataset(src: Path, dest: Path, keep_ids=None, relabel: dict[str, str] | None = None) -> Path:
-    """A copy of a dataset's annotations (images shared by symlink): only `keep_ids`, and with
+    """A copy of a dataset's annotations (images hard-linked): only `keep_ids`, and with
     the boxes of label a called b for every a -> b in `relabel`."""
     coco = json.loads((src / "annotations.json").read_text())
     if keep_ids is not None:
@@ -116,8 +116,18 @@ def copy_dataset(src: Path, dest: Path, keep_ids=None, relabel: dict[str, str] |
                     a["category_id"] = ids[new]
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "annotations.json").write_text(json.dumps(coco))
-    if not (dest / "images").exists():
-        (dest / "images").symlink_to((src / "images").resolve())
+    # the images hard-linked (copied across file systems), not a symlinked folder: the dataset
+    # loader refuses an image that resolves outside its dataset folder (camtune.dataset.safe_image_path)
+    images = dest / "images"
+    if images.is_symlink():
+        images.unlink()
+    images.mkdir(exist_ok=True)
+    for f in (src / "images").iterdir():
+        if not (images / f.name).exists():
+            try:
+                os.link(f, images / f.name)
+            except OSError:
+                shutil.copy2(f, images / f.name)
     return dest
 
 
@@ -184,6 +194,7 @@ class Run:
         from camtune.contracts import artifacts
         from camtune.core import config
         from camtune.steps.sample import draw as sampling
+        from camtune.steps import finetune as ft, train_base as tb
         from camtune.steps.sample_data import generate
         from camtune.core.dataset import load_dataset
         
@@ -198,7 +209,7 @@ class Run:
         if not (artifacts.TRAIN_BASE_DIR / "train_log.json").exists():   # written last: an interrupted base is trained again
             generate(params)
             sampling.write_outputs(artifacts.SAMPLE_DIR, sampling.sample_from_params(params))
-            train_base(params)
+            tb.train_base(params)
             self.stamp(f"seed {seed}: base trained ({params.train_base.steps} steps at {params.training.input_size} px)")
         replay = json.loads(artifacts.REPLAY.read_text())  # rewritten per scenario as smaller manifests
         user_src = sd / params.data.user_dataset
@@ -213,7 +224,7 @@ class Run:
                 rm = d / "replay.json"
                 rm.write_text(json.dumps(replay_manifest))
             t = time.monotonic()
-            finetune(config.load(self.params_path, overrides), replay_manifest=rm)
+            ft.finetune(config.load(self.params_path, overrides), replay_manifest=rm)
             self.stamp(f"seed {seed}: {name} fine-tuned in {time.monotonic() - t:.0f} s")
             os.chdir(sd)
             return d
@@ -224,7 +235,7 @@ class Run:
         if "overfit" in wanted:
             # the same holdout (hash-based), only a few user images to train on, replay cut to as
             # many, many steps at a high rate
-            hold = set(user_split(params, replay.get("user_images_in_base_train", []))[2])
+            hold = set(ft.user_split(params, replay.get("user_images_in_base_train", []))[2])
             seen = set(replay.get("user_images_in_base_train", []))
             user = load_dataset(user_src).of_user(params.user.id).verified()
             train_ids = [int(i) for i in user.images["id"] if int(i) not in hold | seen][:a.overfit_user_images]
