@@ -87,3 +87,14 @@ def pytest_sessionfinish(session, exitstatus):
     from camtune.runners import prefect_server
 
     prefect_server.stop(Path(os.environ["PREFECT_HOME"]))
+
+
+@pytest.fixture(params=["local", "s3"])
+def rp(request, tmp_path):
+    """A registry in both kinds: a local folder and a bucket on the session's moto S3 server."""
+    from camtune.core.config import RegistryParams, S3Params
+
+    if request.param == "local":
+        return RegistryParams(kind="local", root=str(tmp_path / "registry"))
+    return RegistryParams(kind="s3", s3=S3Params(bucket=request.getfixturevalue("s3_bucket"), prefix="r",
+                                                 endpoint_url=request.getfixturevalue("s3_server")))

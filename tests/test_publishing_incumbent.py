@@ -1,7 +1,7 @@
 """Publishing a model that is worse than the incumbent (the model the user runs now): it is recorded
 in the registry with the reason, but not made the user's current model and not installed into
 Frigate's model_cache; an inconclusive comparison is promoted only when the user accepts the risk.
-The rule itself, for every verdict: tests/test_verdict.py."""
+The rule itself, for every verdict: tests/contracts/test_verdict.py."""
 from __future__ import annotations
 
 import json

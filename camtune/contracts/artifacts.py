@@ -2,7 +2,7 @@
 decision, gate.json, is read by camtune.contracts.verdict).
 
 `dvc.yaml` declares every stage's deps and outs; the paths below are the same strings, relative to
-the repository (or a per-user workspace) root, and `tests/test_artifacts.py` checks that they agree.
+the repository (or a per-user workspace) root, and `tests/contracts/test_artifacts.py` checks that they agree.
 The contracts are described in docs/ARCHITECTURE.md ("Stage contracts").
 """
 from __future__ import annotations

@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 
 from camtune.contracts import artifacts
-from camtune.core import atomic, config
 from camtune.core.config import GateParams
-from camtune.core.dataset import load_dataset
 from camtune.steps.evaluate import evaluate
 from camtune.metrics import frigate_path
 from camtune.steps.evaluate.incumbent import camera_rows, compare, markdown
@@ -168,25 +166,8 @@ def _stand_ins(names, attrs):
 
 
 @pytest.fixture
-def stage_inputs(tmp_path, sample_datasets, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    params = config.load(config.ROOT / "params.yaml", {
-        "data.user_dataset": str(sample_datasets.user), "data.global_pool": str(sample_datasets.global_pool),
-        "publish.registry.root": str(tmp_path / "registry"), "evaluate.gate.resamples": 200,
-        "evaluate.gate.min_images": 5})
-    names = list(params.labels.names)
-    for d in (artifacts.BASE_MODEL, artifacts.TUNED_MODEL):
-        d.mkdir(parents=True)
-        (d / "labels.json").write_text(json.dumps({"names": names}))
-    pool, user = load_dataset(sample_datasets.global_pool), load_dataset(sample_datasets.user)
-    others = pool.images[pool.images["user_id"] != params.user.id]
-    atomic.write_json(artifacts.GLOBAL_EVAL, {"name": "global_eval", "source": str(sample_datasets.global_pool),
-                                              "image_ids": sorted(int(i) for i in others["id"][:10])})
-    mine = user.of_user(params.user.id).verified()
-    holdout = sorted(int(i) for i in mine.images["id"][:12])
-    atomic.write_json(artifacts.HOLDOUT, {"user_id": params.user.id, "source": str(sample_datasets.user),
-                                          "image_ids": holdout})
-    return params, holdout
+def stage_inputs(stage_workspace):
+    return stage_workspace(10, **{"evaluate.gate.min_images": 5})
 
 
 def test_evaluate_scores_a_real_tflite_incumbent_next_to_base_and_tuned(stage_inputs, export_run, tmp_path):

@@ -10,8 +10,6 @@ import json
 import numpy as np
 
 from camtune.contracts import artifacts
-from camtune.core import atomic, config
-from camtune.core.dataset import load_dataset
 from camtune.steps.evaluate import evaluate
 from camtune.metrics import frigate_path
 from camtune.model import regions as R
@@ -32,22 +30,9 @@ def _boxes(ds, stage, rng):
     return out
 
 
-def test_regate_reproduces_the_stage_gate_and_rejudges_the_frigate_checks(tmp_path, sample_datasets, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    params = config.load(config.ROOT / "params.yaml", {
-        "data.user_dataset": str(sample_datasets.user), "data.global_pool": str(sample_datasets.global_pool),
-        "publish.registry.root": str(tmp_path / "registry"), "evaluate.gate.resamples": 200})
+def test_regate_reproduces_the_stage_gate_and_rejudges_the_frigate_checks(tmp_path, stage_workspace):
+    params, _ = stage_workspace(20)
     names, attrs = list(params.labels.names), list(params.labels.attribute_parents)
-    for d in (artifacts.BASE_MODEL, artifacts.TUNED_MODEL):
-        d.mkdir(parents=True)
-        (d / "labels.json").write_text(json.dumps({"names": names}))
-    pool, user = load_dataset(sample_datasets.global_pool), load_dataset(sample_datasets.user)
-    others = pool.images[pool.images["user_id"] != params.user.id]
-    atomic.write_json(artifacts.GLOBAL_EVAL, {"name": "global_eval", "source": str(sample_datasets.global_pool),
-                                              "image_ids": sorted(int(i) for i in others["id"][:20])})
-    mine = user.of_user(params.user.id).verified()
-    atomic.write_json(artifacts.HOLDOUT, {"user_id": params.user.id, "source": str(sample_datasets.user),
-                                          "image_ids": sorted(int(i) for i in mine.images["id"][:12])})
 
     def seed(model, ds):
         return sum(map(ord, model.parent.name)) * 1000 + len(ds.images)

@@ -10,15 +10,6 @@ import pytest
 
 from camtune.steps.publish import release as publishing
 from camtune.contracts import registry
-from camtune.core.config import RegistryParams, S3Params
-
-
-@pytest.fixture(params=["local", "s3"])
-def rp(request, tmp_path) -> RegistryParams:
-    if request.param == "local":
-        return RegistryParams(kind="local", root=str(tmp_path / "registry"))
-    return RegistryParams(kind="s3", s3=S3Params(bucket=request.getfixturevalue("s3_bucket"), prefix="r",
-                                                 endpoint_url=request.getfixturevalue("s3_server")))
 
 
 def _plan(tmp_path, tag: str) -> publishing.Plan:

@@ -1,5 +1,5 @@
 """camtune/contracts/artifacts.py: the stage paths agree with dvc.yaml, manifests are read one way, with
-errors naming the file (the gate verdict: tests/test_verdict.py)."""
+errors naming the file (the gate verdict: tests/contracts/test_verdict.py)."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ from camtune.contracts.artifacts import Manifest
 from camtune.core.errors import StepFailed
 from import_graph import ROOT, closure, module_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training_data import make_dataset  # noqa: E402
 
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]

@@ -14,14 +14,6 @@ from camtune.contracts.registry import ChecksumMismatch, RegistryError, open_reg
 from s3_support import s3_client
 
 
-@pytest.fixture(params=["local", "s3"])
-def rp(request, tmp_path) -> RegistryParams:
-    if request.param == "local":
-        return RegistryParams(kind="local", root=str(tmp_path / "registry"))
-    return RegistryParams(kind="s3", s3=S3Params(bucket=request.getfixturevalue("s3_bucket"), prefix="r",
-                                                 endpoint_url=request.getfixturevalue("s3_server")))
-
-
 def _file(tmp_path: Path, name: str, data: bytes) -> Path:
     p = tmp_path / name
     p.write_bytes(data)
