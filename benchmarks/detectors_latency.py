@@ -17,7 +17,7 @@ Frigate's NMS, whose cost grows with the anchors over its 0.4 floor: `cand` is t
     python benchmarks/detectors_latency.py                          # artifacts/finetune/model
     python benchmarks/detectors_latency.py --model-dir M --regions 100 --threads 2
 
-Without a model folder it builds an untrained one (tests/export_support.py: Model Garden's MobileDet
+Without a model folder it builds an untrained one (tests/support/export.py: Model Garden's MobileDet
 at params.yaml's size, classifier bias zeroed so every anchor scores ~0.5, the worst case for
 Frigate's yolo-generic NMS). The network's latency does not depend on its weights; the regions are
 crops around the objects of a small synthetic dataset (camtune.steps.sample_data).
@@ -35,7 +35,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # export_support.make_model_dir: the tests' untrained model
 
 
 def regions(params, n: int, work: Path) -> list:
@@ -151,7 +150,7 @@ def main(argv=None) -> int:
         model_dir = Path(args.model_dir)
         weights = f"trained ({model_dir})"
         if not (model_dir / "checkpoint").is_file():
-            from export_support import make_model_dir
+            from tests.support.export import make_model_dir
 
             model_dir, weights = make_model_dir(tmp / "model", params), "untrained (scores ~0.5 everywhere)"
         frames = regions(params, args.regions, tmp / "data")

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's camtune, the corpus and its helpers
+sys.path.insert(0, str(ROOT))  # this checkout's camtune, and tests/ (the corpus and its helpers)
 
 
 def _rss_mib() -> float:
@@ -44,7 +44,7 @@ def run_one(name: str) -> dict:
     import logging
 
     logging.disable(logging.WARNING)
-    from hardening.corpus import CASES
+    from tests.hardening.corpus import CASES
 
     import camtune.steps.ingest.cvat  # noqa: F401  (imports before the baseline)
     import camtune.steps.ingest.label_studio  # noqa: F401
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     if args.one:
         print(json.dumps(run_one(args.one)))
         return 0
-    from hardening.corpus import CASES
+    from tests.hardening.corpus import CASES
 
     names = [c for c in (args.cases.split(",") if args.cases else sorted(CASES))]
     rows = []

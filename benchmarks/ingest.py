@@ -1,5 +1,5 @@
 """Benchmark: data in. (1) Frigate import throughput: 1,000 events with 1280x720 WebP clean
-snapshots from a Frigate API on loopback (tests/frigate_support.py), through the real client
+snapshots from a Frigate API on loopback (tests/support/frigate.py), through the real client
 (requests + urllib3 retries), decode, PNG store, batch-atomic dataset writes. (2) The suggestion
 pass in images/s: validate's audit loop (decode, letterbox, TFLite invoke, merge) over unverified
 sample-data images.
@@ -26,7 +26,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -37,7 +36,7 @@ def timed(fn):
 
 
 def bench_import(n: int, batch_size: int, page_size: int, work: Path, store: str = "jpeg", workers: int = 4) -> dict:
-    from frigate_support import FrigateServer, make_event, snapshot_bytes
+    from tests.support.frigate import FrigateServer, make_event, snapshot_bytes
 
     from camtune.core import config
     from camtune.steps.ingest import frigate as fr
@@ -64,7 +63,7 @@ def bench_import(n: int, batch_size: int, page_size: int, work: Path, store: str
 
 
 def bench_suggest(n_images: int, model: str | None, work: Path) -> dict:
-    from ingest.test_suggest import build_fixed_detector
+    from tests.steps.ingest.test_suggest import build_fixed_detector
 
     from camtune.core import config
     from camtune.steps.sample_data import generate

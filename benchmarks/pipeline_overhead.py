@@ -31,11 +31,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))  # this checkout's camtune, also when another one is installed
-from repo_support import copy_repo, git_commit_all  # noqa: E402  (the tests' throwaway repo copy)
+from tests.support.repo import copy_repo, git_commit_all  # noqa: E402  (the tests' throwaway repo copy)
 
-QUICK = ROOT / "tests" / "quick_overrides.yaml"  # tiny step counts and images
+QUICK = ROOT / "tests" / "support" / "quick_overrides.yaml"  # tiny step counts and images
 STAGES = 3
 WORK_S = 1.0
 STEP = f"""import sys, time

@@ -4,7 +4,7 @@ user's marginal cost as a share of a full run (the base amortised).
     python benchmarks/service.py --users 4 --workers 1,2 --quick --json service.json
     python benchmarks/service.py --users 3 --workers 2 --s3-endpoint http://minio:9000 --bucket camtune-bench --json out.json
 
-For each worker count: a fresh service (tests/service_support.py) — a real Prefect API server
+For each worker count: a fresh service (tests/support/service.py) — a real Prefect API server
 (`prefect server start`), an S3 store (a moto server on loopback, or --s3-endpoint: then none is
 started; credentials from the AWS chain), and W `prefect worker start --limit 1` process trees, each
 in its own folder with its own clone, DVC cache, PREFECT_HOME, HOME and TMPDIR. The nightly scan
@@ -36,12 +36,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from s3_support import FaultProxy, moto_server  # noqa: E402
-from service_support import Service, prefect_server, service_overrides  # noqa: E402
+from tests.support.s3 import FaultProxy, moto_server  # noqa: E402
+from tests.support.service import Service, prefect_server, service_overrides  # noqa: E402
 
 DEMO_USERS = ["u_demo", "u_alice", "u_bob", "u_carol", "u_dave", "u_erin", "u_frank", "u_grace"]
 
@@ -86,7 +85,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=3)
     ap.add_argument("--workers", default="1,2", help="worker counts to compare, e.g. 1,2")
-    ap.add_argument("--quick", action="store_true", help="tiny step counts and images (tests/quick_overrides.yaml)")
+    ap.add_argument("--quick", action="store_true", help="tiny step counts and images (tests/support/quick_overrides.yaml)")
     ap.add_argument("--s3-endpoint", default=None, help="use this S3 store (no moto server is started)")
     ap.add_argument("--bucket", default=None, help="bucket in --s3-endpoint (must exist)")
     ap.add_argument("--json", type=Path, default=None)

@@ -17,11 +17,11 @@ for var, val in (("GIT_AUTHOR_NAME", "camtune-tests"), ("GIT_AUTHOR_EMAIL", "tes
 
 import pytest  # noqa: E402
 
-# registry/publish: moto S3 server on loopback, tiny TFLite (tests/s3_support.py; pytest puts
-# this folder on sys.path because it has no __init__.py)
-from s3_support import s3_bucket, s3_server, tiny_onnx, tiny_tflite  # noqa: E402,F401
-# export: the session's one real export_flow run (tests/export_support.py)
-from export_support import export_run  # noqa: E402,F401
+# registry/publish: moto S3 server on loopback, tiny TFLite (tests/support/s3.py). `tests` is a
+# package, so pytest puts the repository root on sys.path and `tests.support` imports everywhere.
+from tests.support.s3 import s3_bucket, s3_server, tiny_onnx, tiny_tflite  # noqa: E402,F401
+# export: the session's one real export_flow run (tests/support/export.py)
+from tests.support.export import export_run  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from import_graph import all_modules, imports, module_file
+from tests.support.import_graph import all_modules, imports, module_file
 
 # bottom -> top
 LAYERS = ("core", "contracts", "model", "metrics", "training", "steps", "runners")

@@ -3,7 +3,6 @@ errors naming the file (the gate verdict: tests/contracts/test_verdict.py)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,9 @@ import yaml
 from camtune.contracts import artifacts
 from camtune.contracts.artifacts import Manifest
 from camtune.core.errors import StepFailed
-from import_graph import ROOT, closure, module_file
+from tests.support.import_graph import ROOT, closure, module_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from training_data import make_dataset  # noqa: E402
+from tests.support.training_data import make_dataset
 
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # every step imports these (a change there is a params/format change, tracked by their own tests),

@@ -11,7 +11,7 @@ import pytest
 from camtune.core.config import RegistryParams, S3Params
 from camtune.core.dataset import file_sha256
 from camtune.contracts.registry import ChecksumMismatch, RegistryError, open_registry
-from s3_support import s3_client
+from tests.support.s3 import s3_client
 
 
 def _file(tmp_path: Path, name: str, data: bytes) -> Path:

@@ -4,7 +4,7 @@ nothing changed, a finding for that item only, or the right result). `CASES` map
 to a function `(folder) -> None` that raises AssertionError when the answer is wrong.
 
 Run by tests/hardening/test_corpus.py and by benchmarks/hostile_io.py (answers, time, memory).
-Needs `tests/` on sys.path (frigate_support, ingest.builders)."""
+Imports `tests.support.frigate` and `tests.steps.ingest.builders` (the repository root on sys.path)."""
 from __future__ import annotations
 
 import copy
@@ -19,7 +19,7 @@ from camtune.core import config
 from camtune.core.dataset import DatasetError
 from camtune.core.errors import StepFailed
 
-from hardening.hostile_images import png_bytes, png_claiming, truncated_png
+from tests.hardening.hostile_images import png_bytes, png_claiming, truncated_png
 
 CASES: dict[str, callable] = {}
 ROOT = config.ROOT
@@ -57,7 +57,7 @@ def _refused(fn, exc_types, *needles):
 
 def _two_cameras(folder: Path):
     """A user dataset: verified image 7, and unverified porch (20) and garage (10) both named 0001.jpg."""
-    from ingest.builders import write_verified_dataset
+    from tests.steps.ingest.builders import write_verified_dataset
 
     params = _params(folder)
     root = folder / "user"
@@ -380,7 +380,7 @@ def export_file_outside_by_symlink(folder):
 # ------------------------------------------------------------------ public dataset import
 
 def _public(folder, **extra):
-    from test_ingest_public import make_source, params
+    from tests.steps.ingest_public.test_ingest_public import make_source, params
 
     src, imgs = make_source(folder / "src")
     return params(folder, src, imgs, **extra)
@@ -417,7 +417,7 @@ def public_shrinks_keeping_foreign_files(folder):
 # ------------------------------------------------------------------ Frigate
 
 def _frigate(folder, events, **client_kw):
-    from frigate_support import FrigateServer
+    from tests.support.frigate import FrigateServer
 
     from camtune.steps.ingest import frigate as fr
     from camtune.model.images import Limits
@@ -436,12 +436,12 @@ def _frigate(folder, events, **client_kw):
 
 
 def _ev(i, **kw):
-    from frigate_support import make_event
+    from tests.support.frigate import make_event
     return make_event(i, **kw)
 
 
 def _webp():
-    from frigate_support import snapshot_bytes
+    from tests.support.frigate import snapshot_bytes
     return snapshot_bytes(64, 36, "WEBP")
 
 

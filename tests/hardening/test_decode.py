@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from frigate_support import FrigateServer, make_event, snapshot_bytes
+from tests.support.frigate import FrigateServer, make_event, snapshot_bytes
 
 from camtune.core import config
 from camtune.steps.ingest import frigate as fr

@@ -23,7 +23,7 @@ def test_plain_yaml_key_matches_whole():
 
 
 def test_frigate_camera_with_newline_is_a_bad_event(tmp_path):
-    from frigate_support import FrigateServer, make_event, snapshot_bytes
+    from tests.support.frigate import FrigateServer, make_event, snapshot_bytes
 
     from camtune.steps.ingest import frigate as fr
 

@@ -12,8 +12,8 @@ from camtune.steps.ingest import IngestError, load_coco
 from camtune.steps.ingest import cvat, label_studio
 from camtune.steps.ingest_public import public_coco
 
-from ingest.builders import write_verified_dataset
-from test_ingest_public import make_source, params as public_params
+from tests.steps.ingest.builders import write_verified_dataset
+from tests.steps.ingest_public.test_ingest_public import make_source, params as public_params
 
 
 @pytest.fixture

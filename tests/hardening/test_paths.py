@@ -18,7 +18,7 @@ from camtune.model.detections import predictions
 from camtune.model.images import ImageRefused, Limits
 from camtune.training import records
 
-from ingest.builders import write_verified_dataset
+from tests.steps.ingest.builders import write_verified_dataset
 
 from .hostile_images import png_claiming
 

@@ -30,7 +30,7 @@ def test_refused_overrides_are_named(overrides, named):
 
 
 def test_ordinary_overrides_pass():
-    quick = yaml.safe_load((config.ROOT / "tests" / "quick_overrides.yaml").read_text())
+    quick = yaml.safe_load((config.ROOT / "tests" / "support" / "quick_overrides.yaml").read_text())
     config.check_run_overrides(quick)
     config.check_run_overrides({"data.global_pool": "data/sample/global", "train_base.steps": 4,
                                 "export.edgetpu.required": True, "user.id": "u_a"})

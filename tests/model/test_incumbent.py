@@ -14,7 +14,7 @@ from camtune.core.config import RegistryParams
 from camtune.core.errors import StepFailed
 from camtune.model.incumbent import check_frigate_tflite, resolve
 from camtune.contracts.registry import RegistryError, open_registry
-from incumbent_support import COCO90, publish_incumbent, write_coco_labelmap
+from tests.support.incumbent import COCO90, publish_incumbent, write_coco_labelmap
 
 OURS = ["person", "face", "car", "license_plate", "amazon", "ups", "fedex", "package", "dog", "cat", "deer"]
 

@@ -1,6 +1,6 @@
 """ONNXDetector's Frigate conventions on their own: input by the model's JSON, yolo-generic parsing
 (Frigate's floor, NMS, 20 rows best first), and bad input. Tiny ONNX graphs made here run on both
-runtimes; the real exported model is checked in tests/export/test_onnx.py."""
+runtimes; the real exported model is checked in tests/steps/export/test_onnx.py."""
 from __future__ import annotations
 
 import json

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from s3_support import s3_client
+from tests.support.s3 import s3_client
 
 
 def _run(cwd: Path, *cmd: str) -> str:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from repo_support import copy_repo, git_commit_all, run
+from tests.support.repo import copy_repo, git_commit_all, run
 
 from camtune.runners import prefect_server
 

@@ -1,6 +1,6 @@
 """Shared state through the object store (camtune/runners/remote.py + orchestration.run_shared_stage), with
 real DVC in temporary git repositories, one clone per "host" with its own DVC cache, and the moto
-S3 endpoint on loopback. The Prefect lock is exercised by tests/flows/test_service_e2e.py; here the
+S3 endpoint on loopback. The Prefect lock is exercised by tests/runners/test_service_e2e.py; here the
 lock is a plain one so the DVC/S3 logic is tested on its own."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from s3_support import FaultProxy
+from tests.support.s3 import FaultProxy
 
 from camtune.runners import orchestration, remote
 from camtune.core.config import RemoteParams

@@ -8,7 +8,7 @@ import pytest
 from camtune.core.config import RegionTrainingParams
 from camtune.core.dataset import load_dataset
 from camtune.training import region_examples as RE
-from tests.training_data import LABELS, make_dataset
+from tests.support.training_data import LABELS, make_dataset
 
 KW = dict(input_size=320, per_object=2, context_jitter=0.25, background_share=0.5, whole_frame_share=0.0,
           min_visible=0.4)

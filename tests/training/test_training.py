@@ -17,9 +17,9 @@ import pytest
 from camtune.core import config
 from camtune.core.dataset import load_dataset
 from camtune.core.errors import StepFailed
-from training_data import make_dataset
+from tests.support.training_data import make_dataset
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.repo import ROOT  # noqa: E402
 TINY = {"training.input_size": 128, "training.fpn_filters": 32, "training.head_convs": 1,
         "training.log_every": 2,
         "train_base.steps": 6, "train_base.batch_size": 2, "train_base.warmup_steps": 1,

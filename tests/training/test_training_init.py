@@ -13,9 +13,9 @@ import pytest
 from camtune.core import config
 from camtune.core.dataset import load_dataset
 from camtune.core.errors import StepFailed
-from training_data import make_dataset
+from tests.support.training_data import make_dataset
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.repo import ROOT  # noqa: E402
 TINY = {"training.input_size": 64, "training.fpn_filters": 16, "training.head_convs": 1,
         "training.log_every": 2, "labels.attribute_parents": {},
         "train_base.steps": 2, "train_base.batch_size": 2, "train_base.warmup_steps": 0,
