@@ -85,7 +85,7 @@ def main() -> None:
               f"({src.stat().st_size / 1e6:.1f} MB json) in {time.perf_counter() - t:.1f} s")
         rows = []
         for link in ("hardlink", "copy"):
-            ip = params.ingest.public.model_copy(update={
+            ip = params.ingest_public.model_copy(update={
                 "annotations": str(src), "images": str(imgs), "out": str(tmp / link),
                 "max_images": args.max_images, "link": link})
             t0 = time.perf_counter()

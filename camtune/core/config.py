@@ -42,7 +42,7 @@ SAFE_SEGMENT = WholeMatch(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 # Where data comes from and goes (URLs, logins, buckets, workspaces), not how a model is made:
 # kept out of lineage.json and the report's params table.
-CONNECTION_PARAMS = ("ingest", "pipeline", "publish.registry")
+CONNECTION_PARAMS = ("ingest", "ingest_public", "pipeline", "publish.registry")
 
 
 def model_params(params: "Params | dict") -> dict:
@@ -561,7 +561,6 @@ class IngestParams(_Section):
     frigate: FrigateIngestParams = FrigateIngestParams()
     suggest: SuggestIngestParams = SuggestIngestParams()
     tools: ToolsIngestParams = ToolsIngestParams()
-    public: IngestPublicParams = IngestPublicParams()
 
 
 # one section per step, named as the step (its DVC stage, package, flow and command); `validate`
@@ -585,6 +584,7 @@ with warnings.catch_warnings():
         pipeline: PipelineParams = PipelineParams()
         report: ReportParams = ReportParams()
         ingest: IngestParams = IngestParams()
+        ingest_public: IngestPublicParams = IngestPublicParams()
 
         model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -724,7 +724,7 @@ def check_run_overrides(overrides: dict | None, params_path: str | Path = "param
 
 # sections renamed so that each step's section carries the step's name (old -> new); an old key
 # still loads, with one deprecation line on stderr naming the new one
-RENAMED = {"training.base": "train_base", "training.finetune": "finetune"}
+RENAMED = {"training.base": "train_base", "training.finetune": "finetune", "ingest.public": "ingest_public"}
 _told: set[str] = set()
 
 

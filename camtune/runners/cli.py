@@ -126,9 +126,9 @@ def ingest_public(argv: list[str]) -> int:
     from camtune.runners.step_runner import base_parser, run
     from camtune.steps.ingest_public import flow
 
-    parser = base_parser("a public COCO-format dataset -> a global pool of ours (params ingest.public).\n\n"
-                         "reads:  ingest.public.annotations and images\n"
-                         "writes: <ingest.public.out>/<ingest.public.name>", prog="camtune ingest_public")
+    parser = base_parser("a public COCO-format dataset -> a global pool of ours (params ingest_public).\n\n"
+                         "reads:  ingest_public.annotations and images\n"
+                         "writes: <ingest_public.out>/<ingest_public.name>", prog="camtune ingest_public")
     flow.arguments(parser)
     return run(flow.ingest_public_flow, argv, parser)
 

@@ -65,3 +65,17 @@ def test_renamed_sections_still_load_with_a_deprecation_line(tmp_path, capsys):
     old.write_text(yaml.safe_dump(raw))
     with pytest.raises(config.ConfigError, match="both training.base .* and train_base are set"):
         config.load(old)
+
+
+def test_the_public_import_section_moved_to_ingest_public(tmp_path, capsys):
+    """ingest.public (under the ingest job) is now the ingest_public step's own section."""
+    raw = yaml.safe_load((config.ROOT / "params.yaml").read_text())
+    raw["ingest"]["public"] = raw.pop("ingest_public")
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump(raw))
+    p = config.load(old, {"ingest.public.max_images": 5})
+    assert p.ingest_public.max_images == 5 and p.ingest_public.map["truck"] == "car"
+    err = capsys.readouterr().err
+    assert "the section ingest.public is now ingest_public" in err
+    assert "--set ingest.public.max_images: the key is now ingest_public.max_images" in err
+    assert "ingest_public" not in config.model_params(p)   # where data comes from, not the model

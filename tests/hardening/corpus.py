@@ -395,7 +395,7 @@ def public_into_a_foreign_folder(folder):
     (pool / "images").mkdir(parents=True)
     (pool / "images" / "holiday.jpg").write_bytes(b"mine")
     before = _tree(pool)
-    _refused(lambda: public_coco.ingest(p.ingest.public, p.labels, progress=False), (DatasetError,),
+    _refused(lambda: public_coco.ingest(p.ingest_public, p.labels, progress=False), (DatasetError,),
              "has no .camtune-output.json")
     assert _tree(pool) == before
 
@@ -404,13 +404,13 @@ def public_into_a_foreign_folder(folder):
 def public_shrinks_keeping_foreign_files(folder):
     from camtune.steps.ingest_public import public_coco
 
-    p = _public(folder, **{"ingest.public.max_images": 3})
-    public_coco.ingest(p.ingest.public, p.labels, progress=False)
+    p = _public(folder, **{"ingest_public.max_images": 3})
+    public_coco.ingest(p.ingest_public, p.labels, progress=False)
     pool = folder / "data" / "public" / "tiny"
     (pool / "images" / "holiday.jpg").write_bytes(b"mine")
-    fewer = _public(folder / "again", **{"ingest.public.max_images": 2,
-                                         "ingest.public.out": str(folder / "data" / "public")})
-    s = public_coco.ingest(fewer.ingest.public, fewer.labels, progress=False)
+    fewer = _public(folder / "again", **{"ingest_public.max_images": 2,
+                                         "ingest_public.out": str(folder / "data" / "public")})
+    s = public_coco.ingest(fewer.ingest_public, fewer.labels, progress=False)
     assert s["images_removed"] == 1 and (pool / "images" / "holiday.jpg").read_bytes() == b"mine"
 
 

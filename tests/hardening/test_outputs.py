@@ -75,21 +75,21 @@ def test_export_recognises_an_older_export_without_the_owner_file(tmp_path, para
 
 def test_public_import_removes_only_files_it_wrote(tmp_path):
     src, imgs = make_source(tmp_path / "src")
-    p = public_params(tmp_path, src, imgs, **{"ingest.public.max_images": 3})
+    p = public_params(tmp_path, src, imgs, **{"ingest_public.max_images": 3})
     pool = tmp_path / "data" / "public" / "tiny"
     # a folder that is not a pool: refused, nothing touched
     (pool / "images").mkdir(parents=True)
     (pool / "images" / "holiday.jpg").write_bytes(b"mine")
     with pytest.raises(DatasetError, match="has no .camtune-output.json"):
-        public_coco.ingest(p.ingest.public, p.labels, progress=False)
+        public_coco.ingest(p.ingest_public, p.labels, progress=False)
     assert (pool / "images" / "holiday.jpg").read_bytes() == b"mine"
     (pool / "images" / "holiday.jpg").unlink()
     (pool / "images").rmdir()
-    first = public_coco.ingest(p.ingest.public, p.labels, progress=False)
+    first = public_coco.ingest(p.ingest_public, p.labels, progress=False)
     # a user's file dropped into the pool later, then a plan with fewer images
     (pool / "images" / "holiday.jpg").write_bytes(b"mine")
-    fewer = public_params(tmp_path, src, imgs, **{"ingest.public.max_images": 2})
-    s = public_coco.ingest(fewer.ingest.public, fewer.labels, progress=False)
+    fewer = public_params(tmp_path, src, imgs, **{"ingest_public.max_images": 2})
+    s = public_coco.ingest(fewer.ingest_public, fewer.labels, progress=False)
     assert s["images_removed"] == first["images"] - 2
     assert (pool / "images" / "holiday.jpg").read_bytes() == b"mine"
     listed = json.loads((pool / atomic.OWNER_FILE).read_text())["files"]

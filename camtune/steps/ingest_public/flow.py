@@ -1,10 +1,10 @@
-"""ingest_public: a public COCO-format dataset -> a global pool `<ingest.public.out>/<name>` whose
+"""ingest_public: a public COCO-format dataset -> a global pool `<ingest_public.out>/<name>` whose
 images belong to the pseudo-user `public.<name>` (rules: camtune/steps/ingest_public/public_coco.py).
 
     camtune ingest_public --annotations instances_train2017.json --images train2017 \\
         --map person=person --map car=car --map truck=car --max-images 20000 --name coco2017
 
-Every flag overrides its `ingest.public.*` param (a `--map` given replaces the whole map);
+Every flag overrides its `ingest_public.*` param (a `--map` given replaces the whole map);
 without flags (the DVC stage) params.yaml alone decides.
 """
 from __future__ import annotations
@@ -19,22 +19,22 @@ from camtune.steps.ingest_public import public_coco
 
 def cli_overrides(*, annotations=None, images=None, map=None, tracked=None, max_images=None,
                   name=None, out=None, negative_share=None, link=None) -> dict:
-    """CLI flags -> dotted `ingest.public.*` overrides (only the flags given)."""
+    """CLI flags -> dotted `ingest_public.*` overrides (only the flags given)."""
     out_ = {}
     for key, value in (("annotations", annotations), ("images", images), ("max_images", max_images),
                        ("name", name), ("out", out), ("negative_share", negative_share), ("link", link)):
         if value is not None:
-            out_[f"ingest.public.{key}"] = value
+            out_[f"ingest_public.{key}"] = value
     if map:
-        out_["ingest.public.map"] = public_coco.parse_map(map)
+        out_["ingest_public.map"] = public_coco.parse_map(map)
     if tracked:
-        out_["ingest.public.tracked"] = [t for item in tracked for t in item.split(",") if t]
+        out_["ingest_public.tracked"] = [t for item in tracked for t in item.split(",") if t]
     return out_
 
 
 @task(name="import-public-coco", cache_policy=NO_CACHE)
 def run_import(params: config.Params) -> dict:
-    return public_coco.ingest(params.ingest.public, params.labels)
+    return public_coco.ingest(params.ingest_public, params.labels)
 
 
 @flow(name="ingest_public")
@@ -44,7 +44,7 @@ def ingest_public_flow(params_path: str = "params.yaml", overrides: dict | None 
     log = get_run_logger()
     params = config.load(params_path, {**(overrides or {}), **cli_overrides(**flags)})
     s = run_import(params)
-    ip = params.ingest.public
+    ip = params.ingest_public
     lines = [
         f"# Public source `{ip.name}` -> `{s['out_dir']}` (user `{public_coco.public_user(ip.name)}`)", "",
         f"{s['images']} images ({s['positives']} with boxes, {s['negatives']} negatives), "
@@ -68,14 +68,14 @@ def ingest_public_flow(params_path: str = "params.yaml", overrides: dict | None 
 
 
 def arguments(p) -> None:
-    p.add_argument("--annotations", help="the source's COCO json (ingest.public.annotations)")
+    p.add_argument("--annotations", help="the source's COCO json (ingest_public.annotations)")
     p.add_argument("--images", help="folder the source's file_name values are relative to")
     p.add_argument("--map", action="append", metavar="SRC=OURS",
-                   help="map a source category to one of labels.names (repeat; replaces ingest.public.map)")
+                   help="map a source category to one of labels.names (repeat; replaces ingest_public.map)")
     p.add_argument("--tracked", action="append", metavar="SRC[,SRC...]",
                    help="source categories we detect: an image holding one unmapped is dropped")
     p.add_argument("--max-images", type=int)
     p.add_argument("--negative-share", type=float)
     p.add_argument("--name", help="source name; pseudo-user public.<name>, folder <out>/<name>")
-    p.add_argument("--out", help="parent folder of the pool (ingest.public.out)")
+    p.add_argument("--out", help="parent folder of the pool (ingest_public.out)")
     p.add_argument("--link", choices=["hardlink", "copy"])

@@ -270,7 +270,7 @@ def _ours_in_pool(out_dir: Path) -> set[str]:
         if legacy is None:
             raise DatasetError(f"{out_dir}: exists, is not empty and has no {atomic.OWNER_FILE}: it was not "
                                "written by camtune's public import, whose clean-up would delete files in it. "
-                               "Set ingest.public.out / name to a new or empty folder; nothing was changed.") from None
+                               "Set ingest_public.out / name to a new or empty folder; nothing was changed.") from None
         return {f for f in legacy if isinstance(f, str)}
     owner = out_dir / atomic.OWNER_FILE
     if not owner.is_file():
@@ -348,10 +348,10 @@ def write_pool(p: Plan, *, images_dir: str | Path, out_dir: str | Path, link: st
 def ingest(params: IngestPublicParams, labels: LabelParams, *, progress: bool = True) -> dict:
     """params -> pool folder `<out>/<name>`: read, plan, write. DatasetError on bad input."""
     if not params.annotations or not params.images:
-        raise DatasetError("ingest.public.annotations and ingest.public.images must be set "
+        raise DatasetError("ingest_public.annotations and ingest_public.images must be set "
                            "(--annotations FILE --images DIR)")
     if not params.map:
-        raise DatasetError("ingest.public.map is empty: map at least one source category (--map src=ours)")
+        raise DatasetError("ingest_public.map is empty: map at least one source category (--map src=ours)")
     if not Path(params.images).is_dir():
         raise DatasetError(f"{params.images}: source images folder not found")
     coco = read_source(params.annotations)

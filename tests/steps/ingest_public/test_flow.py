@@ -16,7 +16,7 @@ def test_dvc_stage_runs_from_params_and_feeds_the_pool(prefect_server, tmp_path)
     repo = copy_repo(tmp_path / "repo")
     src, imgs = make_source(repo / "downloads")
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["ingest"]["public"].update(
+    params["ingest_public"].update(
         annotations="downloads/instances.json", images="downloads/train", name="tiny",
         map={"person": "person", "car": "car", "truck": "car"}, tracked=["person", "car", "truck", "motorcycle"])
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -42,10 +42,10 @@ def test_dvc_stage_runs_from_params_and_feeds_the_pool(prefect_server, tmp_path)
     assert f'"{stage}" -> "sample"' in dag.stdout, dag.stdout
     assert "up to date" in run([sys.executable, "-m", "dvc", "status", stage], repo, env).stdout
     # a new mapping changes the import (and through its output, sample and what follows)
-    params["ingest"]["public"]["map"] = {"person": "person", "car": "car"}
+    params["ingest_public"]["map"] = {"person": "person", "car": "car"}
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = run([sys.executable, "-m", "dvc", "status", stage], repo, env)
-    assert "modified:           ingest.public" in status.stdout, status.stdout
+    assert "modified:           ingest_public" in status.stdout, status.stdout
     again = run([sys.executable, "-m", "dvc", "repro", stage], repo, env)
     assert again.returncode == 0, again.stdout + again.stderr
     ann = json.loads((repo / "data/public/tiny/annotations.json").read_text())

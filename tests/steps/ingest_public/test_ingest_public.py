@@ -53,11 +53,11 @@ def make_source(root: Path) -> tuple[Path, Path]:
 
 
 def params(tmp: Path, src: Path, imgs: Path, **extra) -> config.Params:
-    over = {"ingest.public.annotations": str(src), "ingest.public.images": str(imgs),
-            "ingest.public.out": str(tmp / "data" / "public"), "ingest.public.name": "tiny",
-            "ingest.public.map": {"person": "person", "car": "car", "truck": "car"},
-            "ingest.public.tracked": ["person", "car", "truck", "motorcycle"],
-            "ingest.public.negative_share": 0.25, "ingest.public.max_images": 100}
+    over = {"ingest_public.annotations": str(src), "ingest_public.images": str(imgs),
+            "ingest_public.out": str(tmp / "data" / "public"), "ingest_public.name": "tiny",
+            "ingest_public.map": {"person": "person", "car": "car", "truck": "car"},
+            "ingest_public.tracked": ["person", "car", "truck", "motorcycle"],
+            "ingest_public.negative_share": 0.25, "ingest_public.max_images": 100}
     over.update(extra)
     return config.load(ROOT / "params.yaml", over)
 
@@ -65,7 +65,7 @@ def params(tmp: Path, src: Path, imgs: Path, **extra) -> config.Params:
 def test_foreign_categories_mapped_and_counted(tmp_path):
     src, imgs = make_source(tmp_path / "src")
     p = params(tmp_path, src, imgs)
-    s = public_coco.ingest(p.ingest.public, p.labels, progress=False)
+    s = public_coco.ingest(p.ingest_public, p.labels, progress=False)
     pool = tmp_path / "data" / "public" / "tiny"
     ds = load_dataset(pool)  # our schema
     # positives 10, 11, 16; negatives 12, 15, 17 capped at 25% of the pool: 1 of them
@@ -96,15 +96,15 @@ def test_foreign_categories_mapped_and_counted(tmp_path):
 def test_unmapped_tracked_class_drops_its_images(tmp_path):
     """Without truck=car a truck is an unlabelled object we detect: its image goes, not its box."""
     src, imgs = make_source(tmp_path / "src")
-    p = params(tmp_path, src, imgs, **{"ingest.public.map": {"person": "person", "car": "car"}})
-    s = public_coco.ingest(p.ingest.public, p.labels, progress=False)
+    p = params(tmp_path, src, imgs, **{"ingest_public.map": {"person": "person", "car": "car"}})
+    s = public_coco.ingest(p.ingest_public, p.labels, progress=False)
     ids = set(load_dataset(tmp_path / "data" / "public" / "tiny").images["id"])
     assert 10 not in ids and s["dropped_incomplete_by_reason"]["unmapped truck"] == 1
     # not tracked: a truck is then just background, the image stays with its person
-    p2 = params(tmp_path, src, imgs, **{"ingest.public.map": {"person": "person", "car": "car"},
-                                        "ingest.public.tracked": ["person", "car"],
-                                        "ingest.public.name": "loose"})
-    public_coco.ingest(p2.ingest.public, p2.labels, progress=False)
+    p2 = params(tmp_path, src, imgs, **{"ingest_public.map": {"person": "person", "car": "car"},
+                                        "ingest_public.tracked": ["person", "car"],
+                                        "ingest_public.name": "loose"})
+    public_coco.ingest(p2.ingest_public, p2.labels, progress=False)
     ds = load_dataset(tmp_path / "data" / "public" / "loose")
     assert 10 in set(ds.images["id"]) and 13 in set(ds.images["id"])
     assert list(ds.annotations.loc[ds.annotations["image_id"] == 10, "label"]) == ["person"]
@@ -112,15 +112,15 @@ def test_unmapped_tracked_class_drops_its_images(tmp_path):
 
 def test_deterministic_resumable_never_rewrites(tmp_path):
     src, imgs = make_source(tmp_path / "src")
-    p = params(tmp_path, src, imgs, **{"ingest.public.max_images": 3})
-    first = public_coco.ingest(p.ingest.public, p.labels, progress=False)
+    p = params(tmp_path, src, imgs, **{"ingest_public.max_images": 3})
+    first = public_coco.ingest(p.ingest_public, p.labels, progress=False)
     pool = tmp_path / "data" / "public" / "tiny"
     stamp = {f: f.stat().st_mtime_ns for f in pool.rglob("*") if f.is_file()}
     ann = (pool / "annotations.json").read_bytes()
     # a crash after some images: remove one, rerun -> only that one is written again
     victim = next((pool / "images").iterdir())
     victim.unlink()
-    again = public_coco.ingest(p.ingest.public, p.labels, progress=False)
+    again = public_coco.ingest(p.ingest_public, p.labels, progress=False)
     assert again["images_written"] == 1 and again["images_kept"] == first["images"] - 1
     assert again["files_rewritten"] == []
     assert (pool / "annotations.json").read_bytes() == ann
@@ -131,11 +131,11 @@ def test_deterministic_resumable_never_rewrites(tmp_path):
     victim.unlink()  # (a hard link: writing into it would change the source too)
     victim.write_bytes(b"x")
     with pytest.raises(DatasetError, match="never overwritten"):
-        public_coco.ingest(p.ingest.public, p.labels, progress=False)
+        public_coco.ingest(p.ingest_public, p.labels, progress=False)
     # raising max_images only adds images (salted hash order)
     victim.unlink()
-    bigger = params(tmp_path, src, imgs, **{"ingest.public.max_images": 6})
-    public_coco.ingest(bigger.ingest.public, bigger.labels, progress=False)
+    bigger = params(tmp_path, src, imgs, **{"ingest_public.max_images": 6})
+    public_coco.ingest(bigger.ingest_public, bigger.labels, progress=False)
     small_ids = {i["id"] for i in json.loads(ann)["images"]}
     big_ids = {i["id"] for i in json.loads((pool / "annotations.json").read_text())["images"]}
     assert small_ids < big_ids
@@ -143,23 +143,23 @@ def test_deterministic_resumable_never_rewrites(tmp_path):
 
 def test_bad_input_is_named_and_nothing_written(tmp_path):
     src, imgs = make_source(tmp_path / "src")
-    p = params(tmp_path, src, imgs, **{"ingest.public.map": {"lorry": "car"}})
+    p = params(tmp_path, src, imgs, **{"ingest_public.map": {"lorry": "car"}})
     with pytest.raises(DatasetError, match=r"lorry"):
-        public_coco.ingest(p.ingest.public, p.labels, progress=False)
-    p = params(tmp_path, src, imgs, **{"ingest.public.map": {"truck": "lorry"}})
+        public_coco.ingest(p.ingest_public, p.labels, progress=False)
+    p = params(tmp_path, src, imgs, **{"ingest_public.map": {"truck": "lorry"}})
     with pytest.raises(DatasetError, match=r"not in labels.names.*lorry"):
-        public_coco.ingest(p.ingest.public, p.labels, progress=False)
+        public_coco.ingest(p.ingest_public, p.labels, progress=False)
     raw = json.loads(src.read_text())
     raw["annotations"][0]["category_id"] = 99
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(raw))
     p = params(tmp_path, bad, imgs)
     with pytest.raises(DatasetError, match=r"annotation 100 has unknown category_id 99"):
-        public_coco.ingest(p.ingest.public, p.labels, progress=False)
+        public_coco.ingest(p.ingest_public, p.labels, progress=False)
     (imgs / "000000000011.jpg").unlink()
     p = params(tmp_path, src, imgs)
     with pytest.raises(DatasetError, match=r"image 11: .*000000000011.jpg.*nothing was written"):
-        public_coco.ingest(p.ingest.public, p.labels, progress=False)
+        public_coco.ingest(p.ingest_public, p.labels, progress=False)
     assert not (tmp_path / "data" / "public" / "tiny").exists()
 
 
