@@ -43,14 +43,18 @@ class Evaluation:
     side: str = "base"
     set_info: dict = field(default_factory=dict, repr=False, compare=False)
     incumbent: dict = field(default_factory=dict, repr=False, compare=False)  # gate.json's "incumbent"
+    # the incumbent comparison as a function of the gate params (its Frigate-path runs bound in);
+    # None when nothing was compared, and then the section above is carried over as it is
+    judge_incumbent: Callable[[object], dict] | None = field(default=None, repr=False, compare=False)
 
     def regate(self, gate_params) -> dict:
         """gate.json for other gate params (another seed, confidence, thresholds) on the same
-        detections: only the bootstrap and the checks run again (the COCO and Frigate-path ones;
-        the comparison with the incumbent is the stage's, carried over as it was)."""
+        detections: only the bootstrap and the checks run again, those against the base and those
+        against the incumbent alike."""
+        section = self.judge_incumbent(gate_params) if self.judge_incumbent else self.incumbent
         return with_incumbent(gate.decide(self.results["tuned"], self.results[self.side], gate_params,
                                           self.baseline, _draw(self.paired, gate_params), self.set_info,
-                                          extra_specs=_frigate_specs(self.paired, gate_params)), self.incumbent)
+                                          extra_specs=_frigate_specs(self.paired, gate_params)), section)
 
 
 def _draw(paired: dict, gate_params) -> dict:
@@ -198,6 +202,7 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
         ]
     verdict = gate.decide(results["tuned"], results[side], ev.gate, "base", _draw(paired, ev.gate),
                           set_info, extra_specs=_frigate_specs(paired, ev.gate))
+    judge_incumbent = None
     if incumbent is None:
         section = vs_incumbent.no_incumbent(
             "evaluate.incumbent.source is none: not compared with the model the user runs"
@@ -207,8 +212,10 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
         section = vs_incumbent.no_incumbent(f"incumbent {incumbent.name} not compared: it is judged on the "
                                             f"Frigate path, and evaluate.frigate_path.enabled is false")
     else:
-        section = vs_incumbent.compare(incumbent, runs["tuned"], incumbent_runs, names, attrs, min_scores,
-                                       ev.gate, params.export.max_frigate_recall_drop)
+        def judge_incumbent(gate_params, _runs=runs["tuned"], _margin=params.export.max_frigate_recall_drop):
+            return vs_incumbent.compare(incumbent, _runs, incumbent_runs, names, attrs, min_scores,
+                                        gate_params, _margin)
+        section = judge_incumbent(ev.gate)
     verdict = with_incumbent(verdict, section)
     filters = thresholds.frigate_yaml(advice, header=header)
     md = report.markdown(results, verdict, advice, user_id=params.user.id, frigate_yaml=filters, notes=notes,
@@ -238,4 +245,4 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
         for name, dets in coco_results.items():
             atomic.write_json(out / artifacts.EVALUATION_DETECTIONS.name / f"{name}.json", dets, indent=None)
     return Evaluation(Verdict.from_dict(verdict, out_dir / artifacts.GATE.name), metrics, results,
-                      "base", md, tuple(notes), paired, side, set_info, section)
+                      "base", md, tuple(notes), paired, side, set_info, section, judge_incumbent)

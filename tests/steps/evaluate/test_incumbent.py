@@ -187,7 +187,7 @@ def test_evaluate_scores_a_real_tflite_incumbent_next_to_base_and_tuned(stage_in
     stock = params.model_copy(update={"evaluate": params.evaluate.model_copy(update={
         "incumbent": params.evaluate.incumbent.model_copy(update={
             "source": "file", "model": str(export_run.out / "model.tflite"), "labelmap": str(lm)})})})
-    evaluate(stock, artifacts.EVALUATE_DIR, predict=predict, frigate=frigate)
+    out = evaluate(stock, artifacts.EVALUATE_DIR, predict=predict, frigate=frigate)
     gate = json.loads(artifacts.GATE.read_text())
     inc = gate["incumbent"]
     assert inc["name"] == f"file:{export_run.out / 'model.tflite'}" and inc["labels_compared"] == [
@@ -206,6 +206,15 @@ def test_evaluate_scores_a_real_tflite_incumbent_next_to_base_and_tuned(stage_in
     assert set(runs) == {"base", "tuned", "incumbent"} and len(runs["incumbent"]["user"]) == len(holdout)
     report = artifacts.EVALUATION_REPORT.read_text()
     assert "## Against the incumbent" in report and "left out, the incumbent does not know them: face" in report
+    # regate (gate_scenarios' bootstrap salts) draws the incumbent comparison again too: the same
+    # params reproduce the stage's section, another seed gives other intervals on the same points
+    g = stock.evaluate.gate
+    assert json.loads(json.dumps(out.regate(g)["incumbent"])) == inc
+    other = out.regate(g.model_copy(update={"seed": g.seed + 1000}))["incumbent"]
+    same = {c["name"]: c for c in inc["checks"]}
+    assert {c["name"] for c in other["checks"]} == set(same)
+    assert all(c["point"] == same[c["name"]]["point"] for c in other["checks"])
+    assert any(c["interval"] != same[c["name"]]["interval"] for c in other["checks"])
 
     # 3. the user's current model from the registry: it trained on 4 of the holdout images
     from camtune.contracts.registry import open_registry
