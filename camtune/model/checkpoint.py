@@ -8,7 +8,6 @@ parser and its SavedModel export, and the model's own detection generator with N
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -136,7 +135,9 @@ class Detector:
 
 def load_detector(model_dir: str | Path, *, checkpoint: str | None = None) -> Detector:
     """Rebuild the model from `model_dir/params.yaml`, restore the newest (or the given) checkpoint."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from camtune.core.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
     import tensorflow as tf
     from official.core import task_factory
     from official.vision.serving import detection

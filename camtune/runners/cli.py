@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from camtune.core.quiet import quiet_tensorflow
+
+quiet_tensorflow()
 
 # step -> (one line, reads, writes). The step's flow is camtune.steps.<step>.flow:<step>_flow.
 STEPS: dict[str, tuple[str, str, str]] = {

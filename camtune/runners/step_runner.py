@@ -10,7 +10,9 @@ import sys
 import time
 from typing import Callable
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from camtune.core.quiet import quiet_tensorflow
+
+quiet_tensorflow()
 
 
 class _NoTracebackForUserErrors(logging.Filter):
