@@ -135,9 +135,6 @@ class Detector:
 
 def load_detector(model_dir: str | Path, *, checkpoint: str | None = None) -> Detector:
     """Rebuild the model from `model_dir/params.yaml`, restore the newest (or the given) checkpoint."""
-    from camtune.core.quiet import quiet_tensorflow
-
-    quiet_tensorflow()
     import tensorflow as tf
     from official.core import task_factory
     from official.vision.serving import detection

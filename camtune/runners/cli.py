@@ -12,9 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from camtune.core.quiet import quiet_tensorflow
-
-quiet_tensorflow()
 
 # step -> (one line, reads, writes). The step's flow is camtune.steps.<step>.flow:<step>_flow.
 STEPS: dict[str, tuple[str, str, str]] = {

@@ -10,10 +10,6 @@ import sys
 import time
 from typing import Callable
 
-from camtune.core.quiet import quiet_tensorflow
-
-quiet_tensorflow()
-
 
 class _NoTracebackForUserErrors(logging.Filter):
     """Prefect logs every flow exception with its traceback; for a refusal the user can act on

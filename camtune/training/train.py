@@ -171,9 +171,6 @@ def run(exp, model_dir: str | Path, *, label_names: list[str], stage: str = "bas
     `freeze_backbone_steps` keeps the backbone's weights fixed for the first N steps. With
     `precise_bn_batches` > 0 the final checkpoint's BatchNorm statistics are recomputed on that many
     training batches (`precise_bn`) and the checkpoint is saved again under the same step."""
-    from camtune.core.quiet import quiet_tensorflow
-
-    quiet_tensorflow()
     import tensorflow as tf
     from official.core import task_factory, train_lib, train_utils
 
