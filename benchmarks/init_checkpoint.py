@@ -13,7 +13,7 @@ COCO maps to). Then, on the sample data, two arms with identical base and fine-t
             labels re-initialised, backbone frozen for --freeze-steps) -> finetune
 
 and prints mAP@.5 / mAP of each base and fine-tune on the global evaluation set and on the user
-holdout, side by side, with the measured training speed (steps/s) for the README's CPU estimate.
+holdout, side by side, with the measured training speed (steps/s) for the CPU estimate in docs/results.md.
 """
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ after a publish-only param edit, and what one step costs under `dvc repro` beyon
     python benchmarks/pipeline_overhead.py --quick    # tiny step counts and images
     python benchmarks/pipeline_overhead.py --stages-only   # only the per-stage cost (about a minute)
 
-Per-stage cost: `dvc repro` of STAGES stages, each a Prefect flow through the steps' own CLI
-(camtune/runners/cli.py) whose work is a 1 s sleep, with no PREFECT_API_URL (a new user's setup):
+Per-stage cost: `dvc repro` of STAGES stages, each a Prefect flow through the steps' own runner
+(camtune/runners/step_runner.py) whose work is a 1 s sleep, with no PREFECT_API_URL (a new user's setup):
 before = every stage starts Prefect's temporary server (CAMTUNE_PREFECT_SERVER=ephemeral), after =
 the stages share one local server (the default; the first stage of the first run starts it).
 Goal: <= 5 s per stage once the server runs. CPU s = all processes' user+sys, including the

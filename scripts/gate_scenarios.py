@@ -117,7 +117,7 @@ def copy_dataset(src: Path, dest: Path, keep_ids=None, relabel: dict[str, str] |
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "annotations.json").write_text(json.dumps(coco))
     # the images hard-linked (copied across file systems), not a symlinked folder: the dataset
-    # loader refuses an image that resolves outside its dataset folder (camtune.dataset.safe_image_path)
+    # loader refuses an image that resolves outside its dataset folder (camtune.core.dataset.safe_image_path)
     images = dest / "images"
     if images.is_symlink():
         images.unlink()

@@ -32,7 +32,7 @@ def prefect_server():
     with prefect_test_harness(server_startup_timeout=180):
         from prefect.settings import PREFECT_API_URL
 
-        # step subprocesses (dvc repro -> python -m flows.x) report to this server too, instead of
+        # step subprocesses (dvc repro -> camtune <step>) report to this server too, instead of
         # each starting a temporary server of its own (tens of seconds on 2 cores)
         os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()
         try:

@@ -165,7 +165,7 @@ class Registry:
         latest = self.latest_model(user_id)
         return None if latest is None else self.read_json(user_id, latest["model_id"], "lineage.json")
 
-    # -- writing a user model (publishing.py drives the order; the index is last)
+    # -- writing a user model (camtune/steps/publish/release.py drives the order; the index is last)
     def put_model_file(self, user_id: str, model_id: str, name: str, src: str | Path,
                        upload_id: str | None = None) -> dict:
         """Write one file of a model; with `upload_id` (publishing always gives one) under that

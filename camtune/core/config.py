@@ -447,7 +447,7 @@ class ReportParams(_Section):
 
 
 class IngestPublicParams(_Section):
-    """`python -m camtune.steps.ingest_public.flow`: a public COCO-format dataset -> a global pool of ours."""
+    """`camtune ingest_public`: a public COCO-format dataset -> a global pool of ours."""
     name: str = Field("coco2017", pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$",
                       description="source name; its pseudo-user is 'public.<name>'")
     annotations: str | None = Field(None, description="the source's COCO json (instances_*.json)")

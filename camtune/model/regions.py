@@ -1,7 +1,7 @@
 """What Frigate shows the detector: square regions of a frame, never the whole frame.
 
-Written from Frigate's documented behaviour (0.17/0.18; see DESIGN.md "How Frigate feeds the
-detector"). Frigate is GPL-3: this is our own code for the same rules, not a copy of its code.
+Written from Frigate's documented behaviour (0.17/0.18; see docs/ARCHITECTURE.md, "The Frigate
+contract"). Frigate is GPL-3: this is our own code for the same rules, not a copy of its code.
 
 - A region around a box (or the bounding box of a cluster of boxes) is a square of side
   `long edge x multiplier` (1.35 for tracked-object clusters, 2 for the single-object helper),

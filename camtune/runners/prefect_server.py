@@ -6,7 +6,7 @@ misses). Under `dvc repro` each stage is its own process, so each stage paid tha
 first step process starts one server (`python -m camtune.runners.prefect_server serve`, detached), on
 127.0.0.1 and a free port, on Prefect's own database in `PREFECT_HOME`, and the next steps find
 it through a small state file and reuse it. It stops by itself once no step process has used it
-for `CAMTUNE_PREFECT_SERVER_IDLE_TIMEOUT` seconds, or with `python -m camtune.runners.prefect_server stop`.
+for `CAMTUNE_PREFECT_SERVER_IDLE_TIMEOUT` seconds, or with `camtune server stop`.
 
 Nothing of this happens when a Prefect API is configured (`PREFECT_API_URL` in the environment
 or the active Prefect profile): then the steps report there. Settings (environment variables,
@@ -216,7 +216,7 @@ def _wait_healthy(paths: _Paths, state: dict, timeout: float) -> None:
     raise ServerError(
         f"the shared Prefect server at {state['url']} (pid {state['pid']}) did not answer within "
         f"{timeout:.0f} s. On a slow or busy machine raise CAMTUNE_PREFECT_SERVER_STARTUP_TIMEOUT; "
-        f"`python -m camtune.runners.prefect_server stop` stops it. Last lines of {paths.log}:\n{_log_tail(paths)}")
+        f"`camtune server stop` stops it. Last lines of {paths.log}:\n{_log_tail(paths)}")
 
 
 def configured_api_url() -> str | None:
@@ -363,7 +363,7 @@ def serve(port: int, idle_timeout: float, home: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m camtune.runners.prefect_server",
+    ap = argparse.ArgumentParser(prog="camtune server",
                                  description="The local Prefect server the camtune steps share.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("status", help="show the shared server of this PREFECT_HOME")

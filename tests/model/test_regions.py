@@ -1,4 +1,4 @@
-"""Frigate's region geometry on the cases DESIGN.md lists, and the detector/merge rules."""
+"""Frigate's region geometry on the cases docs/ARCHITECTURE.md ("The Frigate contract") lists, and the detector/merge rules."""
 import numpy as np
 import pytest
 

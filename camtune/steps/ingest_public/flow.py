@@ -56,7 +56,7 @@ def ingest_public_flow(params_path: str = "params.yaml", overrides: dict | None 
     ]
     if s["unlabelled_labels"]:
         lines += ["", f"No source category maps to: {', '.join(s['unlabelled_labels'])} "
-                      f"(this source never labels them; see README 'Training at home')."]
+                      f"(this source never labels them; see docs/steps/ingest.md, 'A public dataset as the global pool')."]
     create_markdown_artifact(key="ingest-public", markdown="\n".join(lines),
                              description=f"public dataset import {ip.name}")
     log.info("ingest_public: %d images (%d new, %d kept, %d removed), %d boxes -> %s",

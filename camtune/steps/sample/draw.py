@@ -360,7 +360,7 @@ def sample_pool(images: pd.DataFrame, annotations: pd.DataFrame, *, user_id: str
             f"sample.max_user_share={params.max_user_share} cannot be met: the training side of "
             f"the pool ({source}) has {int((avail > 0).sum())} user(s) with verified images; "
             f"it needs at least {math.ceil(1 / params.max_user_share)} (or a public dataset: "
-            f"python -m camtune.steps.ingest_public.flow)")
+            f"camtune ingest_public)")
     if size < target:
         base_warns.append(f"base_train holds {size} images, not {target}: max_user_share="
                           f"{params.max_user_share} limits the users with most images")
