@@ -57,20 +57,13 @@ def _refused(fn, exc_types, *needles):
 
 def _two_cameras(folder: Path):
     """A user dataset: verified image 7, and unverified porch (20) and garage (10) both named 0001.jpg."""
-    from tests.steps.ingest.builders import write_verified_dataset
+    from tests.steps.ingest.builders import add_model_suggestion, write_verified_dataset
 
     params = _params(folder)
     root = folder / "user"
     coco = write_verified_dataset(root, params)
     for iid, cam in ((10, "garage"), (20, "porch")):
-        (root / "images" / cam).mkdir(parents=True)
-        (root / "images" / cam / "0001.jpg").write_bytes(png_bytes(64, 48, (iid, 90, 120)))
-        coco["images"].append({"id": iid, "file_name": f"images/{cam}/0001.jpg", "width": 64, "height": 48,
-                               "user_id": params.user.id, "camera": cam, "captured_at": "2026-10-02T10:00:00Z",
-                               "verified": False, "verified_at": None})
-        coco["annotations"].append({"id": 100 + iid, "image_id": iid, "category_id": 3,
-                                    "bbox": [4.0, 4.0, 10.0, 10.0], "area": 100.0, "iscrowd": 0,
-                                    "origin": "model", "score": 0.5})
+        add_model_suggestion(root, coco, params, iid, cam, png_bytes(64, 48, (iid, 90, 120)))
     (root / "annotations.json").write_text(json.dumps(coco))
     return params, root, coco
 

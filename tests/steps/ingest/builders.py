@@ -33,3 +33,16 @@ def verified_part(coco: dict) -> tuple:
 
 def read(root: Path) -> dict:
     return json.loads((root / "annotations.json").read_text())
+
+
+def add_model_suggestion(root: Path, coco: dict, params, image_id: int, camera: str, image: bytes) -> None:
+    """An unverified image `images/<camera>/0001.jpg` (64x48) with one model box of category 3;
+    the caller writes annotations.json (several cameras can share the file name)."""
+    (root / "images" / camera).mkdir(parents=True)
+    (root / "images" / camera / "0001.jpg").write_bytes(image)
+    coco["images"].append({"id": image_id, "file_name": f"images/{camera}/0001.jpg", "width": 64, "height": 48,
+                           "user_id": params.user.id, "camera": camera, "captured_at": "2026-10-02T10:00:00Z",
+                           "verified": False, "verified_at": None})
+    coco["annotations"].append({"id": 100 + image_id, "image_id": image_id, "category_id": 3,
+                                "bbox": [4.0, 4.0, 10.0, 10.0], "area": 100.0, "iscrowd": 0,
+                                "origin": "model", "score": 0.5})

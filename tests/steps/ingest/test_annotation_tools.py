@@ -3,6 +3,7 @@ JSON export and its COCO converter, and CVAT's COCO 1.0, write them), our import
 from __future__ import annotations
 
 import copy
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -13,7 +14,7 @@ from PIL import Image
 from camtune.steps.ingest import IngestError, load_coco, save_coco
 from camtune.steps.ingest import cvat, label_studio, review, tool_files
 
-from .builders import read, write_verified_dataset
+from .builders import add_model_suggestion, read, write_verified_dataset
 
 
 @pytest.fixture
@@ -325,14 +326,9 @@ def two_cameras(tmp_path, params):
     write_verified_dataset(root, params)
     coco = read(root)
     for iid, cam, shade in ((10, "garage", 40), (20, "porch", 200)):
-        (root / "images" / cam).mkdir(parents=True)
-        Image.new("RGB", (64, 48), (shade, 90, 120)).save(root / "images" / cam / "0001.jpg")
-        coco["images"].append({"id": iid, "file_name": f"images/{cam}/0001.jpg", "width": 64, "height": 48,
-                               "user_id": params.user.id, "camera": cam, "captured_at": "2026-10-02T10:00:00Z",
-                               "verified": False, "verified_at": None})
-        coco["annotations"].append({"id": 100 + iid, "image_id": iid, "category_id": 3,
-                                    "bbox": [4.0, 4.0, 10.0, 10.0], "area": 100.0, "iscrowd": 0,
-                                    "origin": "model", "score": 0.5})
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 48), (shade, 90, 120)).save(buf, format="JPEG")
+        add_model_suggestion(root, coco, params, iid, cam, buf.getvalue())
     (root / "annotations.json").write_text(json.dumps(coco))
     return root
 
