@@ -12,15 +12,14 @@ exactly what the export step writes (calibrated on the user's non-holdout images
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import camtune  # noqa: E402,F401  (first: TensorFlow's log level, camtune.core.quiet)
 
 
 def latency_ms(model: Path, size: int, runs: int, threads: int) -> tuple[float, float]:

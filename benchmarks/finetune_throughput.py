@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import camtune  # noqa: E402,F401  (first: TensorFlow's log level, camtune.core.quiet)
 
 
 def _curve(progress: list[dict], every: int) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's camtune, and tests/ (the corpus and its helpers)
+import camtune  # noqa: E402,F401  (first: TensorFlow's log level, camtune.core.quiet)
 
 
 def _rss_mib() -> float:
@@ -40,7 +40,6 @@ def _rss_mib() -> float:
 
 
 def run_one(name: str) -> dict:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import logging
 
     logging.disable(logging.WARNING)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import camtune  # noqa: E402,F401  (first: TensorFlow's log level, camtune.core.quiet)
 
 from camtune.core import atomic, config  # noqa: E402
 from camtune.steps.sample import draw as sampling

@@ -160,7 +160,6 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--stages-only", action="store_true", help="only the per-stage cost")
     args = ap.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="camtune-bench-prefect-")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

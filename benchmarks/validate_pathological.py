@@ -160,7 +160,7 @@ def run_case(case: str, size, tmp: Path) -> dict:
     built = time.perf_counter() - t
     proc = subprocess.run([sys.executable, __file__, "--child", case, str(root), str(tmp / "registry")],
                           capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "GX_ANALYTICS_ENABLED": "false"})
+                          env={**os.environ, "GX_ANALYTICS_ENABLED": "false"})
     if proc.returncode != 0:
         raise SystemExit(f"{case} {size}: child failed:\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])

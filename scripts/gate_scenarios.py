@@ -45,6 +45,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import camtune  # noqa: E402,F401  (first: TensorFlow's log level, camtune.core.quiet)
 
 SCENARIOS = ("healthy", "overfit", "label_shift", "forgetting", "tiny", "noise", "worse_than_incumbent",
              "better_than_incumbent")
@@ -419,7 +420,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     run = Run(args)
     run.ws.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     run.stamp(f"workspace {run.ws}")
     if args.phase in ("train", "all"):
         for seed in args.seeds:
