@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -212,9 +213,8 @@ def evaluate(params: Params, out_dir: str | Path = artifacts.EVALUATE_DIR, *,
         section = vs_incumbent.no_incumbent(f"incumbent {incumbent.name} not compared: it is judged on the "
                                             f"Frigate path, and evaluate.frigate_path.enabled is false")
     else:
-        def judge_incumbent(gate_params, _runs=runs["tuned"], _margin=params.export.max_frigate_recall_drop):
-            return vs_incumbent.compare(incumbent, _runs, incumbent_runs, names, attrs, min_scores,
-                                        gate_params, _margin)
+        judge_incumbent = partial(vs_incumbent.compare, incumbent, runs["tuned"], incumbent_runs, names, attrs,
+                                  min_scores, fidelity_margin=params.export.max_frigate_recall_drop)
         section = judge_incumbent(ev.gate)
     verdict = with_incumbent(verdict, section)
     filters = thresholds.frigate_yaml(advice, header=header)
